@@ -1,0 +1,203 @@
+// The WebAssembly backend: AssemblyScript SIMD kernels (kernels/as) on a pool of worker
+// threads over one shared memory. Buffers are byte offsets into that memory; ops run at once
+// (synchronously), so read() and sync() resolve immediately.
+//
+// Each method below is the dispatch of one op: it names the kernel(s) in kernels/as/<op>.ts and
+// passes pointers and sizes. Kernels take (…args, tid, nthreads) and split the work themselves.
+import { availableParallelism } from 'node:os';
+import type {
+  AdamWParams, AttentionDims, Backend, BufferHandle, DType, LoraDims, MatmulParams,
+} from '../../engine/backend.ts';
+import { Allocator } from './allocator.ts';
+import { loadKernels, MAX_PAGES } from './loader.ts';
+import { ThreadPool } from './pool.ts';
+
+interface WasmBuffer extends BufferHandle {
+  readonly ptr: number;
+  readonly bytes: number;
+}
+
+export interface WasmBackendOptions {
+  /** worker threads including the main one; default: the machine's cores (at most 8) */
+  threads?: number;
+}
+
+// Below this many multiply-adds (or elements) a kernel runs on the main thread alone: waking
+// the workers costs more than it saves.
+const PARALLEL_MIN_WORK = 1 << 15;
+
+export class WasmBackend implements Backend {
+  readonly name = 'wasm';
+  readonly description: string;
+  private alloc_: Allocator;
+  private pool: ThreadPool;
+  private memory: WebAssembly.Memory;
+  private partials: number; // per-thread f64 scratch for reductions
+
+  constructor(opts: WasmBackendOptions = {}) {
+    const threads = Math.max(1, Math.floor(opts.threads ?? Math.min(8, availableParallelism())));
+    const { module, memory, instance, workerUrl } = loadKernels();
+    const exports = instance.exports as Record<string, unknown>;
+    this.memory = memory;
+    const heapBase = (exports.heap_base as () => number)();
+    this.alloc_ = new Allocator(memory, heapBase, MAX_PAGES * 65536);
+    this.pool = new ThreadPool(threads, module, memory, exports, workerUrl);
+    this.partials = this.alloc_.alloc(8 * 64);
+    this.description = `WebAssembly SIMD, ${threads} thread${threads > 1 ? 's' : ''}`;
+  }
+
+  get threads(): number { return this.pool.threads; }
+
+  // ---- memory ------------------------------------------------------------------------------
+  alloc(_dtype: DType, size: number): WasmBuffer {
+    const bytes = size * 4;
+    return { ptr: this.alloc_.alloc(bytes), bytes };
+  }
+  free(buf: BufferHandle): void { this.alloc_.release((buf as WasmBuffer).ptr); }
+  bytesInUse(): number { return this.alloc_.bytesInUse() - 8 * 64; }
+
+  write(buf: BufferHandle, data: Float32Array | Int32Array, offset = 0): void {
+    const b = buf as WasmBuffer;
+    if ((offset + data.length) * 4 > b.bytes) throw new Error(`wasm backend: write of ${data.length} elements at ${offset} overflows a ${b.bytes / 4}-element buffer`);
+    const view = data instanceof Int32Array ? new Int32Array(this.memory.buffer, b.ptr + offset * 4, data.length)
+      : new Float32Array(this.memory.buffer, b.ptr + offset * 4, data.length);
+    view.set(data as never);
+  }
+  async read(buf: BufferHandle, dtype: DType, size: number, offset = 0): Promise<Float32Array | Int32Array> {
+    return this.readSync(buf, dtype, size, offset);
+  }
+  /** Synchronous read (WASM only): a copy of the buffer's contents. */
+  readSync(buf: BufferHandle, dtype: DType, size: number, offset = 0): Float32Array | Int32Array {
+    const b = buf as WasmBuffer;
+    if ((offset + size) * 4 > b.bytes) throw new Error(`wasm backend: read of ${size} elements at ${offset} overflows a ${b.bytes / 4}-element buffer`);
+    const start = b.ptr + offset * 4;
+    return dtype === 'i32' ? new Int32Array(this.memory.buffer.slice(start, start + size * 4))
+      : new Float32Array(this.memory.buffer.slice(start, start + size * 4));
+  }
+  copy(dst: BufferHandle, src: BufferHandle, n: number, dstOffset = 0, srcOffset = 0): void {
+    const d = dst as WasmBuffer, s = src as WasmBuffer;
+    if ((dstOffset + n) * 4 > d.bytes || (srcOffset + n) * 4 > s.bytes) throw new Error('wasm backend: copy out of bounds');
+    new Uint8Array(this.memory.buffer).copyWithin(d.ptr + dstOffset * 4, s.ptr + srcOffset * 4, s.ptr + (srcOffset + n) * 4);
+  }
+  fill(buf: BufferHandle, value: number, n: number): void {
+    this.pool.run('fill', [ptr(buf), value, n], n >= PARALLEL_MIN_WORK);
+  }
+  async sync(): Promise<void> { /* ops are synchronous */ }
+  async destroy(): Promise<void> { await this.pool.destroy(); }
+
+  // ---- ops: kernels/as/<op>.ts ---------------------------------------------------------------
+  matmul(c: BufferHandle, a: BufferHandle, b: BufferHandle, p: MatmulParams): void {
+    this.pool.run('matmul', [ptr(c), ptr(a), ptr(b), p.M, p.N, p.K, +p.transA, +p.transB, p.alpha, p.beta],
+      p.M * p.N * p.K >= PARALLEL_MIN_WORK);
+  }
+
+  loraForward(y: BufferHandle, u: BufferHandle, x: BufferHandle, a: BufferHandle, b: BufferHandle,
+    mask: BufferHandle | null, d: LoraDims): void {
+    const par = d.T * d.inF * d.r >= PARALLEL_MIN_WORK;
+    // U = (X ∘ mask) A^T
+    this.pool.run('lora_forward_u', [ptr(u), ptr(x), ptr(a), ptrOr0(mask), d.T, d.inF, d.r], par);
+    // Y += scale * U B^T
+    this.matmul(y, u, b, { M: d.T, N: d.outF, K: d.r, transA: false, transB: true, alpha: d.scale, beta: 1 });
+  }
+
+  loraBackward(dx: BufferHandle, dA: BufferHandle | null, dB: BufferHandle | null, du: BufferHandle,
+    dy: BufferHandle, x: BufferHandle, a: BufferHandle, b: BufferHandle, u: BufferHandle,
+    mask: BufferHandle | null, d: LoraDims): void {
+    const par = d.T * d.inF * d.r >= PARALLEL_MIN_WORK;
+    // dU = scale * dY B
+    this.matmul(du, dy, b, { M: d.T, N: d.r, K: d.outF, transA: false, transB: false, alpha: d.scale, beta: 0 });
+    // dX += (dU A) ∘ mask
+    this.pool.run('lora_backward_dx', [ptr(dx), ptr(du), ptr(a), ptrOr0(mask), d.T, d.inF, d.r], par);
+    if (dB) this.matmul(dB, dy, u, { M: d.outF, N: d.r, K: d.T, transA: true, transB: false, alpha: d.scale, beta: 1 });
+    // dA += dU^T (X ∘ mask)
+    if (dA) this.pool.run('lora_backward_da', [ptr(dA), ptr(du), ptr(x), ptrOr0(mask), d.T, d.inF, d.r], par);
+  }
+
+  dropoutMask(mask: BufferHandle, n: number, p: number, seed: number): void {
+    this.pool.run('dropout_mask', [ptr(mask), n, p, seed >>> 0], n >= PARALLEL_MIN_WORK);
+  }
+
+  embedding(out: BufferHandle, table: BufferHandle, ids: BufferHandle, N: number, D: number): void {
+    this.pool.run('embedding', [ptr(out), ptr(table), ptr(ids), N, D], N * D >= PARALLEL_MIN_WORK);
+  }
+  embeddingBackward(dTable: BufferHandle, dOut: BufferHandle, ids: BufferHandle, N: number, D: number, V: number): void {
+    this.pool.run('embedding_backward', [ptr(dTable), ptr(dOut), ptr(ids), N, D, V], N * D >= PARALLEL_MIN_WORK);
+  }
+
+  rmsnorm(out: BufferHandle, rstd: BufferHandle, x: BufferHandle, w: BufferHandle, rows: number, D: number, eps: number): void {
+    this.pool.run('rmsnorm', [ptr(out), ptr(rstd), ptr(x), ptr(w), rows, D, eps], rows * D >= PARALLEL_MIN_WORK);
+  }
+  rmsnormBackward(dx: BufferHandle, dw: BufferHandle | null, dy: BufferHandle, x: BufferHandle, w: BufferHandle,
+    rstd: BufferHandle, rows: number, D: number): void {
+    const par = rows * D >= PARALLEL_MIN_WORK;
+    this.pool.run('rmsnorm_backward', [ptr(dx), ptr(dy), ptr(x), ptr(w), ptr(rstd), rows, D], par);
+    if (dw) this.pool.run('rmsnorm_backward_weight', [ptr(dw), ptr(dy), ptr(x), ptr(rstd), rows, D], par);
+  }
+
+  rope(x: BufferHandle, cos: BufferHandle, sin: BufferHandle, rows: number, T: number, H: number, hd: number,
+    pos0: number, interleaved: boolean, inverse: boolean): void {
+    this.pool.run('rope', [ptr(x), ptr(cos), ptr(sin), rows, T, H, hd, pos0, +interleaved, +inverse],
+      rows * H * hd >= PARALLEL_MIN_WORK);
+  }
+
+  attention(out: BufferHandle, lse: BufferHandle, q: BufferHandle, k: BufferHandle, v: BufferHandle,
+    keyLen: BufferHandle, d: AttentionDims): void {
+    this.pool.run('attention', [ptr(out), ptr(lse), ptr(q), ptr(k), ptr(v), ptr(keyLen),
+      d.B, d.Tq, d.Tk, d.Hq, d.Hkv, d.hd, d.qPos0, d.scale], d.B * d.Hq * d.Tq * d.Tk * d.hd >= PARALLEL_MIN_WORK);
+  }
+  attentionBackward(dq: BufferHandle, dk: BufferHandle, dv: BufferHandle, dout: BufferHandle,
+    q: BufferHandle, k: BufferHandle, v: BufferHandle, out: BufferHandle, lse: BufferHandle,
+    keyLen: BufferHandle, d: AttentionDims): void {
+    this.pool.run('attention_backward', [ptr(dq), ptr(dk), ptr(dv), ptr(dout), ptr(q), ptr(k), ptr(v), ptr(out),
+      ptr(lse), ptr(keyLen), d.B, d.Tq, d.Tk, d.Hq, d.Hkv, d.hd, d.qPos0, d.scale],
+      d.B * d.Hq * d.Tq * d.Tk * d.hd >= PARALLEL_MIN_WORK);
+  }
+
+  swiglu(out: BufferHandle, gate: BufferHandle, up: BufferHandle, n: number): void {
+    this.pool.run('swiglu', [ptr(out), ptr(gate), ptr(up), n], n >= PARALLEL_MIN_WORK);
+  }
+  swigluBackward(dGate: BufferHandle, dUp: BufferHandle, dOut: BufferHandle, gate: BufferHandle, up: BufferHandle, n: number): void {
+    this.pool.run('swiglu_backward', [ptr(dGate), ptr(dUp), ptr(dOut), ptr(gate), ptr(up), n], n >= PARALLEL_MIN_WORK);
+  }
+
+  crossEntropy(loss: BufferHandle, logits: BufferHandle, labels: BufferHandle, N: number, V: number): void {
+    this.pool.run('cross_entropy', [ptr(loss), ptr(logits), ptr(labels), N, V], N * V >= PARALLEL_MIN_WORK);
+  }
+  crossEntropyBackward(dLogits: BufferHandle, logits: BufferHandle, labels: BufferHandle, N: number, V: number, scale: number): void {
+    this.pool.run('cross_entropy_backward', [ptr(dLogits), ptr(logits), ptr(labels), N, V, scale], N * V >= PARALLEL_MIN_WORK);
+  }
+
+  sumSquares(out: BufferHandle, x: BufferHandle, n: number): void {
+    // Each thread writes its partial sum (f64) to partials[tid]; the main thread adds them up
+    // in a fixed order, so the result does not depend on timing.
+    const par = n >= PARALLEL_MIN_WORK;
+    this.pool.run('sum_squares_partial', [this.partials, ptr(x), n], par);
+    const parts = new Float64Array(this.memory.buffer, this.partials, par ? this.pool.threads : 1);
+    let s = 0;
+    for (let i = 0; i < parts.length; i++) s += parts[i];
+    const o = new Float32Array(this.memory.buffer, ptr(out), 1);
+    o[0] = o[0] + s;
+  }
+
+  adamw(p: BufferHandle, g: BufferHandle, m: BufferHandle, v: BufferHandle, o: AdamWParams): void {
+    this.pool.run('adamw', [ptr(p), ptr(g), ptr(m), ptr(v), o.n, o.lr, o.beta1, o.beta2, o.eps, o.weightDecay,
+      o.biasCorrection1, o.biasCorrection2], o.n >= PARALLEL_MIN_WORK);
+  }
+
+  axpy(y: BufferHandle, x: BufferHandle, alpha: number, n: number): void {
+    this.pool.run('axpy', [ptr(y), ptr(x), alpha, n], n >= PARALLEL_MIN_WORK);
+  }
+  scale(out: BufferHandle, x: BufferHandle, alpha: number, n: number): void {
+    this.pool.run('scale', [ptr(out), ptr(x), alpha, n], n >= PARALLEL_MIN_WORK);
+  }
+  scaleByInverseNorm(out: BufferHandle, x: BufferHandle, s: BufferHandle, rho: number, eps: number, n: number): void {
+    this.pool.run('scale_by_inverse_norm', [ptr(out), ptr(x), ptr(s), rho, eps, n], n >= PARALLEL_MIN_WORK);
+  }
+}
+
+function ptr(b: BufferHandle): number { return (b as WasmBuffer).ptr; }
+function ptrOr0(b: BufferHandle | null): number { return b ? (b as WasmBuffer).ptr : 0; }
+
+export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
+  return new WasmBackend(opts);
+}

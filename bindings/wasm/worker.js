@@ -1,0 +1,40 @@
+// One worker thread of the WASM backend's pool (plain JS: it must start without a build step).
+// It instantiates the kernels module on the shared memory, then waits for work on the control
+// block: each job is (kernel index, argument count, arguments); the worker calls
+// kernel(...args, tid, nthreads) and counts itself done. See bindings/wasm/pool.ts.
+import { workerData } from 'node:worker_threads';
+
+const { module, memory, control, args, names, tid } = workerData;
+const ctl = new Int32Array(control);
+const argv = new Float64Array(args);
+const instance = new WebAssembly.Instance(module, {
+  env: {
+    memory,
+    abort: (_m, _f, line, col) => { throw new Error(`wasm kernel abort at ${line}:${col}`); },
+    seed: () => 0,
+  },
+});
+const fns = names.map((n) => instance.exports[n]);
+
+// Start from generation 0 (the pool publishes no job before creating its workers): a worker
+// that starts late then still sees the first job instead of waiting past it.
+let gen = 0;
+for (;;) {
+  Atomics.wait(ctl, 0, gen);
+  gen = Atomics.load(ctl, 0);
+  const id = Atomics.load(ctl, 1);
+  if (id < 0) break;
+  const n = Atomics.load(ctl, 2);
+  if (tid < n) {
+    try {
+      const argc = Atomics.load(ctl, 5);
+      const a = Array.from(argv.subarray(0, argc));
+      fns[id](...a, tid, n);
+    } catch (e) {
+      Atomics.store(ctl, 4, 1);
+      console.error(`wasm worker ${tid}: ${names[id]}: ${e && e.stack || e}`);
+    }
+    Atomics.add(ctl, 3, 1);
+    Atomics.notify(ctl, 3);
+  }
+}

@@ -1,0 +1,2 @@
+export { Tensor } from './tensor.ts';
+export type { Backend } from './backend.ts';

@@ -1,0 +1,2 @@
+// placeholder entry until the align job lands (issue 4)
+export {};

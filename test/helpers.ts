@@ -1,0 +1,88 @@
+// Shared test utilities: backends (created once per process), seeded random data and error
+// metrics. Tolerances live in the tests that use them, stated next to the assertion.
+import type { Backend } from '../engine/backend.ts';
+
+let wasm: Promise<Backend> | null = null;
+let webgpu: Promise<Backend | null> | null = null;
+
+/** The WASM backend with 2 threads (so the threaded split is always exercised). */
+export function wasmBackend(): Promise<Backend> {
+  wasm ??= import('../bindings/wasm/backend.ts').then((m) => m.createWasmBackend({ threads: 2 }));
+  return wasm;
+}
+
+/**
+ * The WebGPU backend, or null where no adapter exists. Under CI (CI=true) or with
+ * REQUIRE_WEBGPU=1 a missing adapter is an error, never a silent skip.
+ */
+export function webgpuBackend(): Promise<Backend | null> {
+  webgpu ??= import('../bindings/webgpu/backend.ts').then(async (m) => {
+    try {
+      return await m.createWebGPUBackend({ quiet: true });
+    } catch (e) {
+      if (process.env.CI === 'true' || process.env.REQUIRE_WEBGPU === '1') throw e;
+      console.warn(`(no WebGPU adapter: WebGPU tests are not run here: ${(e as Error).message})`);
+      return null;
+    }
+  });
+  return webgpu;
+}
+
+/** Deterministic uniform(-scale, scale) floats from a 32-bit seed (mulberry32). */
+export function rand(n: number, seed: number, scale = 1): Float32Array {
+  let s = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    const u = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    out[i] = (2 * u - 1) * scale;
+  }
+  return out;
+}
+
+/** Deterministic integers in [0, hi). */
+export function randInt(n: number, seed: number, hi: number): Int32Array {
+  const r = rand(n, seed);
+  return Int32Array.from(r, (x) => Math.min(hi - 1, Math.floor(((x + 1) / 2) * hi)));
+}
+
+/** max_i |a_i - b_i| / max_i |b_i|: the error relative to the reference's scale. */
+export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`relErr: lengths ${a.length} and ${b.length}`);
+  let num = 0, den = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (!(d <= num)) num = Number.isNaN(d) ? Infinity : Math.max(num, d);
+    den = Math.max(den, Math.abs(b[i]));
+  }
+  return den === 0 ? num : num / den;
+}
+
+/**
+ * Central finite differences of a scalar f64 function at x: df/dx_i for every i.
+ * h is relative to max(1, |x_i|).
+ */
+export function finiteDiff(f: (x: Float64Array) => number, x: Float64Array, h = 1e-6): Float64Array {
+  const g = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const xi = x[i];
+    const step = h * Math.max(1, Math.abs(xi));
+    x[i] = xi + step; const fp = f(x);
+    x[i] = xi - step; const fm = f(x);
+    x[i] = xi;
+    g[i] = (fp - fm) / (2 * step);
+  }
+  return g;
+}
+
+/** sum_i a_i * w_i in f64: turns a tensor output into a scalar loss for gradient checks. */
+export function dot(a: ArrayLike<number>, w: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * w[i];
+  return s;
+}
+
+export const DATA_DIR = process.env.VACCINE_SHARED_DATA ?? new URL('../../shared/data', import.meta.url).pathname;
