@@ -1,0 +1,20 @@
+// The tokenizer contract every implementation (llama2.c, SentencePiece, Hugging Face) meets.
+
+export interface EncodeOptions { bos?: boolean; eos?: boolean }
+
+export interface Tokenizer {
+  /** Token ids for `text`; BOS/EOS only when asked (and when the tokenizer has them: id >= 0). */
+  encode(text: string, opts?: EncodeOptions): number[];
+  /** Text for ids; control tokens (BOS/EOS/...) are dropped. decode(encode(t)) === t. */
+  decode(ids: number[]): string;
+  /**
+   * Text of one token given the one before it, for streaming output (drops the dummy-prefix space
+   * after BOS). A byte-fallback token that is part of a multi-byte character cannot be shown on its
+   * own: decode the accumulated ids for exact text.
+   */
+  decodeToken?(prev: number, id: number): string;
+  /** -1 when the tokenizer has no such token. */
+  readonly bosId: number;
+  readonly eosId: number;
+  readonly vocabSize: number;
+}
