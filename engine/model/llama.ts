@@ -1,0 +1,503 @@
+// The Llama family (Llama-2, TinyLlama, SmolLM, Qwen2-style q/k/v bias; llama2.c checkpoints)
+// with LoRA on any of the seven projections. No autograd: `forward` keeps a tape of exactly what
+// `backward` needs, and `backward` walks the layers in reverse, as llm.c does.
+//
+// One layer, with N = B*T rows (the residual stream x is [N, dim]):
+//   h   = rmsnorm(x)                 q,k,v = h Wq^T, h Wk^T, h Wv^T (+ LoRA, + bias)
+//   rope(q), rope(k)                 att   = attention(q, k, v)
+//   o   = att Wo^T (+ LoRA)          <- the attention-block output: Vaccine perturbs it (o += e_l)
+//   x'  = x + o                      h2    = rmsnorm(x')
+//   g,u = h2 Wg^T, h2 Wu^T (+ LoRA)  a = silu(g) * u      d = a Wd^T (+ LoRA)
+//   x'' = x' + d
+import type { Backend } from '../backend.ts';
+import type { Lora, LoraModule, LoraTarget } from '../lora.ts';
+import { mixSeed, Rng } from '../random.ts';
+import { Tensor } from '../tensor.ts';
+import type { HostTensor, HostWeights, LlamaConfig } from './config.ts';
+
+export interface Batch {
+  B: number;
+  T: number;
+  /** [B*T], right-padded */
+  ids: Int32Array;
+  /** [B*T], -100 where there is no loss; not shifted (the model shifts them) */
+  labels: Int32Array;
+  /** [B] valid tokens per row */
+  lengths: Int32Array;
+}
+
+export interface ForwardOptions {
+  /** perturbations[l]: [B*T, dim], added to layer l's attention-block output */
+  perturbations?: Tensor[];
+  /** apply LoRA dropout (default: true when the adapter has dropout > 0) */
+  training?: boolean;
+  /** seed of this forward's dropout masks */
+  dropoutSeed?: number;
+}
+
+interface LayerWeights {
+  attnNorm: Tensor;
+  ffnNorm: Tensor;
+  q: Tensor; k: Tensor; v: Tensor; o: Tensor;
+  qBias: Tensor | null; kBias: Tensor | null; vBias: Tensor | null;
+  gate: Tensor; up: Tensor; down: Tensor;
+}
+
+/** What a projection with LoRA saved in the forward: its input's U = (x∘mask) A^T and the mask. */
+interface LoraSaved { module: LoraModule; u: Tensor; mask: Tensor | null }
+
+interface LayerTape {
+  x: Tensor;          // layer input (residual)
+  h: Tensor; rstd1: Tensor;
+  q: Tensor; k: Tensor; v: Tensor;   // after RoPE
+  att: Tensor; lse: Tensor;
+  o: Tensor;          // attention-block output (perturbed, if a perturbation was given)
+  xMid: Tensor;       // x + o
+  h2: Tensor; rstd2: Tensor;
+  g: Tensor; up: Tensor; a: Tensor;
+  lora: Map<LoraTarget, LoraSaved>;
+}
+
+export interface Tape {
+  batch: Batch;
+  N: number;
+  ids: Tensor; shiftedLabels: Tensor; keyLen: Tensor;
+  layers: LayerTape[];
+  xFinal: Tensor; hFinal: Tensor; rstdFinal: Tensor;
+  logits: Tensor;
+  rowLoss: Tensor;
+  /** labels that count in the mean */
+  count: number;
+  ones: Tensor | null;
+}
+
+export class LlamaModel {
+  lora: Lora | null = null;
+  private embed: Tensor;
+  private finalNorm: Tensor;
+  private lmHead: Tensor;
+  private layers: LayerWeights[] = [];
+  private ropeCos: Tensor;
+  private ropeSin: Tensor;
+
+  private constructor(readonly backend: Backend, readonly config: LlamaConfig, weights: HostWeights) {
+    const c = config;
+    const get = (name: string, shape: number[]): Tensor => {
+      const t = weights.get(name);
+      if (!t) throw new Error(`${c.namePath}: missing weight ${name}`);
+      if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+        throw new Error(`${c.namePath}: weight ${name} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
+      }
+      return Tensor.from(backend, shape, t.data);
+    };
+    const qDim = c.nHeads * c.headDim, kvDim = c.nKvHeads * c.headDim;
+    this.embed = get('model.embed_tokens.weight', [c.vocabSize, c.dim]);
+    this.finalNorm = get('model.norm.weight', [c.dim]);
+    this.lmHead = c.tiedEmbeddings ? this.embed : get('lm_head.weight', [c.vocabSize, c.dim]);
+    for (let l = 0; l < c.nLayers; l++) {
+      const p = `model.layers.${l}.`;
+      this.layers.push({
+        attnNorm: get(p + 'input_layernorm.weight', [c.dim]),
+        ffnNorm: get(p + 'post_attention_layernorm.weight', [c.dim]),
+        q: get(p + 'self_attn.q_proj.weight', [qDim, c.dim]),
+        k: get(p + 'self_attn.k_proj.weight', [kvDim, c.dim]),
+        v: get(p + 'self_attn.v_proj.weight', [kvDim, c.dim]),
+        o: get(p + 'self_attn.o_proj.weight', [c.dim, qDim]),
+        qBias: c.attentionBias ? get(p + 'self_attn.q_proj.bias', [qDim]) : null,
+        kBias: c.attentionBias ? get(p + 'self_attn.k_proj.bias', [kvDim]) : null,
+        vBias: c.attentionBias ? get(p + 'self_attn.v_proj.bias', [kvDim]) : null,
+        gate: get(p + 'mlp.gate_proj.weight', [c.hiddenDim, c.dim]),
+        up: get(p + 'mlp.up_proj.weight', [c.hiddenDim, c.dim]),
+        down: get(p + 'mlp.down_proj.weight', [c.dim, c.hiddenDim]),
+      });
+    }
+    const { cos, sin } = ropeTables(c.maxSeqLen, c.headDim, c.ropeTheta);
+    this.ropeCos = Tensor.from(backend, [c.maxSeqLen, c.headDim / 2], cos);
+    this.ropeSin = Tensor.from(backend, [c.maxSeqLen, c.headDim / 2], sin);
+  }
+
+  /** Uploads host weights (HF names, f32) to the backend. The base weights stay frozen. */
+  static fromHost(backend: Backend, config: LlamaConfig, weights: HostWeights): LlamaModel {
+    return new LlamaModel(backend, config, weights);
+  }
+
+  private projectionWeight(l: number, target: LoraTarget): Tensor {
+    const w = this.layers[l];
+    switch (target) {
+      case 'q_proj': return w.q; case 'k_proj': return w.k; case 'v_proj': return w.v; case 'o_proj': return w.o;
+      case 'gate_proj': return w.gate; case 'up_proj': return w.up; case 'down_proj': return w.down;
+    }
+  }
+
+  /** Merges an adapter into the frozen base weights: W += (alpha/r) B A (the paper's Double-LoRA). */
+  mergeLora(lora: Lora): void {
+    for (const m of lora.modules) {
+      const w = this.projectionWeight(m.layer, m.target);
+      this.backend.matmul(w.buf, m.B.buf, m.A.buf, { M: m.outF, N: m.inF, K: lora.options.r, transA: false, transB: false, alpha: lora.scale, beta: 1 });
+    }
+  }
+
+  // ---- forward -----------------------------------------------------------------------------
+
+  forward(batch: Batch, opts: ForwardOptions = {}): Tape {
+    const c = this.config, be = this.backend;
+    const { B, T } = batch;
+    const N = B * T;
+    if (batch.ids.length !== N || batch.labels.length !== N || batch.lengths.length !== B) {
+      throw new Error(`forward: batch arrays do not match B=${B}, T=${T}`);
+    }
+    if (T > c.maxSeqLen) throw new Error(`forward: sequence length ${T} exceeds the model's ${c.maxSeqLen}`);
+    for (let i = 0; i < N; i++) {
+      if (batch.ids[i] < 0 || batch.ids[i] >= c.vocabSize) throw new Error(`forward: token id ${batch.ids[i]} outside the vocabulary (${c.vocabSize})`);
+    }
+    if (opts.perturbations && opts.perturbations.length !== c.nLayers) {
+      throw new Error(`forward: ${opts.perturbations.length} perturbations for ${c.nLayers} layers`);
+    }
+    const shifted = new Int32Array(N);
+    let count = 0;
+    for (let b = 0; b < B; b++) {
+      for (let t = 0; t < T; t++) {
+        const lab = t + 1 < T ? batch.labels[b * T + t + 1] : -100;
+        shifted[b * T + t] = lab;
+        if (lab !== -100) count++;
+      }
+    }
+    const dropout = this.lora?.options.dropout ?? 0;
+    const useDropout = (opts.training ?? true) && dropout > 0;
+    const seed = opts.dropoutSeed ?? 0;
+
+    const tape: Tape = {
+      batch, N, count,
+      ids: Tensor.from(be, [N], batch.ids),
+      shiftedLabels: Tensor.from(be, [N], shifted),
+      keyLen: Tensor.from(be, [B], batch.lengths),
+      layers: [],
+      xFinal: null!, hFinal: null!, rstdFinal: null!, logits: null!, rowLoss: null!,
+      ones: c.attentionBias ? Tensor.from(be, [N, 1], new Float32Array(N).fill(1)) : null,
+    };
+
+    let x = Tensor.zeros(be, [N, c.dim]);
+    be.embedding(x.buf, this.embed.buf, tape.ids.buf, N, c.dim);
+    const qDim = c.nHeads * c.headDim, kvDim = c.nKvHeads * c.headDim;
+
+    for (let l = 0; l < c.nLayers; l++) {
+      const w = this.layers[l];
+      const lt: LayerTape = {
+        x,
+        h: Tensor.zeros(be, [N, c.dim]), rstd1: Tensor.zeros(be, [N]),
+        q: Tensor.zeros(be, [N, qDim]), k: Tensor.zeros(be, [N, kvDim]), v: Tensor.zeros(be, [N, kvDim]),
+        att: Tensor.zeros(be, [N, qDim]), lse: Tensor.zeros(be, [B * c.nHeads * T]),
+        o: Tensor.zeros(be, [N, c.dim]), xMid: Tensor.zeros(be, [N, c.dim]),
+        h2: Tensor.zeros(be, [N, c.dim]), rstd2: Tensor.zeros(be, [N]),
+        g: Tensor.zeros(be, [N, c.hiddenDim]), up: Tensor.zeros(be, [N, c.hiddenDim]), a: Tensor.zeros(be, [N, c.hiddenDim]),
+        lora: new Map(),
+      };
+      tape.layers.push(lt);
+      const proj = (target: LoraTarget, y: Tensor, input: Tensor, weight: Tensor, bias: Tensor | null) => {
+        this.linearForward(y, input, weight, N);
+        if (bias) be.matmul(y.buf, tape.ones!.buf, bias.buf, { M: N, N: bias.size, K: 1, transA: false, transB: false, alpha: 1, beta: 1 });
+        const m = this.lora?.get(l, target);
+        if (m) {
+          let mask: Tensor | null = null;
+          if (useDropout) {
+            mask = Tensor.zeros(be, [N, m.inF]);
+            be.dropoutMask(mask.buf, N * m.inF, dropout, mixSeed(seed, l, TARGET_INDEX[target]));
+          }
+          const u = Tensor.zeros(be, [N, this.lora!.options.r]);
+          be.loraForward(y.buf, u.buf, input.buf, m.A.buf, m.B.buf, mask?.buf ?? null,
+            { T: N, inF: m.inF, outF: m.outF, r: this.lora!.options.r, scale: this.lora!.scale });
+          lt.lora.set(target, { module: m, u, mask });
+        }
+      };
+
+      be.rmsnorm(lt.h.buf, lt.rstd1.buf, x.buf, w.attnNorm.buf, N, c.dim, c.normEps);
+      proj('q_proj', lt.q, lt.h, w.q, w.qBias);
+      proj('k_proj', lt.k, lt.h, w.k, w.kBias);
+      proj('v_proj', lt.v, lt.h, w.v, w.vBias);
+      be.rope(lt.q.buf, this.ropeCos.buf, this.ropeSin.buf, N, T, c.nHeads, c.headDim, 0, c.ropeInterleaved, false);
+      be.rope(lt.k.buf, this.ropeCos.buf, this.ropeSin.buf, N, T, c.nKvHeads, c.headDim, 0, c.ropeInterleaved, false);
+      be.attention(lt.att.buf, lt.lse.buf, lt.q.buf, lt.k.buf, lt.v.buf, tape.keyLen.buf, this.attentionDims(B, T, T, 0));
+      proj('o_proj', lt.o, lt.att, w.o, null);
+      const e = opts.perturbations?.[l];
+      if (e) be.axpy(lt.o.buf, e.buf, 1, N * c.dim);
+      be.copy(lt.xMid.buf, x.buf, N * c.dim);
+      be.axpy(lt.xMid.buf, lt.o.buf, 1, N * c.dim);
+      be.rmsnorm(lt.h2.buf, lt.rstd2.buf, lt.xMid.buf, w.ffnNorm.buf, N, c.dim, c.normEps);
+      proj('gate_proj', lt.g, lt.h2, w.gate, null);
+      proj('up_proj', lt.up, lt.h2, w.up, null);
+      be.swiglu(lt.a.buf, lt.g.buf, lt.up.buf, N * c.hiddenDim);
+      const next = Tensor.zeros(be, [N, c.dim]);
+      proj('down_proj', next, lt.a, w.down, null);
+      be.axpy(next.buf, lt.xMid.buf, 1, N * c.dim);
+      x = next;
+    }
+
+    tape.xFinal = x;
+    tape.hFinal = Tensor.zeros(be, [N, c.dim]);
+    tape.rstdFinal = Tensor.zeros(be, [N]);
+    be.rmsnorm(tape.hFinal.buf, tape.rstdFinal.buf, x.buf, this.finalNorm.buf, N, c.dim, c.normEps);
+    tape.logits = Tensor.zeros(be, [N, c.vocabSize]);
+    this.linearForward(tape.logits, tape.hFinal, this.lmHead, N);
+    tape.rowLoss = Tensor.zeros(be, [N]);
+    be.crossEntropy(tape.rowLoss.buf, tape.logits.buf, tape.shiftedLabels.buf, N, c.vocabSize);
+    return tape;
+  }
+
+  /** y[N, out] = x[N, in] W^T, W stored [out, in]. */
+  private linearForward(y: Tensor, x: Tensor, w: Tensor, N: number): void {
+    const [outF, inF] = w.shape;
+    this.backend.matmul(y.buf, x.buf, w.buf, { M: N, N: outF, K: inF, transA: false, transB: true, alpha: 1, beta: 0 });
+  }
+
+  /** dx[N, in] (+)= dy[N, out] W (beta = 1 adds into dx). */
+  private linearBackwardInput(dx: Tensor, dy: Tensor, w: Tensor, N: number, beta: number): void {
+    const [outF, inF] = w.shape;
+    this.backend.matmul(dx.buf, dy.buf, w.buf, { M: N, N: inF, K: outF, transA: false, transB: false, alpha: 1, beta });
+  }
+
+  private attentionDims(B: number, Tq: number, Tk: number, qPos0: number) {
+    const c = this.config;
+    return { B, Tq, Tk, Hq: c.nHeads, Hkv: c.nKvHeads, hd: c.headDim, qPos0, scale: 1 / Math.sqrt(c.headDim) };
+  }
+
+  /** Mean cross-entropy over the shifted labels that are not -100 (0 when there are none). */
+  async loss(tape: Tape): Promise<number> {
+    const rows = await tape.rowLoss.read();
+    let s = 0;
+    for (let i = 0; i < rows.length; i++) s += rows[i];
+    return tape.count > 0 ? s / tape.count : 0;
+  }
+
+  logits(tape: Tape): Tensor { return tape.logits; }
+
+  attnOutputs(tape: Tape): Tensor[] { return tape.layers.map((l) => l.o); }
+
+  // ---- backward ----------------------------------------------------------------------------
+
+  /**
+   * Backward from the mean loss. loraGrads (default true) adds into every LoRA module's dA/dB;
+   * attnOutGrads returns dL/d(attention-block output) per layer (the caller disposes them).
+   */
+  backward(tape: Tape, opts: { loraGrads?: boolean; attnOutGrads?: boolean } = {}): { attnOutGrads: Tensor[] | null } {
+    const c = this.config, be = this.backend;
+    const { N } = tape;
+    const { B, T } = tape.batch;
+    const loraGrads = opts.loraGrads ?? true;
+    const attnGrads: Tensor[] | null = opts.attnOutGrads ? new Array(c.nLayers) : null;
+    const qDim = c.nHeads * c.headDim, kvDim = c.nKvHeads * c.headDim;
+    const temps: Tensor[] = [];
+    const tmp = (shape: number[]) => { const t = Tensor.zeros(be, shape); temps.push(t); return t; };
+
+    const dLogits = tmp([N, c.vocabSize]);
+    be.crossEntropyBackward(dLogits.buf, tape.logits.buf, tape.shiftedLabels.buf, N, c.vocabSize, tape.count > 0 ? 1 / tape.count : 0);
+    const dhFinal = tmp([N, c.dim]);
+    this.linearBackwardInput(dhFinal, dLogits, this.lmHead, N, 0);
+    // dx: gradient of the residual stream, carried down through the layers
+    const dx = tmp([N, c.dim]);
+    be.rmsnormBackward(dx.buf, null, dhFinal.buf, tape.xFinal.buf, this.finalNorm.buf, tape.rstdFinal.buf, N, c.dim);
+
+    const dn = tmp([N, c.dim]);            // gradient into a norm's output
+    const dNormIn = tmp([N, c.dim]);       // gradient into a norm's input
+    const da = tmp([N, c.hiddenDim]), dg = tmp([N, c.hiddenDim]), dup = tmp([N, c.hiddenDim]);
+    const datt = tmp([N, qDim]), dq = tmp([N, qDim]), dk = tmp([N, kvDim]), dv = tmp([N, kvDim]);
+    const du = tmp([N, this.lora?.options.r ?? 1]);
+
+    for (let l = c.nLayers - 1; l >= 0; l--) {
+      const w = this.layers[l], lt = tape.layers[l];
+      // Gradient of a projection y = x W^T (+ LoRA): dxOut (+)= dy W, plus LoRA's share.
+      const projBack = (target: LoraTarget, dxOut: Tensor, dy: Tensor, input: Tensor, weight: Tensor, beta: number) => {
+        this.linearBackwardInput(dxOut, dy, weight, N, beta);
+        const s = lt.lora.get(target);
+        if (s) {
+          const m = s.module;
+          be.loraBackward(dxOut.buf, loraGrads ? m.dA.buf : null, loraGrads ? m.dB.buf : null, du.buf, dy.buf,
+            input.buf, m.A.buf, m.B.buf, s.u.buf, s.mask?.buf ?? null,
+            { T: N, inF: m.inF, outF: m.outF, r: this.lora!.options.r, scale: this.lora!.scale });
+        }
+      };
+
+      // MLP: x'' = x' + down(silu(g) * u), with g, u from rmsnorm(x')
+      projBack('down_proj', da, dx, lt.a, w.down, 0);
+      be.swigluBackward(dg.buf, dup.buf, da.buf, lt.g.buf, lt.up.buf, N * c.hiddenDim);
+      projBack('gate_proj', dn, dg, lt.h2, w.gate, 0);
+      projBack('up_proj', dn, dup, lt.h2, w.up, 1);
+      be.rmsnormBackward(dNormIn.buf, null, dn.buf, lt.xMid.buf, w.ffnNorm.buf, lt.rstd2.buf, N, c.dim);
+      be.axpy(dx.buf, dNormIn.buf, 1, N * c.dim);
+      // now dx = dL/dx' = dL/d(attention-block output)
+      if (attnGrads) {
+        const g = Tensor.zeros(be, [N, c.dim]);
+        be.copy(g.buf, dx.buf, N * c.dim);
+        attnGrads[l] = g;
+      }
+      // attention: x' = x + o_proj(attention(rope(q), rope(k), v))
+      projBack('o_proj', datt, dx, lt.att, w.o, 0);
+      be.attentionBackward(dq.buf, dk.buf, dv.buf, datt.buf, lt.q.buf, lt.k.buf, lt.v.buf, lt.att.buf, lt.lse.buf,
+        tape.keyLen.buf, this.attentionDims(B, T, T, 0));
+      be.rope(dq.buf, this.ropeCos.buf, this.ropeSin.buf, N, T, c.nHeads, c.headDim, 0, c.ropeInterleaved, true);
+      be.rope(dk.buf, this.ropeCos.buf, this.ropeSin.buf, N, T, c.nKvHeads, c.headDim, 0, c.ropeInterleaved, true);
+      projBack('q_proj', dn, dq, lt.h, w.q, 0);
+      projBack('k_proj', dn, dk, lt.h, w.k, 1);
+      projBack('v_proj', dn, dv, lt.h, w.v, 1);
+      be.rmsnormBackward(dNormIn.buf, null, dn.buf, lt.x.buf, w.attnNorm.buf, lt.rstd1.buf, N, c.dim);
+      be.axpy(dx.buf, dNormIn.buf, 1, N * c.dim);
+    }
+    for (const t of temps) t.dispose();
+    return { attnOutGrads: attnGrads };
+  }
+
+  disposeTape(tape: Tape): void {
+    const all: (Tensor | null)[] = [tape.ids, tape.shiftedLabels, tape.keyLen, tape.xFinal, tape.hFinal, tape.rstdFinal,
+      tape.logits, tape.rowLoss, tape.ones];
+    for (const lt of tape.layers) {
+      all.push(lt.x, lt.h, lt.rstd1, lt.q, lt.k, lt.v, lt.att, lt.lse, lt.o, lt.xMid, lt.h2, lt.rstd2, lt.g, lt.up, lt.a);
+      for (const s of lt.lora.values()) all.push(s.u, s.mask);
+    }
+    for (const t of all) t?.dispose();
+    tape.layers.length = 0;
+  }
+
+  // ---- generation with a KV cache -----------------------------------------------------------
+
+  /**
+   * Greedy (temperature 0, the default) or temperature sampling. The prompt is run as one
+   * chunk, then one token per step; keys and values are kept in a per-layer cache.
+   */
+  async generate(prompt: number[], opts: { maxNewTokens: number; temperature?: number; seed?: number; stopAtEos?: boolean }): Promise<number[]> {
+    const c = this.config, be = this.backend;
+    if (prompt.length === 0) throw new Error('generate: empty prompt (pass at least the BOS id)');
+    const total = Math.min(c.maxSeqLen, prompt.length + opts.maxNewTokens);
+    const kvDim = c.nKvHeads * c.headDim;
+    const cacheK = Array.from({ length: c.nLayers }, () => Tensor.zeros(be, [total, kvDim]));
+    const cacheV = Array.from({ length: c.nLayers }, () => Tensor.zeros(be, [total, kvDim]));
+    const rng = new Rng(opts.seed ?? 0);
+    const temperature = opts.temperature ?? 0;
+    const out: number[] = [];
+    try {
+      let chunk = prompt.slice(0, total);
+      let pos = 0;
+      while (pos + chunk.length <= total && chunk.length > 0) {
+        const logits = await this.decodeChunk(chunk, pos, cacheK, cacheV, total);
+        pos += chunk.length;
+        if (pos >= total) break;
+        const next = temperature > 0 ? sample(logits, temperature, rng) : argmax(logits);
+        out.push(next);
+        if (opts.stopAtEos && next === c.eosId) break;
+        if (out.length >= opts.maxNewTokens) break;
+        chunk = [next];
+      }
+    } finally {
+      for (const t of [...cacheK, ...cacheV]) t.dispose();
+    }
+    return out;
+  }
+
+  /** Runs `ids` at positions pos0.. through the model (B = 1) and returns the last row's logits. */
+  private async decodeChunk(ids: number[], pos0: number, cacheK: Tensor[], cacheV: Tensor[], capacity: number): Promise<Float32Array> {
+    const c = this.config, be = this.backend;
+    const n = ids.length;
+    const qDim = c.nHeads * c.headDim, kvDim = c.nKvHeads * c.headDim;
+    const temps: Tensor[] = [];
+    const tmp = (shape: number[]) => { const t = Tensor.zeros(be, shape); temps.push(t); return t; };
+    const idT = Tensor.from(be, [n], Int32Array.from(ids)); temps.push(idT);
+    const keyLen = Tensor.from(be, [1], Int32Array.of(pos0 + n)); temps.push(keyLen);
+    const ones = c.attentionBias ? Tensor.from(be, [n, 1], new Float32Array(n).fill(1)) : null;
+    if (ones) temps.push(ones);
+    const x = tmp([n, c.dim]), h = tmp([n, c.dim]), rstd = tmp([n]);
+    const q = tmp([n, qDim]), k = tmp([n, kvDim]), v = tmp([n, kvDim]), att = tmp([n, qDim]), lse = tmp([c.nHeads * n]);
+    const o = tmp([n, c.dim]), g = tmp([n, c.hiddenDim]), up = tmp([n, c.hiddenDim]), a = tmp([n, c.hiddenDim]);
+    const u = tmp([n, this.lora?.options.r ?? 1]);
+    try {
+      be.embedding(x.buf, this.embed.buf, idT.buf, n, c.dim);
+      for (let l = 0; l < c.nLayers; l++) {
+        const w = this.layers[l];
+        const proj = (target: LoraTarget, y: Tensor, input: Tensor, weight: Tensor, bias: Tensor | null) => {
+          this.linearForward(y, input, weight, n);
+          if (bias) be.matmul(y.buf, ones!.buf, bias.buf, { M: n, N: bias.size, K: 1, transA: false, transB: false, alpha: 1, beta: 1 });
+          const m = this.lora?.get(l, target);
+          if (m) be.loraForward(y.buf, u.buf, input.buf, m.A.buf, m.B.buf, null,
+            { T: n, inF: m.inF, outF: m.outF, r: this.lora!.options.r, scale: this.lora!.scale });
+        };
+        be.rmsnorm(h.buf, rstd.buf, x.buf, w.attnNorm.buf, n, c.dim, c.normEps);
+        proj('q_proj', q, h, w.q, w.qBias);
+        proj('k_proj', k, h, w.k, w.kBias);
+        proj('v_proj', v, h, w.v, w.vBias);
+        be.rope(q.buf, this.ropeCos.buf, this.ropeSin.buf, n, n, c.nHeads, c.headDim, pos0, c.ropeInterleaved, false);
+        be.rope(k.buf, this.ropeCos.buf, this.ropeSin.buf, n, n, c.nKvHeads, c.headDim, pos0, c.ropeInterleaved, false);
+        be.copy(cacheK[l].buf, k.buf, n * kvDim, pos0 * kvDim);
+        be.copy(cacheV[l].buf, v.buf, n * kvDim, pos0 * kvDim);
+        be.attention(att.buf, lse.buf, q.buf, cacheK[l].buf, cacheV[l].buf, keyLen.buf, this.attentionDims(1, n, capacity, pos0));
+        proj('o_proj', o, att, w.o, null);
+        be.axpy(x.buf, o.buf, 1, n * c.dim);
+        be.rmsnorm(h.buf, rstd.buf, x.buf, w.ffnNorm.buf, n, c.dim, c.normEps);
+        proj('gate_proj', g, h, w.gate, null);
+        proj('up_proj', up, h, w.up, null);
+        be.swiglu(a.buf, g.buf, up.buf, n * c.hiddenDim);
+        proj('down_proj', o, a, w.down, null);
+        be.axpy(x.buf, o.buf, 1, n * c.dim);
+      }
+      // only the last row's logits are needed
+      const last = tmp([1, c.dim]), hl = tmp([1, c.dim]), rl = tmp([1]), logits = tmp([1, c.vocabSize]);
+      be.copy(last.buf, x.buf, c.dim, 0, (n - 1) * c.dim);
+      be.rmsnorm(hl.buf, rl.buf, last.buf, this.finalNorm.buf, 1, c.dim, c.normEps);
+      this.linearForward(logits, hl, this.lmHead, 1);
+      return (await logits.read()) as Float32Array;
+    } finally {
+      for (const t of temps) t.dispose();
+    }
+  }
+
+  dispose(): void {
+    const all = [this.embed, this.finalNorm, this.ropeCos, this.ropeSin];
+    if (this.lmHead !== this.embed) all.push(this.lmHead);
+    for (const w of this.layers) {
+      all.push(w.attnNorm, w.ffnNorm, w.q, w.k, w.v, w.o, w.gate, w.up, w.down);
+      for (const b of [w.qBias, w.kBias, w.vBias]) if (b) all.push(b);
+    }
+    for (const t of all) t.dispose();
+    this.layers = [];
+  }
+}
+
+const TARGET_INDEX: Record<LoraTarget, number> = {
+  q_proj: 0, k_proj: 1, v_proj: 2, o_proj: 3, gate_proj: 4, up_proj: 5, down_proj: 6,
+};
+
+/**
+ * RoPE tables [maxPos, hd/2] computed as PyTorch/HF do in f32: inv_freq[j] = 1 / theta^(2j/hd),
+ * angle = pos * inv_freq[j] rounded to f32, then cos/sin of that f32 angle. llama2.c uses the
+ * same frequencies, paired (2j, 2j+1) instead of (j, j + hd/2).
+ */
+export function ropeTables(maxPos: number, hd: number, theta: number): { cos: Float32Array; sin: Float32Array } {
+  const half = hd / 2;
+  const f = Math.fround;
+  const invFreq = new Float32Array(half);
+  for (let j = 0; j < half; j++) invFreq[j] = f(1 / f(Math.pow(theta, f(f(2 * j) / hd))));
+  const cos = new Float32Array(maxPos * half), sin = new Float32Array(maxPos * half);
+  for (let p = 0; p < maxPos; p++) {
+    for (let j = 0; j < half; j++) {
+      const angle = f(p * invFreq[j]);
+      cos[p * half + j] = Math.cos(angle);
+      sin[p * half + j] = Math.sin(angle);
+    }
+  }
+  return { cos, sin };
+}
+
+function argmax(x: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
+  return best;
+}
+
+function sample(logits: Float32Array, temperature: number, rng: Rng): number {
+  let max = -Infinity;
+  for (const v of logits) max = Math.max(max, v);
+  const p = new Float64Array(logits.length);
+  let s = 0;
+  for (let i = 0; i < logits.length; i++) { p[i] = Math.exp((logits[i] - max) / temperature); s += p[i]; }
+  let r = rng.next() * s;
+  for (let i = 0; i < p.length; i++) { r -= p[i]; if (r <= 0) return i; }
+  return p.length - 1;
+}
+
+export type { HostTensor };

@@ -1,0 +1,91 @@
+// Whole-model check against PyTorch: test/reference/golden.py builds a small random Llama (GQA,
+// right padding, LoRA on all seven projections with non-zero B) and stores logits, loss, the
+// attention-block outputs, their gradients and every LoRA gradient. The engine must match each
+// tensor with relative error <= 1e-4 (max |diff| / max |reference|), on every backend here.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Backend } from '../../engine/backend.ts';
+import { readSafetensors } from '../../engine/io/safetensors.ts';
+import { Lora, LORA_TARGETS, type LoraTarget } from '../../engine/lora.ts';
+import { LlamaModel, type Batch } from '../../engine/model/llama.ts';
+import { loadHFModel } from '../../engine/model/load_hf.ts';
+import { relErr, wasmBackend, webgpuBackend } from '../helpers.ts';
+
+const DIR = new URL('../fixtures/golden/', import.meta.url).pathname;
+const TOL = 1e-4;
+
+export function loadGolden(backend: Backend) {
+  const { config, weights } = loadHFModel(DIR);
+  const expected = readSafetensors(join(DIR, 'expected.safetensors')).tensors;
+  const adapter = readSafetensors(join(DIR, 'adapter', 'adapter_model.safetensors')).tensors;
+  const acfg = JSON.parse(readFileSync(join(DIR, 'adapter', 'adapter_config.json'), 'utf8'));
+  const b = JSON.parse(readFileSync(join(DIR, 'batch.json'), 'utf8'));
+  const batch: Batch = { B: b.B, T: b.T, ids: Int32Array.from(b.ids), labels: Int32Array.from(b.labels), lengths: Int32Array.from(b.lengths) };
+  const model = LlamaModel.fromHost(backend, config, weights);
+  const targets = (acfg.target_modules as string[]).filter((t) => (LORA_TARGETS as readonly string[]).includes(t)) as LoraTarget[];
+  model.lora = Lora.fromWeights(backend, config, { r: acfg.r, alpha: acfg.lora_alpha, dropout: 0, targets, seed: 0 }, (layer, target) => {
+    const name = `base_model.model.model.layers.${layer}.${['gate_proj', 'up_proj', 'down_proj'].includes(target) ? 'mlp' : 'self_attn'}.${target}`;
+    return { A: adapter.get(`${name}.lora_A.weight`)!.data, B: adapter.get(`${name}.lora_B.weight`)!.data };
+  });
+  return { model, batch, expected, config };
+}
+
+function check(name: string, got: ArrayLike<number>, want: ArrayLike<number> | undefined) {
+  assert.ok(want, `fixture has ${name}`);
+  const e = relErr(got, want!);
+  assert.ok(e <= TOL, `${name}: relative error ${e.toExponential(2)} > ${TOL}`);
+}
+
+for (const [label, getBackend] of [['wasm', wasmBackend], ['webgpu', webgpuBackend]] as const) {
+  const t = suite(`golden (${label})`);
+  t('logits, loss, attention outputs and all LoRA gradients match PyTorch', async () => {
+    const be = await getBackend();
+    if (!be) { console.warn('  (no WebGPU adapter: skipped)'); return; }
+    const before = be.bytesInUse();
+    const { model, batch, expected, config } = loadGolden(be);
+    const tape = model.forward(batch, { training: false });
+    check('logits', await model.logits(tape).read(), expected.get('logits')?.data);
+    const loss = await model.loss(tape);
+    const wantLoss = expected.get('loss')!.data[0];
+    assert.ok(Math.abs(loss - wantLoss) / Math.abs(wantLoss) <= TOL, `loss ${loss} vs ${wantLoss}`);
+    const outs = model.attnOutputs(tape);
+    for (let l = 0; l < config.nLayers; l++) check(`attn_out.${l}`, await outs[l].read(), expected.get(`attn_out.${l}`)?.data);
+    const { attnOutGrads } = model.backward(tape, { attnOutGrads: true });
+    for (let l = 0; l < config.nLayers; l++) check(`grad_attn_out.${l}`, await attnOutGrads![l].read(), expected.get(`grad_attn_out.${l}`)?.data);
+    let n = 0;
+    for (const m of model.lora!.modules) {
+      check(`grad ${m.peftName}.lora_A`, await m.dA.read(), expected.get(`grad.${m.peftName}.lora_A.weight`)?.data);
+      check(`grad ${m.peftName}.lora_B`, await m.dB.read(), expected.get(`grad.${m.peftName}.lora_B.weight`)?.data);
+      n++;
+    }
+    assert.is(n, 7 * config.nLayers);
+    attnOutGrads!.forEach((g) => g.dispose());
+    model.disposeTape(tape);
+    model.lora!.dispose();
+    model.dispose();
+    assert.is(be.bytesInUse(), before, 'every buffer is returned');
+  });
+
+  t('a training step leaves no buffer behind', async () => {
+    const be = await getBackend();
+    if (!be) return;
+    const { model, batch } = loadGolden(be);
+    const run = async () => {
+      const tape = model.forward(batch, { training: true, dropoutSeed: 7 });
+      await model.loss(tape);
+      const r = model.backward(tape, { attnOutGrads: true });
+      r.attnOutGrads!.forEach((g) => g.dispose());
+      model.disposeTape(tape);
+      await be.sync();
+    };
+    await run();
+    const after1 = be.bytesInUse();
+    await run(); await run();
+    assert.is(be.bytesInUse(), after1);
+    model.lora!.dispose();
+    model.dispose();
+  });
+  t.run();
+}

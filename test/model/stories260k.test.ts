@@ -1,0 +1,37 @@
+// The one real pretrained checkpoint here: llama2.c's stories260K (GQA, interleaved RoPE, tied
+// classifier). Its greedy text from BOS is documented in ../shared/data/README.md; the engine must
+// reproduce it token for token (the first 40 tokens) on every backend here.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { LlamaModel } from '../../engine/model/llama.ts';
+import { loadModel } from '../../engine/model/load.ts';
+import { loadTokenizer } from '../../engine/tokenizer/load.ts';
+import { DATA_DIR, wasmBackend, webgpuBackend } from '../helpers.ts';
+
+const MODEL = join(DATA_DIR, 'models', 'stories260K', 'stories260K.bin');
+const TOKENIZER = join(DATA_DIR, 'models', 'stories260K', 'tok512.bin');
+const DOCUMENTED = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park. '
+  + 'One day, she saw a big, red ball. She wanted to play with it, but it was too high';
+
+for (const [label, getBackend] of [['wasm', wasmBackend], ['webgpu', webgpuBackend]] as const) {
+  const t = suite(`stories260K (${label})`);
+  t('greedy generation from BOS reproduces the documented text (first 40 tokens)', async () => {
+    if (!existsSync(MODEL)) { console.warn(`  (${MODEL} not found: skipped)`); return; }
+    const be = await getBackend();
+    if (!be) { console.warn('  (no WebGPU adapter: skipped)'); return; }
+    const { config, weights } = loadModel(MODEL);
+    const tok = loadTokenizer(TOKENIZER);
+    const model = LlamaModel.fromHost(be, config, weights);
+    const out = await model.generate([tok.bosId], { maxNewTokens: 40 });
+    model.dispose();
+    assert.is(out.length, 40);
+    // The documented text, tokenized, is the sequence a greedy decoder must emit token for token.
+    const want = tok.encode(DOCUMENTED).slice(0, 40);
+    const text = tok.decode(out);
+    assert.equal(out, want, `generated: ${JSON.stringify(text)}`);
+    assert.ok(DOCUMENTED.startsWith(text), `generated text is a prefix of the documented one: ${JSON.stringify(text)}`);
+  });
+  t.run();
+}
