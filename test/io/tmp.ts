@@ -1,0 +1,24 @@
+// Scratch directories for test fixtures, always under os.tmpdir() (never in the repo or shared data).
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export function scratchDir(tag: string): string {
+  return mkdtempSync(join(tmpdir(), `vaccine-${tag}-`));
+}
+
+/**
+ * A safetensors file assembled byte by byte from a header object and a data section, independent
+ * of the writer under test (and able to express corrupt files).
+ */
+export function writeRawSafetensors(path: string, header: unknown, data: Uint8Array, opts: { headerText?: string; lengthOverride?: bigint } = {}): void {
+  const text = opts.headerText ?? JSON.stringify(header);
+  const h = Buffer.from(text, 'utf8');
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(opts.lengthOverride ?? BigInt(h.length));
+  writeFileSync(path, Buffer.concat([len, h, data]));
+}
+
+export function f32Bytes(values: number[]): Uint8Array {
+  return new Uint8Array(Float32Array.from(values).buffer);
+}
