@@ -1,2 +1,35 @@
+// The library's one entry point: `import { ... } from 'vaccine-engine'`.
+//
+//   const backend = await selectBackend('auto');
+//   const { model, tokenizer } = await loadPretrained('path/to/model', { backend });
+//   const tape = model.forward(batch);                     // loss, logits, attention outputs
+//   const { attnOutGrads } = model.backward(tape, { attnOutGrads: true });  // LoRA grads + Vaccine's hook
+//   await align({ model: '...', data: '...', out: '...' }); // the whole alignment job
+import type { Backend } from './backend.ts';
+import { LlamaModel } from './model/llama.ts';
+import { loadModel } from './model/load.ts';
+import { loadTokenizer } from './tokenizer/load.ts';
+import type { Tokenizer } from './tokenizer/tokenizer.ts';
+
 export { Tensor } from './tensor.ts';
-export type { Backend } from './backend.ts';
+export type { Backend, BufferHandle, DType } from './backend.ts';
+export { createWasmBackend } from '../bindings/wasm/backend.ts';
+export { LlamaModel, ropeTables, type Batch, type ForwardOptions, type Tape } from './model/llama.ts';
+export type { LlamaConfig, HostTensor, HostWeights } from './model/config.ts';
+export { loadModel } from './model/load.ts';
+export { loadTokenizer } from './tokenizer/load.ts';
+export type { Tokenizer } from './tokenizer/tokenizer.ts';
+export { Lora, LORA_TARGETS, parseTargets, type LoraModule, type LoraOptions, type LoraTarget } from './lora.ts';
+export { readSafetensors, writeSafetensors } from './io/safetensors.ts';
+export { sftStep, vaccineStep, randomVaccineStep } from './vaccine.ts';
+export { align, type AlignOptions, type AlignCallbacks, type AlignResult } from './jobs/align.ts';
+
+/**
+ * Loads a model (a Hugging Face directory or a llama2.c .bin) onto `backend`, and its tokenizer
+ * (by default the one found beside the model).
+ */
+export async function loadPretrained(path: string, opts: { backend: Backend; tokenizer?: string }): Promise<{ model: LlamaModel; tokenizer: Tokenizer }> {
+  const tokenizer = loadTokenizer(opts.tokenizer ?? path);
+  const { config, weights } = loadModel(path);
+  return { model: LlamaModel.fromHost(opts.backend, config, weights), tokenizer };
+}
