@@ -79,6 +79,8 @@ export class LlamaModel {
   private layers: LayerWeights[] = [];
   private ropeCos: Tensor;
   private ropeSin: Tensor;
+  /** longest sequence this instance runs (the RoPE tables' length) */
+  readonly maxPositions: number;
 
   private constructor(readonly backend: Backend, readonly config: LlamaConfig, weights: HostWeights) {
     const c = config;
@@ -111,9 +113,11 @@ export class LlamaModel {
         down: get(p + 'mlp.down_proj.weight', [c.dim, c.hiddenDim]),
       });
     }
-    const { cos, sin } = ropeTables(c.maxSeqLen, c.headDim, c.ropeTheta);
-    this.ropeCos = Tensor.from(backend, [c.maxSeqLen, c.headDim / 2], cos);
-    this.ropeSin = Tensor.from(backend, [c.maxSeqLen, c.headDim / 2], sin);
+    // Tables up to the model's context, capped: some configs declare 128k positions.
+    this.maxPositions = Math.min(c.maxSeqLen, MAX_ROPE_POSITIONS);
+    const { cos, sin } = ropeTables(this.maxPositions, c.headDim, c.ropeTheta);
+    this.ropeCos = Tensor.from(backend, [this.maxPositions, c.headDim / 2], cos);
+    this.ropeSin = Tensor.from(backend, [this.maxPositions, c.headDim / 2], sin);
   }
 
   /** Uploads host weights (HF names, f32) to the backend. The base weights stay frozen. */
@@ -146,7 +150,7 @@ export class LlamaModel {
     if (batch.ids.length !== N || batch.labels.length !== N || batch.lengths.length !== B) {
       throw new Error(`forward: batch arrays do not match B=${B}, T=${T}`);
     }
-    if (T > c.maxSeqLen) throw new Error(`forward: sequence length ${T} exceeds the model's ${c.maxSeqLen}`);
+    if (T > this.maxPositions) throw new Error(`forward: sequence length ${T} exceeds the model's ${this.maxPositions} positions`);
     for (let i = 0; i < N; i++) {
       if (batch.ids[i] < 0 || batch.ids[i] >= c.vocabSize) throw new Error(`forward: token id ${batch.ids[i]} outside the vocabulary (${c.vocabSize})`);
     }
@@ -365,7 +369,7 @@ export class LlamaModel {
   async generate(prompt: number[], opts: { maxNewTokens: number; temperature?: number; seed?: number; stopAtEos?: boolean }): Promise<number[]> {
     const c = this.config, be = this.backend;
     if (prompt.length === 0) throw new Error('generate: empty prompt (pass at least the BOS id)');
-    const total = Math.min(c.maxSeqLen, prompt.length + opts.maxNewTokens);
+    const total = Math.min(this.maxPositions, prompt.length + opts.maxNewTokens);
     const kvDim = c.nKvHeads * c.headDim;
     const cacheK = Array.from({ length: c.nLayers }, () => Tensor.zeros(be, [total, kvDim]));
     const cacheV = Array.from({ length: c.nLayers }, () => Tensor.zeros(be, [total, kvDim]));
@@ -457,6 +461,8 @@ export class LlamaModel {
     this.layers = [];
   }
 }
+
+const MAX_ROPE_POSITIONS = 16384;
 
 const TARGET_INDEX: Record<LoraTarget, number> = {
   q_proj: 0, k_proj: 1, v_proj: 2, o_proj: 3, gate_proj: 4, up_proj: 5, down_proj: 6,
