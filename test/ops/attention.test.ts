@@ -32,12 +32,12 @@ async function check(name: string, c: Case, seed: number): Promise<void> {
   assert.ok(relErr(out, ref.out) < 1e-5, `${name}: out rel err ${relErr(out, ref.out)} (tol 1e-5)`);
   const emptyRef = [...ref.lse].map((x) => x === -Infinity), empty = [...lse].map((x) => x === -Infinity);
   assert.equal(empty, emptyRef, `${name}: lse is -inf exactly for rows without keys`);
-  const fin = (a: ArrayLike<number>) => [...a].filter((x) => x !== -Infinity);
+  const fin = (a: Float32Array | Float64Array) => [...a].filter((x) => x !== -Infinity);
   assert.ok(relErr(fin(lse), fin(ref.lse)) < 1e-5, `${name}: lse rel err ${relErr(fin(lse), fin(ref.lse))} (tol 1e-5)`);
 
   attentionBackward(dq, dk, dv, dout, qT, kT, vT, outT, lseT, klT, { qPos0: c.qPos0 });
   const grads = { q: await dq.toFloat32(), k: await dk.toFloat32(), v: await dv.toFloat32() };
-  const x64 = { q: Float64Array.from(q), k: Float64Array.from(k), v: Float64Array.from(v) };
+  const x64: Record<"q" | "k" | "v", Float64Array> = { q: Float64Array.from(q), k: Float64Array.from(k), v: Float64Array.from(v) };
   const loss = () => dot(attentionRef(x64.q, x64.k, x64.v, c.keyLen, d).out, R);
   for (const which of ['q', 'k', 'v'] as const) {
     const x = x64[which];

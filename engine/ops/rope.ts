@@ -1,0 +1,68 @@
+// Rotary position embedding over Tensors, and the cos/sin tables it reads.
+import type { Backend } from '../backend.ts';
+import { Tensor, expectDType, expectShape } from '../tensor.ts';
+
+export interface RopeTables {
+  /** [maxPos, hd/2]: entry [pos, j] = cos(pos * inv_freq[j]) */
+  cos: Tensor;
+  sin: Tensor;
+}
+
+/**
+ * The cos/sin tables, computed on the host with the same f32 roundings as Hugging Face's
+ * LlamaRotaryEmbedding (PyTorch, f32):
+ *   inv_freq = 1.0 / (theta ** (arange(0, hd, 2).float() / hd))   each op rounded to f32
+ *   freqs    = pos.float() * inv_freq                              (an f32 product)
+ *   cos/sin  = freqs.cos() / freqs.sin()                            (f32 results)
+ * Math.fround after every step reproduces those roundings; Math.pow/cos/sin are evaluated in f64
+ * and rounded once, which can differ from PyTorch's f32 kernels by at most 1 ulp.
+ * Hugging Face duplicates the table (cat(freqs, freqs)) for rotate-half; we keep the hd/2 unique
+ * columns. llama2.c uses the same frequencies, freq_j = 1/theta^(2j/hd), on the pairs (2j, 2j+1).
+ */
+export function ropeTables(backend: Backend, maxPos: number, hd: number, theta = 10000): RopeTables {
+  if (hd % 2 !== 0) throw new Error(`ropeTables: head dim ${hd} must be even`);
+  const half = hd / 2;
+  const f = Math.fround;
+  const invFreq = new Float32Array(half);
+  for (let j = 0; j < half; j++) invFreq[j] = f(1 / f(Math.pow(f(theta), f(f(2 * j) / f(hd)))));
+  const cos = new Float32Array(maxPos * half), sin = new Float32Array(maxPos * half);
+  for (let p = 0; p < maxPos; p++) {
+    for (let j = 0; j < half; j++) {
+      const angle = f(f(p) * invFreq[j]);
+      cos[p * half + j] = f(Math.cos(angle));
+      sin[p * half + j] = f(Math.sin(angle));
+    }
+  }
+  return { cos: Tensor.from(backend, [maxPos, half], cos), sin: Tensor.from(backend, [maxPos, half], sin) };
+}
+
+export interface RopeOptions {
+  /** position of row 0 of every sequence (a KV cache's fill level when decoding) */
+  pos0: number;
+  /** pairs (2j, 2j+1) as llama2.c; otherwise (j, j + hd/2) as Hugging Face's rotate_half */
+  interleaved: boolean;
+  /** rotate by -angle: the backward */
+  inverse?: boolean;
+}
+
+/** In place on x [B, T, H, hd]: row t of each sequence sits at position pos0 + t. */
+export function rope(x: Tensor, tables: RopeTables, o: RopeOptions): void {
+  expectDType('rope x', x, 'f32');
+  if (x.shape.length !== 4) throw new Error(`rope: x must be [B, T, H, hd], got [${x.shape.join(', ')}]`);
+  const [B, T, H, hd] = x.shape;
+  if (hd % 2 !== 0) throw new Error(`rope: head dim ${hd} must be even`);
+  expectDType('rope cos', tables.cos, 'f32');
+  expectDType('rope sin', tables.sin, 'f32');
+  expectShape('rope cos', tables.cos, [-1, hd / 2]);
+  expectShape('rope sin', tables.sin, tables.cos.shape);
+  const maxPos = tables.cos.shape[0];
+  if (!Number.isInteger(o.pos0) || o.pos0 < 0 || o.pos0 + T > maxPos) {
+    throw new Error(`rope: positions ${o.pos0}..${o.pos0 + T - 1} exceed the tables' ${maxPos} positions`);
+  }
+  x.backend.rope(x.buf, tables.cos.buf, tables.sin.buf, B * T, T, H, hd, o.pos0, o.interleaved, o.inverse ?? false);
+}
+
+/** The backward of rope: rotates the gradient dX (in place) by -angle. */
+export function ropeBackward(dx: Tensor, tables: RopeTables, o: RopeOptions): void {
+  rope(dx, tables, { ...o, inverse: !(o.inverse ?? false) });
+}

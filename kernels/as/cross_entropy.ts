@@ -1,0 +1,58 @@
+// Per-row cross-entropy over logits [N, V] and its backward. WGSL twin: kernels/wgsl/cross_entropy.wgsl.
+// A label outside [0, V) is ignored like -100 (loss 0, zero gradient): that covers ignore_index
+// and keeps a corrupt label from indexing outside the row.
+import { chunkStart, chunkEnd } from './common/threads';
+
+@inline function rowMax(row: usize, V: i32): f32 {
+  let j = 0;
+  let m4 = f32x4.splat(-Infinity);
+  for (; j + 4 <= V; j += 4) m4 = f32x4.max(m4, v128.load(row + (<usize>j << 2)));
+  let m = max(max(f32x4.extract_lane(m4, 0), f32x4.extract_lane(m4, 1)), max(f32x4.extract_lane(m4, 2), f32x4.extract_lane(m4, 3)));
+  for (; j < V; j++) m = max(m, load<f32>(row + (<usize>j << 2)));
+  return m;
+}
+
+/** loss[i] = logsumexp(logits_i) - logits_i[labels[i]] (max-subtracted), 0 for ignored rows. */
+export function cross_entropy(loss: usize, logits: usize, labels: usize, N: i32, V: i32, tid: i32, nthreads: i32): void {
+  const s = chunkStart(N, tid, nthreads), e = chunkEnd(N, tid, nthreads);
+  for (let i = s; i < e; i++) {
+    const label = load<i32>(labels + (<usize>i << 2));
+    if (label < 0 || label >= V) { store<f32>(loss + (<usize>i << 2), 0); continue; }
+    const row = logits + ((<usize>i * <usize>V) << 2);
+    const m = rowMax(row, V);
+    // f64 sum: V is a vocabulary (32000 terms), and this costs nothing next to the exp.
+    let sum: f64 = 0;
+    for (let j = 0; j < V; j++) sum += <f64>Mathf.exp(load<f32>(row + (<usize>j << 2)) - m);
+    const lse = <f32>Math.log(sum) + m;
+    store<f32>(loss + (<usize>i << 2), lse - load<f32>(row + (<usize>label << 2)));
+  }
+}
+
+/** dLogits = scale * (softmax(logits) - onehot(label)); ignored rows get zeros. */
+export function cross_entropy_backward(dlogits: usize, logits: usize, labels: usize, N: i32, V: i32, scale: f32, tid: i32, nthreads: i32): void {
+  const s = chunkStart(N, tid, nthreads), e = chunkEnd(N, tid, nthreads);
+  for (let i = s; i < e; i++) {
+    const label = load<i32>(labels + (<usize>i << 2));
+    const drow = dlogits + ((<usize>i * <usize>V) << 2);
+    if (label < 0 || label >= V) { memory.fill(drow, 0, <usize>V << 2); continue; }
+    const row = logits + ((<usize>i * <usize>V) << 2);
+    const m = rowMax(row, V);
+    // The exps go straight into dLogits, then one pass scales them: no scratch memory needed.
+    let sum: f64 = 0;
+    for (let j = 0; j < V; j++) {
+      const ej = Mathf.exp(load<f32>(row + (<usize>j << 2)) - m);
+      store<f32>(drow + (<usize>j << 2), ej);
+      sum += <f64>ej;
+    }
+    const f = f32x4.splat(<f32>(<f64>scale / sum));
+    let j = 0;
+    for (; j + 4 <= V; j += 4) {
+      const o = <usize>j << 2;
+      v128.store(drow + o, f32x4.mul(v128.load(drow + o), f));
+    }
+    const fs = <f32>(<f64>scale / sum);
+    for (; j < V; j++) store<f32>(drow + (<usize>j << 2), load<f32>(drow + (<usize>j << 2)) * fs);
+    const lo = drow + (<usize>label << 2);
+    store<f32>(lo, load<f32>(lo) - scale);
+  }
+}
