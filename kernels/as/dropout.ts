@@ -1,0 +1,32 @@
+// dropout mask: mask[i] = u(seed, i) >= p ? 1/(1-p) : 0, for i < n. WGSL twin: kernels/wgsl/dropout.wgsl.
+//
+// The hash is defined on u32 with wrapping multiplication only, so WGSL reproduces it bit for bit
+// (JS mirror: test/reference/dropout_hash.ts):
+//   fmix32(x)  = murmur3's finaliser: x ^= x >> 16; x *= 0x85EBCA6B; x ^= x >> 13; x *= 0xC2B2AE35; x ^= x >> 16
+//   key(seed)  = fmix32(seed + 0x6A09E667)             (so seed 0 is not special)
+//   hash(seed, i) = fmix32((i * 0x9E3779B9) ^ key(seed))
+//   u(seed, i) = f32(hash >> 8) * 2^-24                 (exact in f32: 24 bits, a power-of-two scale)
+// keep iff u >= p (p as f32); a kept element is scale = f32(1) / (f32(1) - p) in f32 arithmetic
+// (equal to Math.fround(1 / Math.fround(1 - p)) for f32 p). u is hash / 2^32 truncated to 24 bits
+// so that the comparison is exact on every backend; p = 0 keeps everything with scale 1.
+import { chunkStart, chunkEnd } from './common/threads';
+
+@inline function fmix32(h: u32): u32 {
+  h ^= h >> 16;
+  h *= 0x85EBCA6B;
+  h ^= h >> 13;
+  h *= 0xC2B2AE35;
+  h ^= h >> 16;
+  return h;
+}
+
+export function dropout_mask(mask: usize, n: i32, p: f32, seed: u32, tid: i32, nthreads: i32): void {
+  const s = chunkStart(n, tid, nthreads), e = chunkEnd(n, tid, nthreads);
+  const key = fmix32(seed + 0x6A09E667);
+  const scale: f32 = <f32>1 / (<f32>1 - p);
+  for (let i = s; i < e; i++) {
+    const h = fmix32((<u32>i * 0x9E3779B9) ^ key);
+    const u = <f32>(h >> 8) * <f32>5.9604644775390625e-8; // 2^-24
+    store<f32>(mask + (<usize>i << 2), u >= p ? scale : 0);
+  }
+}

@@ -1,0 +1,224 @@
+// matmul: C[M,N] = alpha * op(A) op(B) + beta * C (engine/backend.ts). WGSL twin: kernels/wgsl/matmul.wgsl.
+// transA: A is stored [K, M]; transB: B is stored [N, K] (nn.Linear weight layout).
+//
+// No packing: packing needs scratch, and a static scratch region (memory.data) is an active data
+// segment that every worker's instantiation rewrites on the shared memory, racing with kernels
+// already running. Instead each layout gets a micro-kernel that reads its operands in place:
+// - B stored [K,N] (transB = false, any transA): broadcast form. A 4 x 8 tile of C lives in 8
+//   v128 accumulators; each k step broadcasts 4 values of op(A) (load32_splat: A's layout only
+//   changes the strides) and loads 8 contiguous floats of a row of B.
+// - A [M,K] and B [N,K] (transB, the nn.Linear forward): dot form. A 2 x 4 tile of C is 8 v128
+//   partial dot products along k (contiguous in both operands), reduced with shuffles at the end.
+// - transA and transB together (unused by the engine) and ragged edges: a scalar loop.
+// Register budget: 8 accumulators + operands stay within the 16 xmm registers V8 allocates.
+// Plain f32x4 mul + add, not relaxed_madd: Node 20's V8 rejects relaxed-simd without a flag.
+//
+// K is blocked (KC) and, inside, N (NC) so that the block of B being re-read for every row tile
+// stays in L2 while the few rows of A of a tile stay in L1. Only the first K block applies beta;
+// beta == 0 never reads C (it may hold NaN garbage).
+//
+// Threads split M in whole row tiles when there are enough rows, otherwise N in whole column
+// tiles; each thread writes a disjoint block of C.
+import { chunkStart, chunkEnd } from './common/threads';
+
+const KC = 256;
+const NC = 256;
+const TILE_M = 4; // rows of a tile (broadcast form; the dot form uses half)
+const TILE_N = 8; // columns of a tile (broadcast form; the dot form uses half)
+
+export function matmul(c: usize, a: usize, b: usize, M: i32, N: i32, K: i32, transA: i32, transB: i32,
+  alpha: f32, beta: f32, tid: i32, nthreads: i32): void {
+  if (M <= 0 || N <= 0) return;
+  let m0 = 0, m1 = M, n0 = 0, n1 = N;
+  const mTiles = (M + TILE_M - 1) / TILE_M, nTiles = (N + TILE_N - 1) / TILE_N;
+  if (mTiles >= 2 * nthreads || mTiles >= nTiles) {
+    m0 = min(chunkStart(mTiles, tid, nthreads) * TILE_M, M);
+    m1 = min(chunkEnd(mTiles, tid, nthreads) * TILE_M, M);
+  } else {
+    n0 = min(chunkStart(nTiles, tid, nthreads) * TILE_N, N);
+    n1 = min(chunkEnd(nTiles, tid, nthreads) * TILE_N, N);
+  }
+  if (m0 >= m1 || n0 >= n1) return;
+  if (K <= 0) { scaleBlock(c, N, m0, m1, n0, n1, beta); return; }
+
+  // Byte strides of op(A)[i,k] and op(B)[k,j] along i/k and k/j.
+  const aRow: usize = transA ? 4 : <usize>K << 2, aK: usize = transA ? <usize>M << 2 : 4;
+  const bK: usize = transB ? 4 : <usize>N << 2, bCol: usize = transB ? <usize>K << 2 : 4;
+  const ldc = <usize>N << 2;
+
+  for (let pc = 0; pc < K; pc += KC) {
+    const kc = min(KC, K - pc);
+    const betaK: f32 = pc == 0 ? beta : 1;
+    const aK0 = a + <usize>pc * aK, bK0 = b + <usize>pc * bK;
+    for (let jc = n0; jc < n1; jc += NC) {
+      const jEnd = min(n1, jc + NC);
+      if (transB && !transA) {
+        dotBlock(c, ldc, aK0, aRow, bK0, bCol, kc, m0, m1, jc, jEnd, alpha, betaK);
+      } else if (!transB) {
+        broadcastBlock(c, ldc, aK0, aRow, aK, bK0, bK, kc, m0, m1, jc, jEnd, alpha, betaK);
+      } else {
+        scalarBlock(c, ldc, aK0, aRow, aK, bK0, bK, bCol, kc, m0, m1, jc, jEnd, alpha, betaK);
+      }
+    }
+  }
+}
+
+/** C = beta * C over a block (K == 0: the product is empty). beta == 0 writes zeros without reading C. */
+function scaleBlock(c: usize, N: i32, m0: i32, m1: i32, n0: i32, n1: i32, beta: f32): void {
+  for (let i = m0; i < m1; i++) {
+    const row = c + (<usize>i * <usize>N << 2);
+    for (let j = n0; j < n1; j++) {
+      const p = row + (<usize>j << 2);
+      store<f32>(p, beta == 0 ? 0 : beta * load<f32>(p));
+    }
+  }
+}
+
+@inline function update(p: usize, v: f32, alpha: f32, beta: f32): void {
+  const y = alpha * v;
+  store<f32>(p, beta == 0 ? y : y + beta * load<f32>(p));
+}
+
+@inline function updateVec(p: usize, v: v128, alpha: f32, beta: f32): void {
+  let y = f32x4.mul(f32x4.splat(alpha), v);
+  if (beta != 0) y = f32x4.add(y, f32x4.mul(f32x4.splat(beta), v128.load(p)));
+  v128.store(p, y);
+}
+
+/** Any layout, element by element: ragged edges and transA && transB. */
+function scalarBlock(c: usize, ldc: usize, a: usize, aRow: usize, aK: usize, b: usize, bK: usize, bCol: usize,
+  kc: i32, i0: i32, i1: i32, j0: i32, j1: i32, alpha: f32, beta: f32): void {
+  for (let i = i0; i < i1; i++) {
+    const ai = a + <usize>i * aRow;
+    for (let j = j0; j < j1; j++) {
+      let pa = ai, pb = b + <usize>j * bCol;
+      let s: f32 = 0;
+      for (let k = 0; k < kc; k++) { s += load<f32>(pa) * load<f32>(pb); pa += aK; pb += bK; }
+      update(c + <usize>i * ldc + (<usize>j << 2), s, alpha, beta);
+    }
+  }
+}
+
+/**
+ * Broadcast form for B stored [K,N] (bCol = 4): 4 x 8 tiles. op(A)[i,k] is at a + i*aRow + k*aK,
+ * so transA only changes the strides of the broadcasts.
+ */
+function broadcastBlock(c: usize, ldc: usize, a: usize, aRow: usize, aK: usize, b: usize, bK: usize,
+  kc: i32, i0: i32, i1: i32, j0: i32, j1: i32, alpha: f32, beta: f32): void {
+  const iFull = i0 + ((i1 - i0) & ~3), jFull = j0 + ((j1 - j0) & ~7);
+  for (let i = i0; i < iFull; i += 4) {
+    const ai = a + <usize>i * aRow;
+    const ci = c + <usize>i * ldc;
+    for (let j = j0; j < jFull; j += 8) {
+      let pa = ai, pb = b + (<usize>j << 2);
+      let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+      let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+      let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+      let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+      for (let k = 0; k < kc; k++) {
+        const b0 = v128.load(pb), b1 = v128.load(pb, 16);
+        let x = v128.load32_splat(pa);
+        c00 = f32x4.add(c00, f32x4.mul(x, b0)); c01 = f32x4.add(c01, f32x4.mul(x, b1));
+        x = v128.load32_splat(pa + aRow);
+        c10 = f32x4.add(c10, f32x4.mul(x, b0)); c11 = f32x4.add(c11, f32x4.mul(x, b1));
+        x = v128.load32_splat(pa + 2 * aRow);
+        c20 = f32x4.add(c20, f32x4.mul(x, b0)); c21 = f32x4.add(c21, f32x4.mul(x, b1));
+        x = v128.load32_splat(pa + 3 * aRow);
+        c30 = f32x4.add(c30, f32x4.mul(x, b0)); c31 = f32x4.add(c31, f32x4.mul(x, b1));
+        pa += aK; pb += bK;
+      }
+      const p = ci + (<usize>j << 2);
+      updateVec(p, c00, alpha, beta); updateVec(p + 16, c01, alpha, beta);
+      updateVec(p + ldc, c10, alpha, beta); updateVec(p + ldc + 16, c11, alpha, beta);
+      updateVec(p + 2 * ldc, c20, alpha, beta); updateVec(p + 2 * ldc + 16, c21, alpha, beta);
+      updateVec(p + 3 * ldc, c30, alpha, beta); updateVec(p + 3 * ldc + 16, c31, alpha, beta);
+    }
+    if (jFull < j1) broadcastRowsNarrow(c, ldc, a, aRow, aK, b, bK, kc, i, i + 4, jFull, j1, alpha, beta);
+  }
+  if (iFull < i1) broadcastRowsNarrow(c, ldc, a, aRow, aK, b, bK, kc, iFull, i1, j0, j1, alpha, beta);
+}
+
+/** Edge rows/columns of the broadcast form: one row at a time, 4 columns per vector, then scalars. */
+function broadcastRowsNarrow(c: usize, ldc: usize, a: usize, aRow: usize, aK: usize, b: usize, bK: usize,
+  kc: i32, i0: i32, i1: i32, j0: i32, j1: i32, alpha: f32, beta: f32): void {
+  const jVec = j0 + ((j1 - j0) & ~3);
+  for (let i = i0; i < i1; i++) {
+    const ai = a + <usize>i * aRow;
+    for (let j = j0; j < jVec; j += 4) {
+      let pa = ai, pb = b + (<usize>j << 2);
+      let s = f32x4.splat(0);
+      for (let k = 0; k < kc; k++) {
+        s = f32x4.add(s, f32x4.mul(v128.load32_splat(pa), v128.load(pb)));
+        pa += aK; pb += bK;
+      }
+      updateVec(c + <usize>i * ldc + (<usize>j << 2), s, alpha, beta);
+    }
+  }
+  if (jVec < j1) scalarBlock(c, ldc, a, aRow, aK, b, bK, 4, kc, i0, i1, jVec, j1, alpha, beta);
+}
+
+/** [sum(x), sum(y), sum(z), sum(w)] */
+@inline function hsum4(x: v128, y: v128, z: v128, w: v128): v128 {
+  const xy = f32x4.add(i32x4.shuffle(x, y, 0, 4, 1, 5), i32x4.shuffle(x, y, 2, 6, 3, 7));
+  const zw = f32x4.add(i32x4.shuffle(z, w, 0, 4, 1, 5), i32x4.shuffle(z, w, 2, 6, 3, 7));
+  return f32x4.add(i32x4.shuffle(xy, zw, 0, 1, 4, 5), i32x4.shuffle(xy, zw, 2, 3, 6, 7));
+}
+
+/**
+ * Dot form for A [M,K] and B [N,K] (aRow = K*4, bCol = K*4, both unit stride along k): 2 x 4
+ * tiles of partial dot products, 4 k at a time; the k tail (kc mod 4) is added as scalars.
+ */
+function dotBlock(c: usize, ldc: usize, a: usize, aRow: usize, b: usize, bCol: usize, kc: i32,
+  i0: i32, i1: i32, j0: i32, j1: i32, alpha: f32, beta: f32): void {
+  const iFull = i0 + ((i1 - i0) & ~1), jFull = j0 + ((j1 - j0) & ~3);
+  const kVec = kc & ~3;
+  for (let i = i0; i < iFull; i += 2) {
+    const a0 = a + <usize>i * aRow, a1 = a0 + aRow;
+    for (let j = j0; j < jFull; j += 4) {
+      const b0 = b + <usize>j * bCol, b1 = b0 + bCol, b2 = b1 + bCol, b3 = b2 + bCol;
+      let s00 = f32x4.splat(0), s01 = f32x4.splat(0), s02 = f32x4.splat(0), s03 = f32x4.splat(0);
+      let s10 = f32x4.splat(0), s11 = f32x4.splat(0), s12 = f32x4.splat(0), s13 = f32x4.splat(0);
+      for (let o: usize = 0; o < <usize>kVec << 2; o += 16) {
+        const x0 = v128.load(a0 + o), x1 = v128.load(a1 + o);
+        let y = v128.load(b0 + o);
+        s00 = f32x4.add(s00, f32x4.mul(x0, y)); s10 = f32x4.add(s10, f32x4.mul(x1, y));
+        y = v128.load(b1 + o);
+        s01 = f32x4.add(s01, f32x4.mul(x0, y)); s11 = f32x4.add(s11, f32x4.mul(x1, y));
+        y = v128.load(b2 + o);
+        s02 = f32x4.add(s02, f32x4.mul(x0, y)); s12 = f32x4.add(s12, f32x4.mul(x1, y));
+        y = v128.load(b3 + o);
+        s03 = f32x4.add(s03, f32x4.mul(x0, y)); s13 = f32x4.add(s13, f32x4.mul(x1, y));
+      }
+      let r0 = hsum4(s00, s01, s02, s03), r1 = hsum4(s10, s11, s12, s13);
+      for (let k = kVec; k < kc; k++) {
+        const o = <usize>k << 2;
+        const x0 = v128.load32_splat(a0 + o), x1 = v128.load32_splat(a1 + o);
+        const y = f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(load<f32>(b0 + o)),
+          1, load<f32>(b1 + o)), 2, load<f32>(b2 + o)), 3, load<f32>(b3 + o));
+        r0 = f32x4.add(r0, f32x4.mul(x0, y)); r1 = f32x4.add(r1, f32x4.mul(x1, y));
+      }
+      const p = c + <usize>i * ldc + (<usize>j << 2);
+      updateVec(p, r0, alpha, beta);
+      updateVec(p + ldc, r1, alpha, beta);
+    }
+    if (jFull < j1) dotRowsNarrow(c, ldc, a, aRow, b, bCol, kc, i, i + 2, jFull, j1, alpha, beta);
+  }
+  if (iFull < i1) dotRowsNarrow(c, ldc, a, aRow, b, bCol, kc, iFull, i1, j0, j1, alpha, beta);
+}
+
+/** Edge of the dot form: one output at a time, still vectorised along k. */
+function dotRowsNarrow(c: usize, ldc: usize, a: usize, aRow: usize, b: usize, bCol: usize, kc: i32,
+  i0: i32, i1: i32, j0: i32, j1: i32, alpha: f32, beta: f32): void {
+  const kVec = kc & ~3;
+  for (let i = i0; i < i1; i++) {
+    const ai = a + <usize>i * aRow;
+    for (let j = j0; j < j1; j++) {
+      const bj = b + <usize>j * bCol;
+      let s = f32x4.splat(0);
+      for (let o: usize = 0; o < <usize>kVec << 2; o += 16) s = f32x4.add(s, f32x4.mul(v128.load(ai + o), v128.load(bj + o)));
+      let d = f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1) + f32x4.extract_lane(s, 2) + f32x4.extract_lane(s, 3);
+      for (let k = kVec; k < kc; k++) d += load<f32>(ai + (<usize>k << 2)) * load<f32>(bj + (<usize>k << 2));
+      update(c + <usize>i * ldc + (<usize>j << 2), d, alpha, beta);
+    }
+  }
+}
