@@ -1,0 +1,91 @@
+// Optimizers over the LoRA weights and the learning-rate schedules. AdamW follows torch.optim.AdamW
+// (the kernel does the arithmetic); the schedules follow Hugging Face's get_*_schedule_with_warmup,
+// evaluated the way HF Trainer does: the lr of optimizer step k (0-based) is lr * lambda(k), because
+// Trainer calls scheduler.step() after optimizer.step().
+import type { Backend } from './backend.ts';
+import { Tensor } from './tensor.ts';
+
+export interface Param { p: Tensor; g: Tensor }
+
+export type SchedulerKind = 'cosine' | 'linear' | 'constant';
+export type OptimizerKind = 'adamw' | 'sgd';
+
+export function warmupSteps(ratio: number, totalSteps: number): number {
+  return Math.ceil(ratio * totalSteps);
+}
+
+/** HF's lr_lambda for each schedule (num_cycles 0.5 for cosine). */
+export function lrLambda(kind: SchedulerKind, step: number, warmup: number, total: number): number {
+  if (kind === 'constant') {
+    // get_constant_schedule_with_warmup
+    return step < warmup ? step / Math.max(1, warmup) : 1;
+  }
+  if (step < warmup) return step / Math.max(1, warmup);
+  if (kind === 'linear') return Math.max(0, (total - step) / Math.max(1, total - warmup));
+  const progress = (step - warmup) / Math.max(1, total - warmup);
+  return Math.max(0, 0.5 * (1 + Math.cos(Math.PI * 0.5 * 2 * progress)));
+}
+
+export interface Optimizer {
+  readonly kind: OptimizerKind;
+  /** Optimizer steps taken so far (AdamW's t). */
+  stepCount: number;
+  step(lr: number): void;
+  /** Tensors to checkpoint, by name (empty for SGD). */
+  stateTensors(): Map<string, Tensor>;
+  dispose(): void;
+}
+
+export interface AdamWOptions { beta1?: number; beta2?: number; eps?: number; weightDecay: number }
+
+export class AdamW implements Optimizer {
+  readonly kind = 'adamw';
+  stepCount = 0;
+  readonly beta1: number; readonly beta2: number; readonly eps: number; readonly weightDecay: number;
+  private m: Tensor[]; private v: Tensor[];
+
+  constructor(private backend: Backend, private params: Param[], o: AdamWOptions) {
+    this.beta1 = o.beta1 ?? 0.9; this.beta2 = o.beta2 ?? 0.999; this.eps = o.eps ?? 1e-8;
+    this.weightDecay = o.weightDecay;
+    this.m = params.map((q) => Tensor.zeros(backend, q.p.shape));
+    this.v = params.map((q) => Tensor.zeros(backend, q.p.shape));
+  }
+
+  step(lr: number): void {
+    this.stepCount++;
+    const t = this.stepCount;
+    const biasCorrection1 = 1 - this.beta1 ** t;
+    const biasCorrection2 = 1 - this.beta2 ** t;
+    this.params.forEach((q, i) => {
+      this.backend.adamw(q.p.buf, q.g.buf, this.m[i].buf, this.v[i].buf, {
+        n: q.p.size, lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps,
+        weightDecay: this.weightDecay, biasCorrection1, biasCorrection2,
+      });
+    });
+  }
+
+  stateTensors(): Map<string, Tensor> {
+    const out = new Map<string, Tensor>();
+    this.params.forEach((_, i) => { out.set(`exp_avg.${i}`, this.m[i]); out.set(`exp_avg_sq.${i}`, this.v[i]); });
+    return out;
+  }
+
+  dispose(): void { for (const t of [...this.m, ...this.v]) t.dispose(); }
+}
+
+/** Plain p -= lr * g, no momentum and no weight decay: it exists so tests can follow steps by hand. */
+export class SGD implements Optimizer {
+  readonly kind = 'sgd';
+  stepCount = 0;
+  constructor(private backend: Backend, private params: Param[]) {}
+  step(lr: number): void {
+    this.stepCount++;
+    for (const q of this.params) this.backend.axpy(q.p.buf, q.g.buf, -lr, q.p.size);
+  }
+  stateTensors(): Map<string, Tensor> { return new Map(); }
+  dispose(): void {}
+}
+
+export function createOptimizer(kind: OptimizerKind, backend: Backend, params: Param[], weightDecay: number): Optimizer {
+  return kind === 'adamw' ? new AdamW(backend, params, { weightDecay }) : new SGD(backend, params);
+}
