@@ -1,0 +1,82 @@
+// Cross-entropy per row over logits [N, V] and its backward. Twin of kernels/as/cross_entropy.ts.
+//   loss_i = logsumexp(logits_i) - logits_i[label_i];  dLogits_i = scale * (softmax - onehot)
+// A label outside [0, V) (e.g. -100, ignore_index) gives loss 0 and a zero gradient row.
+// One workgroup of 256 invocations per row: max, then sum of exp(x - max), reduced in
+// workgroup memory.
+struct Params { N: u32, V: u32, scale: f32 }
+
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read_write> outp: array<f32>;
+@group(0) @binding(2) var<storage, read> logits: array<f32>;
+@group(0) @binding(3) var<storage, read> labels: array<i32>;
+
+var<workgroup> red: array<f32, 256>;
+
+fn workgroupMax(v: f32, lid: u32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var s = 128u; s > 0u; s >>= 1u) {
+    if (lid < s) { red[lid] = max(red[lid], red[lid + s]); }
+    workgroupBarrier();
+  }
+  let m = red[0];
+  workgroupBarrier();
+  return m;
+}
+
+fn workgroupSum(v: f32, lid: u32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var s = 128u; s > 0u; s >>= 1u) {
+    if (lid < s) { red[lid] += red[lid + s]; }
+    workgroupBarrier();
+  }
+  let t = red[0];
+  workgroupBarrier();
+  return t;
+}
+
+// max and sum_j exp(x_j - max) of one row, for every invocation of the workgroup
+fn rowStats(base: u32, lid: u32) -> vec2f {
+  var m = -3.402823466e38;
+  for (var j = lid; j < P.V; j += 256u) { m = max(m, logits[base + j]); }
+  let rowMax = workgroupMax(m, lid);
+  var s = 0.0;
+  for (var j = lid; j < P.V; j += 256u) { s += exp(logits[base + j] - rowMax); }
+  return vec2f(rowMax, workgroupSum(s, lid));
+}
+
+// outp = loss [N]
+@compute @workgroup_size(256)
+fn cross_entropy(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= P.N) { return; }
+  let label = labels[row];
+  if (label < 0 || u32(label) >= P.V) {
+    if (lid == 0u) { outp[row] = 0.0; }
+    return;
+  }
+  let base = row * P.V;
+  let st = rowStats(base, lid);
+  if (lid == 0u) { outp[row] = (log(st.y) + st.x) - logits[base + u32(label)]; }
+}
+
+// outp = dLogits [N, V]
+@compute @workgroup_size(256)
+fn cross_entropy_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= P.N) { return; }
+  let base = row * P.V;
+  let label = labels[row];
+  if (label < 0 || u32(label) >= P.V) {
+    for (var j = lid; j < P.V; j += 256u) { outp[base + j] = 0.0; }
+    return;
+  }
+  let st = rowStats(base, lid);
+  let f = P.scale / st.y;
+  for (var j = lid; j < P.V; j += 256u) {
+    var g = exp(logits[base + j] - st.x) * f;
+    if (j == u32(label)) { g -= P.scale; }
+    outp[base + j] = g;
+  }
+}
