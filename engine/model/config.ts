@@ -54,6 +54,8 @@ export function configFromHF(json: unknown, path: string): LlamaConfig {
     throw new Error(`${file}: use_sliding_window=true is not supported (full attention only)`);
   }
 
+  if (c.mlp_bias === true) throw new Error(`${file}: mlp_bias=true is not supported`);
+
   const posInt = (key: string, fallback?: number): number => {
     const v = c[key] ?? fallback;
     if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {

@@ -117,6 +117,8 @@ test('unsupported architecture and invalid config values are rejected naming con
   assert.ok(errorOf(() => configFromHF({ ...BASE, num_hidden_layers: 2.5 }, '/m')).includes('"num_hidden_layers" must be a positive integer'));
   assert.ok(errorOf(() => configFromHF({ ...BASE, eos_token_id: 99 }, '/m')).includes('eos_token_id 99 is outside the vocabulary (16)'));
   assert.ok(errorOf(() => configFromHF({ ...BASE, rope_scaling: { type: 'linear', factor: 2 } }, '/m')).includes('rope_scaling'));
+  assert.ok(errorOf(() => configFromHF({ ...BASE, mlp_bias: true }, '/m')).includes('/m/config.json: mlp_bias=true is not supported'));
+  assert.ok(errorOf(() => configFromHF({ ...BASE, use_sliding_window: true }, '/m')).includes('use_sliding_window=true is not supported'));
   const bad = scratchDir('hfbad');
   writeFileSync(join(bad, 'config.json'), '{"architectures": [');
   assert.ok(errorOf(() => loadModel(bad)).includes(`${join(bad, 'config.json')}: not valid JSON`));

@@ -1,10 +1,16 @@
 // Scratch directories for test fixtures, always under os.tmpdir() (never in the repo or shared data).
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+const made: string[] = [];
+process.on('exit', () => { for (const d of made) rmSync(d, { recursive: true, force: true }); });
+
+/** A fresh directory under os.tmpdir(), removed when the test process exits. */
 export function scratchDir(tag: string): string {
-  return mkdtempSync(join(tmpdir(), `vaccine-${tag}-`));
+  const d = mkdtempSync(join(tmpdir(), `vaccine-${tag}-`));
+  made.push(d);
+  return d;
 }
 
 /**
