@@ -4,7 +4,7 @@
 // MAX_BATCH dispatches. Each dispatch's parameters go into its own 256-byte slot of one uniform
 // buffer; the slots are uploaded with queue.writeBuffer just before the submit that uses them,
 // which the queue orders before that submit's commands.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type {
   AdamWParams, AttentionDims, Backend, BufferHandle, DType, LoraDims, MatmulParams,
 } from '../../engine/backend.ts';
@@ -34,6 +34,8 @@ interface Kernel {
   overrides?: Record<string, number>;
 }
 
+// kernels/wgsl relative to this file, or to dist/ when bundled by esbuild
+const KERNEL_DIR = existsSync(new URL('../../kernels/wgsl/matmul.wgsl', import.meta.url)) ? '../../kernels/wgsl/' : '../kernels/wgsl/';
 const SLOT = 256; // minUniformBufferOffsetAlignment is at most 256
 const MAX_BATCH = 256;
 const WG = 256; // invocations per workgroup of the 1D kernels
@@ -423,7 +425,7 @@ export class WebGPUBackend implements Backend {
     if (p) return p;
     let module = this.modules.get(k.file);
     if (!module) {
-      const code = readFileSync(new URL(`../../kernels/wgsl/${k.file}.wgsl`, import.meta.url), 'utf8');
+      const code = readFileSync(new URL(`${KERNEL_DIR}${k.file}.wgsl`, import.meta.url), 'utf8');
       module = this.ctx.scoped(`shader ${k.file}.wgsl`, () => this.device.createShaderModule({ label: k.file, code }));
       this.modules.set(k.file, module);
     }

@@ -1,0 +1,105 @@
+// The WebGPU backend's device handling: errors surface as thrown Errors naming what failed,
+// kernel timing works where timestamp-query exists, the backend selector falls back, and a
+// process exits by itself after destroy().
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createWebGPUBackend } from '../../bindings/webgpu/backend.ts';
+import { openDevice } from '../../bindings/webgpu/provider.ts';
+import { selectBackend } from '../../bindings/select.ts';
+import { rand, relErr, webgpuBackend } from '../helpers.ts';
+
+const gpu = await webgpuBackend();
+if (!gpu) {
+  console.warn('test/webgpu/device: NOT RUN, no WebGPU adapter on this machine (no test was registered)');
+} else {
+  test('provider: a shader error in a scope becomes an Error naming the kernel', async () => {
+    const ctx = await openDevice();
+    try {
+      ctx.scoped('kernel broken_on_purpose', () => ctx.device.createShaderModule({ code: 'fn main( {' }));
+      let message = '';
+      try { await ctx.checkScopes(); } catch (e) { message = (e as Error).message; }
+      assert.match(message, /validation error in kernel broken_on_purpose/);
+      await ctx.checkScopes(); // the error was consumed: the next check is clean
+    } finally {
+      ctx.destroy();
+    }
+  });
+
+  test('backend: an impossible allocation fails at the next sync with a clear message', async () => {
+    const be = await createWebGPUBackend({ quiet: true });
+    try {
+      be.alloc('f32', 2 ** 31); // 8 GiB: above maxBufferSize on every adapter
+      let message = '';
+      try { await be.sync(); } catch (e) { message = (e as Error).message; }
+      assert.match(message, /alloc\(f32\[2147483648\]/);
+    } finally {
+      await be.destroy();
+    }
+    let after = '';
+    try { be.alloc('f32', 4); } catch (e) { after = (e as Error).message; }
+    assert.match(after, /used after destroy/);
+  });
+
+  test('backend: attention with head_dim above the kernel limit throws at once', () => {
+    const b = gpu.alloc('f32', 16);
+    assert.throws(() => gpu.attention(b, b, b, b, b, b, { B: 1, Tq: 1, Tk: 1, Hq: 1, Hkv: 1, hd: 256, qPos0: 0, scale: 1 }), /head_dim/);
+    gpu.free(b);
+  });
+
+  test('timing: per-kernel GPU times are summed by kernel name', async () => {
+    const be = await createWebGPUBackend({ quiet: true, timing: true });
+    try {
+      if (!be.timingEnabled) { console.warn('(timing test: adapter has no timestamp-query; only checked that times stay empty)'); }
+      const a = be.alloc('f32', 40 * 30), c = be.alloc('f32', 40 * 40);
+      be.write(a, rand(40 * 30, 1));
+      for (let i = 0; i < 3; i++) be.matmul(c, a, a, { M: 40, N: 40, K: 30, transA: false, transB: true, alpha: 1, beta: 0 });
+      be.fill(c, 0, 40 * 40);
+      await be.sync();
+      const t = be.kernelTimes();
+      if (be.timingEnabled) {
+        assert.is(t.get('matmul')?.count, 3);
+        assert.is(t.get('fill')?.count, 1);
+        assert.ok((t.get('matmul')?.ms ?? 0) > 0, 'matmul took some GPU time');
+      } else {
+        assert.is(t.size, 0);
+      }
+    } finally {
+      await be.destroy();
+    }
+  });
+
+  test('many dispatches: more than one submit batch, results still in program order', async () => {
+    const n = 100;
+    const b = gpu.alloc('f32', n);
+    gpu.fill(b, 1, n);
+    for (let i = 0; i < 600; i++) gpu.axpy(b, b, 0.001, n); // y += 0.001 y, in place
+    const got = await gpu.read(b, 'f32', n);
+    gpu.free(b);
+    const want = new Float32Array(n).fill(1.001 ** 600);
+    assert.ok(relErr(got, want) <= 1e-4, `relErr ${relErr(got, want)} (tol 1e-4: 600 f32 roundings)`);
+  });
+
+  test('select: wasm on request, webgpu when asked, auto picks webgpu where it exists', async () => {
+    const w = await selectBackend('wasm', { quiet: true, threads: 1 });
+    assert.is(w.name, 'wasm');
+    await w.destroy();
+    const g = await selectBackend('auto', { quiet: true });
+    assert.is(g.name, 'webgpu');
+    await g.destroy();
+    let err = '';
+    try { await selectBackend('cuda' as never, { quiet: true }); } catch (e) { err = (e as Error).message; }
+    assert.match(err, /unknown backend/);
+  });
+
+  test('process exits by itself after destroy()', () => {
+    const probe = fileURLToPath(new URL('./exit_probe.ts', import.meta.url));
+    const r = spawnSync(process.execPath, ['--import', 'tsx', probe], { encoding: 'utf8', timeout: 30000 });
+    assert.is(r.signal, null, `probe was killed (${r.signal}): it did not exit within 30 s`);
+    assert.is(r.status, 0, r.stderr);
+    assert.match(r.stdout, /probe ok 1/);
+  });
+}
+
+test.run();
