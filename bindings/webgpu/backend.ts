@@ -183,7 +183,9 @@ export class WebGPUBackend implements Backend {
   }
 
   /** GPU time per kernel name, summed over dispatches (empty unless created with timing). */
-  kernelTimes(): Map<string, { count: number; ms: number }> { return new Map(this.times); }
+  kernelTimes(): Map<string, { count: number; ms: number }> {
+    return new Map([...this.times].map(([k, v]) => [k, { ...v }]));
+  }
   get timingEnabled(): boolean { return this.querySet !== null; }
 
   // ---- ops: kernels/wgsl/<op>.wgsl ----------------------------------------------------------
