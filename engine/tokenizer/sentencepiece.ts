@@ -78,6 +78,8 @@ export class SentencePieceTokenizer implements Tokenizer {
   readonly model: SentencePieceModel;
   private readonly vocab: BpeVocab;
   private readonly pieceBytes: Array<Uint8Array | null>;
+  /** user-defined pieces, longest first: SentencePiece matches them whole, before BPE */
+  private readonly userDefined: Array<[string, number]>;
 
   constructor(model: SentencePieceModel, path: string) {
     const what = basename(path);
@@ -98,12 +100,17 @@ export class SentencePieceTokenizer implements Tokenizer {
         byteIds[b] = id;
         return Uint8Array.of(b);
       }
-      if (p.type === PieceType.NORMAL || p.type === PieceType.USER_DEFINED) {
+      if (p.type === PieceType.NORMAL) {
         if (!pieceIds.has(p.piece)) pieceIds.set(p.piece, id);
         return enc.encode(p.piece.replaceAll(SPACE, ' '));
       }
-      return null; // control, unknown, unused: no text
+      if (p.type === PieceType.USER_DEFINED) return enc.encode(p.piece.replaceAll(SPACE, ' '));
+      // SentencePiece shows an unknown token as " ⁇ "; control and unused pieces have no text.
+      if (p.type === PieceType.UNKNOWN) return enc.encode(' \u2047 ');
+      return null;
     });
+    this.userDefined = model.pieces.flatMap((p, id): Array<[string, number]> => (p.type === PieceType.USER_DEFINED && p.piece.length > 0 ? [[p.piece, id]] : []))
+      .sort((a, b) => b[0].length - a[0].length);
     const hasBytes = model.byteFallback && byteIds.every((x) => x >= 0);
     this.vocab = { pieceIds, scores: model.pieces.map((p) => p.score), byteIds: hasBytes ? byteIds : null, unkId: model.unkId };
   }
@@ -126,9 +133,24 @@ export class SentencePieceTokenizer implements Tokenizer {
   encode(text: string, opts: EncodeOptions = {}): number[] {
     const ids: number[] = [];
     if (opts.bos && this.bosId >= 0) ids.push(this.bosId);
-    ids.push(...bpeEncode(this.normalize(text), this.vocab));
+    const normalized = this.normalize(text);
+    if (this.userDefined.length === 0) ids.push(...bpeEncode(normalized, this.vocab));
+    else this.encodeWithUserDefined(normalized, ids);
     if (opts.eos && this.eosId >= 0) ids.push(this.eosId);
     return ids;
+  }
+
+  /** Cuts the text at user-defined pieces (longest match, left to right) and runs BPE between them. */
+  private encodeWithUserDefined(text: string, ids: number[]): void {
+    let start = 0, i = 0;
+    while (i < text.length) {
+      const hit = this.userDefined.find(([piece]) => text.startsWith(piece, i));
+      if (!hit) { i++; continue; }
+      ids.push(...bpeEncode(text.slice(start, i), this.vocab), hit[1]);
+      i += hit[0].length;
+      start = i;
+    }
+    ids.push(...bpeEncode(text.slice(start), this.vocab));
   }
 
   decode(ids: number[]): string {
