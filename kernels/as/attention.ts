@@ -62,6 +62,42 @@
   }
 }
 
+// ---- 4-lane helpers for blocks of 4 query rows ----
+
+/** [sum(a0), sum(a1), sum(a2), sum(a3)]: four horizontal sums in one vector. */
+@inline function hsum4(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
+  const s01 = f32x4.add(v128.shuffle<f32>(a0, a1, 0, 4, 2, 6), v128.shuffle<f32>(a0, a1, 1, 5, 3, 7));
+  const s23 = f32x4.add(v128.shuffle<f32>(a2, a3, 0, 4, 2, 6), v128.shuffle<f32>(a2, a3, 1, 5, 3, 7));
+  return f32x4.add(v128.shuffle<f32>(s01, s23, 0, 1, 4, 5), v128.shuffle<f32>(s01, s23, 2, 3, 6, 7));
+}
+
+/**
+ * exp on 4 lanes (Cephes expf scheme): n = round(x log2 e), r = x - n ln2 in two parts, e^r by a
+ * degree-7 polynomial on |r| <= ln2/2 (about 1 ulp), times 2^n built in the exponent bits.
+ * x < -87 gives exactly 0 (masked scores are -inf); x is clamped at 88 (no overflow to NaN).
+ */
+@inline function vexp(x: v128): v128 {
+  const lo = f32x4.splat(-87.0);
+  const xc = f32x4.min(f32x4.max(x, lo), f32x4.splat(88.0));
+  const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(1.44269504088896341)));
+  let r = f32x4.sub(xc, f32x4.mul(n, f32x4.splat(0.693359375)));
+  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
+  let y = f32x4.splat(1.9875691500e-4);
+  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(1.3981999507e-3));
+  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(8.3334519073e-3));
+  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(4.1665795894e-2));
+  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(1.6666665459e-1));
+  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(5.0000001201e-1));
+  y = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(y, r), r), r), f32x4.splat(1.0));
+  const pow2n = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  return v128.andnot(f32x4.mul(y, pow2n), f32x4.lt(x, lo));
+}
+
+@inline function lane(v: v128, i: i32): v128 {
+  // i is a compile-time constant at every call site once inlined
+  return f32x4.splat(i == 0 ? f32x4.extract_lane(v, 0) : i == 1 ? f32x4.extract_lane(v, 1) : i == 2 ? f32x4.extract_lane(v, 2) : f32x4.extract_lane(v, 3));
+}
+
 /** Keys visible to query i of batch b: j < visibleKeys. */
 @inline function visibleKeys(keyLen: usize, b: i32, i: i32, Tk: i32, qPos0: i32): i32 {
   const kl = min(load<i32>(keyLen + (<usize>b << 2)), Tk);
@@ -158,34 +194,111 @@ export function attention_backward(dq: usize, dk: usize, dv: usize, dout: usize,
       }
     }
     for (let h = g * group; h < (g + 1) * group; h++) {
-      for (let i = 0; i < Tq; i++) {
+      let i = 0;
+      for (; i + 4 <= Tq; i += 4) {
+        const qOff = (<usize>((b * Tq + i) * Hq + h) * <usize>hd) << 2;
+        backwardBlock4(dq + qOff, dout + qOff, q + qOff, out + qOff, <usize>(Hq * hd) << 2,
+          lse + (<usize>((b * Hq + h) * Tq + i) << 2),
+          i32x4(visibleKeys(keyLen, b, i, Tk, qPos0), visibleKeys(keyLen, b, i + 1, Tk, qPos0),
+            visibleKeys(keyLen, b, i + 2, Tk, qPos0), visibleKeys(keyLen, b, i + 3, Tk, qPos0)),
+          dk + kvOff, dv + kvOff, k + kvOff, v + kvOff, kvStride, hd, scale);
+      }
+      for (; i < Tq; i++) {
         const nk = visibleKeys(keyLen, b, i, Tk, qPos0);
         if (nk == 0) continue;
         const qOff = (<usize>((b * Tq + i) * Hq + h) * <usize>hd) << 2;
-        const qr = q + qOff, dor = dout + qOff, dqr = dq + qOff;
-        const L = load<f32>(lse + (<usize>((b * Hq + h) * Tq + i) << 2));
-        const Di = dot(dor, out + qOff, hd);
-        for (let j = 0; j < nk; j++) {
-          const jo = kvOff + <usize>j * kvStride;
-          const p = Mathf.exp(dot(qr, k + jo, hd) * scale - L);
-          const ds = p * (dot(dor, v + jo, hd) - Di) * scale;
-          // one pass over hd for the three row updates of this (i, j) pair
-          const p4 = f32x4.splat(p), ds4 = f32x4.splat(ds);
-          let c = 0;
-          for (; c + 4 <= hd; c += 4) {
-            const o = <usize>c << 2;
-            v128.store(dv + jo + o, f32x4.add(v128.load(dv + jo + o), f32x4.mul(v128.load(dor + o), p4)));
-            v128.store(dk + jo + o, f32x4.add(v128.load(dk + jo + o), f32x4.mul(v128.load(qr + o), ds4)));
-            v128.store(dqr + o, f32x4.add(v128.load(dqr + o), f32x4.mul(v128.load(k + jo + o), ds4)));
-          }
-          for (; c < hd; c++) {
-            const o = <usize>c << 2;
-            store<f32>(dv + jo + o, load<f32>(dv + jo + o) + load<f32>(dor + o) * p);
-            store<f32>(dk + jo + o, load<f32>(dk + jo + o) + load<f32>(qr + o) * ds);
-            store<f32>(dqr + o, load<f32>(dqr + o) + load<f32>(k + jo + o) * ds);
-          }
-        }
+        backwardRow(dq + qOff, dout + qOff, q + qOff, out + qOff, load<f32>(lse + (<usize>((b * Hq + h) * Tq + i) << 2)),
+          nk, dk + kvOff, dv + kvOff, k + kvOff, v + kvOff, kvStride, hd, scale);
       }
+    }
+  }
+}
+
+/** The backward of one query row against its nk visible keys (tail rows of a head). */
+function backwardRow(dqr: usize, dor: usize, qr: usize, orow: usize, L: f32, nk: i32,
+  dk: usize, dv: usize, k: usize, v: usize, kvStride: usize, hd: i32, scale: f32): void {
+  const Di = dot(dor, orow, hd);
+  for (let j = 0; j < nk; j++) {
+    const jo = <usize>j * kvStride;
+    const p = Mathf.exp(dot(qr, k + jo, hd) * scale - L);
+    const ds = p * (dot(dor, v + jo, hd) - Di) * scale;
+    axpy(dv + jo, dor, p, hd);
+    axpy(dk + jo, qr, ds, hd);
+    axpy(dqr, k + jo, ds, hd);
+  }
+}
+
+/**
+ * The backward of 4 consecutive query rows of one head (row stride qStride bytes): each key row
+ * k_j, v_j is loaded once for the 4 rows and dk_j, dv_j are updated once with their 4 terms, which
+ * quarters the memory traffic over the keys. nk4 holds the rows' visible key counts (ascending);
+ * lanes past a row's count are masked to p = 0.
+ */
+function backwardBlock4(dq: usize, dout: usize, q: usize, out: usize, qStride: usize, lsePtr: usize, nk4: v128,
+  dk: usize, dv: usize, k: usize, v: usize, kvStride: usize, hd: i32, scale: f32): void {
+  const q0 = q, q1 = q + qStride, q2 = q + 2 * qStride, q3 = q + 3 * qStride;
+  const o0 = dout, o1 = dout + qStride, o2 = dout + 2 * qStride, o3 = dout + 3 * qStride;
+  const g0 = dq, g1 = dq + qStride, g2 = dq + 2 * qStride, g3 = dq + 3 * qStride;
+  const D4 = f32x4(dot(o0, out, hd), dot(o1, out + qStride, hd), dot(o2, out + 2 * qStride, hd), dot(o3, out + 3 * qStride, hd));
+  const L4 = v128.load(lsePtr);
+  const scale4 = f32x4.splat(scale);
+  const jEnd = i32x4.extract_lane(nk4, 3);
+  const vec = hd & ~3;
+  for (let j = 0; j < jEnd; j++) {
+    const jo = <usize>j * kvStride;
+    const kj = k + jo, vj = v + jo;
+    let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+    let t0 = f32x4.splat(0), t1 = f32x4.splat(0), t2 = f32x4.splat(0), t3 = f32x4.splat(0);
+    for (let c = 0; c < vec; c += 4) {
+      const o = <usize>c << 2;
+      const kc = v128.load(kj + o), vc = v128.load(vj + o);
+      s0 = f32x4.add(s0, f32x4.mul(v128.load(q0 + o), kc));
+      s1 = f32x4.add(s1, f32x4.mul(v128.load(q1 + o), kc));
+      s2 = f32x4.add(s2, f32x4.mul(v128.load(q2 + o), kc));
+      s3 = f32x4.add(s3, f32x4.mul(v128.load(q3 + o), kc));
+      t0 = f32x4.add(t0, f32x4.mul(v128.load(o0 + o), vc));
+      t1 = f32x4.add(t1, f32x4.mul(v128.load(o1 + o), vc));
+      t2 = f32x4.add(t2, f32x4.mul(v128.load(o2 + o), vc));
+      t3 = f32x4.add(t3, f32x4.mul(v128.load(o3 + o), vc));
+    }
+    let s4 = hsum4(s0, s1, s2, s3), dp4 = hsum4(t0, t1, t2, t3);
+    for (let c = vec; c < hd; c++) {
+      const o = <usize>c << 2;
+      const kc = load<f32>(kj + o), vc = load<f32>(vj + o);
+      s4 = f32x4.add(s4, f32x4(load<f32>(q0 + o) * kc, load<f32>(q1 + o) * kc, load<f32>(q2 + o) * kc, load<f32>(q3 + o) * kc));
+      dp4 = f32x4.add(dp4, f32x4(load<f32>(o0 + o) * vc, load<f32>(o1 + o) * vc, load<f32>(o2 + o) * vc, load<f32>(o3 + o) * vc));
+    }
+    const visible = i32x4.lt_s(i32x4.splat(j), nk4);
+    const p4 = v128.and(vexp(f32x4.sub(f32x4.mul(s4, scale4), L4)), visible);
+    const ds4 = f32x4.mul(f32x4.mul(p4, f32x4.sub(dp4, D4)), scale4);
+    const p0 = lane(p4, 0), p1 = lane(p4, 1), p2 = lane(p4, 2), p3 = lane(p4, 3);
+    const d0 = lane(ds4, 0), d1 = lane(ds4, 1), d2 = lane(ds4, 2), d3 = lane(ds4, 3);
+    const dkj = dk + jo, dvj = dv + jo;
+    for (let c = 0; c < vec; c += 4) {
+      const o = <usize>c << 2;
+      const pv = f32x4.add(f32x4.add(f32x4.mul(v128.load(o0 + o), p0), f32x4.mul(v128.load(o1 + o), p1)),
+        f32x4.add(f32x4.mul(v128.load(o2 + o), p2), f32x4.mul(v128.load(o3 + o), p3)));
+      v128.store(dvj + o, f32x4.add(v128.load(dvj + o), pv));
+      const qs = f32x4.add(f32x4.add(f32x4.mul(v128.load(q0 + o), d0), f32x4.mul(v128.load(q1 + o), d1)),
+        f32x4.add(f32x4.mul(v128.load(q2 + o), d2), f32x4.mul(v128.load(q3 + o), d3)));
+      v128.store(dkj + o, f32x4.add(v128.load(dkj + o), qs));
+      const kc = v128.load(kj + o);
+      v128.store(g0 + o, f32x4.add(v128.load(g0 + o), f32x4.mul(kc, d0)));
+      v128.store(g1 + o, f32x4.add(v128.load(g1 + o), f32x4.mul(kc, d1)));
+      v128.store(g2 + o, f32x4.add(v128.load(g2 + o), f32x4.mul(kc, d2)));
+      v128.store(g3 + o, f32x4.add(v128.load(g3 + o), f32x4.mul(kc, d3)));
+    }
+    for (let c = vec; c < hd; c++) {
+      const o = <usize>c << 2;
+      const e0 = f32x4.extract_lane(p4, 0), e1 = f32x4.extract_lane(p4, 1), e2 = f32x4.extract_lane(p4, 2), e3 = f32x4.extract_lane(p4, 3);
+      const f0 = f32x4.extract_lane(ds4, 0), f1 = f32x4.extract_lane(ds4, 1), f2 = f32x4.extract_lane(ds4, 2), f3 = f32x4.extract_lane(ds4, 3);
+      store<f32>(dvj + o, load<f32>(dvj + o) + ((load<f32>(o0 + o) * e0 + load<f32>(o1 + o) * e1) + (load<f32>(o2 + o) * e2 + load<f32>(o3 + o) * e3)));
+      store<f32>(dkj + o, load<f32>(dkj + o) + ((load<f32>(q0 + o) * f0 + load<f32>(q1 + o) * f1) + (load<f32>(q2 + o) * f2 + load<f32>(q3 + o) * f3)));
+      const kc = load<f32>(kj + o);
+      store<f32>(g0 + o, load<f32>(g0 + o) + kc * f0);
+      store<f32>(g1 + o, load<f32>(g1 + o) + kc * f1);
+      store<f32>(g2 + o, load<f32>(g2 + o) + kc * f2);
+      store<f32>(g3 + o, load<f32>(g3 + o) + kc * f3);
     }
   }
 }

@@ -74,8 +74,8 @@ test('odd hd and a batch element with no keys (out 0, lse -inf, zero gradients)'
 test('KV-cache decode: Tq = 1, qPos0 > 0, Tk (capacity) > keyLen', () =>
   check('decode', { B: 2, Tq: 1, Tk: 9, Hq: 4, Hkv: 2, hd: 8, qPos0: 6, keyLen: [7, 5] }, 41));
 
-test('chunked prefill: Tq = 3 rows at qPos0 = 4 into a cache of 10', () =>
-  check('prefill', { B: 1, Tq: 3, Tk: 10, Hq: 4, Hkv: 1, hd: 16, qPos0: 4, keyLen: [7] }, 51));
+test('chunked prefill: Tq = 6 rows at qPos0 = 4 into a cache of 10, keyLen 7', () =>
+  check('prefill', { B: 1, Tq: 6, Tk: 10, Hq: 4, Hkv: 1, hd: 16, qPos0: 4, keyLen: [7] }, 51));
 
 test('multi-threaded shape (work above the parallel threshold), sampled finite differences', () =>
   check('big', { B: 2, Tq: 40, Tk: 40, Hq: 4, Hkv: 2, hd: 20, qPos0: 0, keyLen: [40, 33], sampled: 48 }, 61));
