@@ -21,8 +21,12 @@
 // tiles; each thread writes a disjoint block of C.
 import { chunkStart, chunkEnd } from './common/threads';
 
-const KC = 256;
-const NC = 256;
+// Block sizes (k depth x columns of C) per form. Small enough that rows of B at a power-of-two
+// stride, which all map to a few cache sets, still fit in L2's ways.
+const KC_DOT = 256;
+const NC_DOT = 128;
+const KC_BCAST = 64;
+const NC_BCAST = 256;
 const TILE_M = 4; // rows of a tile (broadcast form; the dot form uses half)
 const TILE_N = 8; // columns of a tile (broadcast form; the dot form uses half)
 
@@ -46,13 +50,15 @@ export function matmul(c: usize, a: usize, b: usize, M: i32, N: i32, K: i32, tra
   const bK: usize = transB ? 4 : <usize>N << 2, bCol: usize = transB ? <usize>K << 2 : 4;
   const ldc = <usize>N << 2;
 
+  const dotForm = transB && !transA;
+  const KC = dotForm ? KC_DOT : KC_BCAST, NC = dotForm ? NC_DOT : NC_BCAST;
   for (let pc = 0; pc < K; pc += KC) {
     const kc = min(KC, K - pc);
     const betaK: f32 = pc == 0 ? beta : 1;
     const aK0 = a + <usize>pc * aK, bK0 = b + <usize>pc * bK;
     for (let jc = n0; jc < n1; jc += NC) {
       const jEnd = min(n1, jc + NC);
-      if (transB && !transA) {
+      if (dotForm) {
         dotBlock(c, ldc, aK0, aRow, bK0, bCol, kc, m0, m1, jc, jEnd, alpha, betaK);
       } else if (!transB) {
         broadcastBlock(c, ldc, aK0, aRow, aK, bK0, bK, kc, m0, m1, jc, jEnd, alpha, betaK);
