@@ -47,7 +47,7 @@ function readHeader(fd: number, path: string): SafetensorsHeader {
   let metadata: Record<string, string> = {};
   for (const [name, raw] of Object.entries(json as Record<string, unknown>)) {
     if (name === '__metadata__') {
-      if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+      if (raw === null || typeof raw !== 'object' || Array.isArray(raw) || !Object.values(raw).every((v) => typeof v === 'string')) {
         throw new Error(`${file}: __metadata__ must be an object of strings (${path})`);
       }
       metadata = raw as Record<string, string>;

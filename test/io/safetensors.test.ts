@@ -97,6 +97,8 @@ test('corrupt files: each a clear error naming the file and the problem', () => 
   throwsWith(() => readSafetensors(p), 'bad.safetensors', "tensor 'w'", 'begin after end');
   writeRawSafetensors(p, { w: { dtype: 'F32', shape: [-2], data_offsets: [0, 8] } }, new Uint8Array(8));
   throwsWith(() => readSafetensors(p), "tensor 'w'", 'invalid shape');
+  writeRawSafetensors(p, { __metadata__: { n: 3 } }, new Uint8Array(0));
+  throwsWith(() => readSafetensors(p), 'bad.safetensors', '__metadata__ must be an object of strings');
   writeRawSafetensors(p, [1, 2], new Uint8Array(0));
   throwsWith(() => readSafetensors(p), 'bad.safetensors', 'not a JSON object');
   throwsWith(() => readSafetensors(join(dir, 'nope.safetensors')), 'not found', 'nope.safetensors');
