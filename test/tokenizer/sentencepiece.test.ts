@@ -24,6 +24,7 @@ const SAMPLES = [
   'multiple    spaces   here  ',
   ' leading space',
   'x',
+  'hmmm..... ======= aaaaa zzz ------ !!!',
   'The quick brown fox jumps over the lazy dog. 1234567890 !@#$%^&*()',
 ];
 
