@@ -1,0 +1,156 @@
+// LoRA adapters on disk in PEFT's format: adapter_model.safetensors (f32; A [r, in], B [out, r]
+// under base_model.model.model.layers.{i}.{self_attn|mlp}.{target}.lora_{A|B}.weight) and
+// adapter_config.json (a LoraConfig). Adapters trained on a llama2.c checkpoint are saved in
+// Hugging Face's row order for q_proj/k_proj, so the same file works on the HF-converted model.
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import type { Backend } from './backend.ts';
+import { readSafetensors, writeSafetensors } from './io/safetensors.ts';
+import { LORA_TARGETS, Lora, projectionShape, peftModuleName, type LoraTarget } from './lora.ts';
+import type { HostTensor, LlamaConfig } from './model/config.ts';
+import { permuteQKRowsFromHF, permuteQKRowsToHF } from './model/load_llama2c.ts';
+
+export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
+export const ADAPTER_CONFIG = 'adapter_config.json';
+
+/** An adapter that cannot be used with this model: the CLI exits with code 2 on it. */
+export class AdapterError extends Error {
+  constructor(message: string) { super(message); this.name = 'AdapterError'; }
+}
+
+export interface AdapterConfigJson {
+  r: number; lora_alpha: number; lora_dropout: number; target_modules: string[];
+  peft_type: 'LORA'; task_type: 'CAUSAL_LM'; base_model_name_or_path: string;
+  bias: 'none'; fan_in_fan_out: false; inference_mode: true;
+  [extra: string]: unknown;
+}
+
+/** Heads whose rows a target's output carries, when its rows need the llama2.c <-> HF permutation. */
+function permutedHeads(config: LlamaConfig, target: LoraTarget): number | null {
+  if (config.source !== 'llama2c') return null;
+  if (target === 'q_proj') return config.nHeads;
+  if (target === 'k_proj') return config.nKvHeads;
+  return null;
+}
+
+/** The adapter's tensors in file layout (HF row order), by PEFT name. */
+export async function adapterTensors(lora: Lora, config: LlamaConfig): Promise<Map<string, HostTensor>> {
+  const out = new Map<string, HostTensor>();
+  for (const m of lora.modules) {
+    const a = await m.A.toFloat32();
+    let b = await m.B.toFloat32();
+    const heads = permutedHeads(config, m.target);
+    if (heads !== null) b = permuteQKRowsToHF(b, heads, config.headDim, lora.options.r);
+    out.set(`${m.peftName}.lora_A.weight`, { shape: [lora.options.r, m.inF], data: a });
+    out.set(`${m.peftName}.lora_B.weight`, { shape: [m.outF, lora.options.r], data: b });
+  }
+  return out;
+}
+
+export function adapterConfigJson(lora: Lora, config: LlamaConfig): AdapterConfigJson {
+  return {
+    r: lora.options.r,
+    lora_alpha: lora.options.alpha,
+    lora_dropout: lora.options.dropout,
+    target_modules: LORA_TARGETS.filter((t) => lora.options.targets.includes(t)),
+    peft_type: 'LORA',
+    task_type: 'CAUSAL_LM',
+    base_model_name_or_path: config.namePath,
+    bias: 'none',
+    fan_in_fan_out: false,
+    inference_mode: true,
+  };
+}
+
+/** Writes a file through a temporary name in the same directory, so no reader sees half of it. */
+export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
+  try {
+    writeFileSync(tmp, data);
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** Saves the adapter into `dir` (created if needed): the weights, then the config. */
+export async function saveAdapter(dir: string, lora: Lora, config: LlamaConfig): Promise<void> {
+  const tensors = await adapterTensors(lora, config);
+  mkdirSync(dir, { recursive: true });
+  writeSafetensors(join(dir, ADAPTER_WEIGHTS), tensors, { format: 'pt' });
+  writeFileAtomic(join(dir, ADAPTER_CONFIG), JSON.stringify(adapterConfigJson(lora, config), null, 2) + '\n');
+}
+
+export interface LoadedAdapterConfig { r: number; alpha: number; dropout: number; targets: LoraTarget[] }
+
+export function readAdapterConfig(dir: string): LoadedAdapterConfig {
+  const file = join(dir, ADAPTER_CONFIG);
+  if (!existsSync(file)) throw new AdapterError(`adapter config not found: ${file}`);
+  let json: Record<string, unknown>;
+  try { json = JSON.parse(readFileSync(file, 'utf8')); } catch (e) {
+    throw new AdapterError(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+  const r = json.r, alpha = json.lora_alpha;
+  if (typeof r !== 'number' || !Number.isInteger(r) || r <= 0) throw new AdapterError(`${file}: "r" must be a positive integer`);
+  if (typeof alpha !== 'number' || !(alpha > 0)) throw new AdapterError(`${file}: "lora_alpha" must be a positive number`);
+  if (json.peft_type !== undefined && json.peft_type !== 'LORA') throw new AdapterError(`${file}: peft_type ${JSON.stringify(json.peft_type)} is not LORA`);
+  let tm = json.target_modules;
+  if (typeof tm === 'string') tm = [tm];
+  if (!Array.isArray(tm) || tm.length === 0) throw new AdapterError(`${file}: "target_modules" must be a non-empty list`);
+  const targets: LoraTarget[] = [];
+  for (const t of tm) {
+    if (!(LORA_TARGETS as readonly string[]).includes(String(t))) {
+      throw new AdapterError(`${file}: unknown target module '${t}' (known: ${LORA_TARGETS.join(', ')})`);
+    }
+    targets.push(t as LoraTarget);
+  }
+  const dropout = typeof json.lora_dropout === 'number' ? json.lora_dropout : 0;
+  return { r, alpha, dropout, targets };
+}
+
+/**
+ * Loads an adapter for `config`, checking every tensor's presence and shape. `dropout` is the
+ * dropout to train with (the file's value is only a record); `seed` is unused by loading but kept
+ * in the options so a resumed run reports it.
+ */
+export function loadAdapter(backend: Backend, config: LlamaConfig, dir: string, opts: { dropout?: number; seed?: number } = {}): Lora {
+  const cfg = readAdapterConfig(dir);
+  const file = join(dir, ADAPTER_WEIGHTS);
+  if (!existsSync(file)) throw new AdapterError(`adapter weights not found: ${file}`);
+  let tensors: Map<string, HostTensor>;
+  try { tensors = readSafetensors(file).tensors; } catch (e) {
+    throw new AdapterError((e as Error).message);
+  }
+  const used = new Set<string>();
+  const get = (name: string, shape: number[]): Float32Array => {
+    const t = tensors.get(name);
+    if (!t) throw new AdapterError(`${file}: tensor ${name} is missing (adapter does not fit this model)`);
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      throw new AdapterError(`${file}: tensor ${name} has shape [${t.shape.join(', ')}] but this model needs [${shape.join(', ')}] (adapter does not fit this model)`);
+    }
+    used.add(name);
+    return t.data;
+  };
+  // Every tensor is checked before anything is uploaded, so a bad adapter leaves no device memory behind.
+  const host = new Map<string, { A: Float32Array; B: Float32Array }>();
+  for (let layer = 0; layer < config.nLayers; layer++) {
+    for (const target of cfg.targets) {
+      const [inF, outF] = projectionShape(config, target);
+      const name = peftModuleName(layer, target);
+      const A = get(`${name}.lora_A.weight`, [cfg.r, inF]);
+      let B = get(`${name}.lora_B.weight`, [outF, cfg.r]);
+      const heads = permutedHeads(config, target);
+      if (heads !== null) B = permuteQKRowsFromHF(B, heads, config.headDim, cfg.r);
+      host.set(`${layer}.${target}`, { A, B });
+    }
+  }
+  const extra = [...tensors.keys()].filter((n) => !used.has(n));
+  if (extra.length > 0) {
+    throw new AdapterError(`${file}: ${extra.length} tensor(s) do not fit this model (${config.nLayers} layers, targets ${cfg.targets.join(',')}), e.g. ${extra[0]}`);
+  }
+  const lora = Lora.fromWeights(backend, config,
+    { r: cfg.r, alpha: cfg.alpha, dropout: opts.dropout ?? cfg.dropout, targets: cfg.targets, seed: opts.seed ?? 0 },
+    (layer, target) => host.get(`${layer}.${target}`)!);
+  return lora;
+}
