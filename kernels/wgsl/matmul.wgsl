@@ -41,14 +41,20 @@ fn matmul(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: 
   let col0 = wid.x * TN;
   var acc: array<vec4f, 4>; // acc[i] = C[row0 + 4*ty + i, col0 + 4*tx .. +3]
   for (var k0 = 0u; k0 < P.K; k0 += TK) {
-    // 256 invocations fill 16x64 floats of each tile: one vec4 each. Invocation li loads the
-    // 4 consecutive m (or n) at position (k = li / 16, 4*(li % 16)).
-    let kk = li / 16u;
-    let c4 = (li % 16u) * 4u;
-    As[li] = vec4f(loadA(row0 + c4, k0 + kk), loadA(row0 + c4 + 1u, k0 + kk),
-                   loadA(row0 + c4 + 2u, k0 + kk), loadA(row0 + c4 + 3u, k0 + kk));
-    Bs[li] = vec4f(loadB(k0 + kk, col0 + c4), loadB(k0 + kk, col0 + c4 + 1u),
-                   loadB(k0 + kk, col0 + c4 + 2u), loadB(k0 + kk, col0 + c4 + 3u));
+    // 256 invocations fill the 16x64 floats of each tile, 4 each. Neighbouring invocations
+    // read neighbouring addresses: along k where the operand is stored k-contiguous
+    // (A [M,K], B^T [N,K]), along m or n otherwise.
+    for (var l = 0u; l < 4u; l++) {
+      let e = li + 256u * l;
+      var kk = e / 64u;
+      var mn = e % 64u;
+      if (!TRANS_A) { kk = e % 16u; mn = e / 16u; }
+      As[kk * 16u + mn / 4u][mn % 4u] = loadA(row0 + mn, k0 + kk);
+      kk = e / 64u;
+      mn = e % 64u;
+      if (TRANS_B) { kk = e % 16u; mn = e / 16u; }
+      Bs[kk * 16u + mn / 4u][mn % 4u] = loadB(k0 + kk, col0 + mn);
+    }
     workgroupBarrier();
     for (var k = 0u; k < TK; k++) {
       let a = As[k * 16u + lid.y];
