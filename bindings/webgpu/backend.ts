@@ -20,6 +20,8 @@ export interface WebGPUBackendOptions {
   quiet?: boolean;
   /** record GPU timestamps per dispatch (needs timestamp-query); see kernelTimes() */
   timing?: boolean;
+  /** attention.wgsl tile rows (16 or 8); default: 16 where workgroup memory allows. For tests. */
+  attentionTile?: 8 | 16;
 }
 
 /** Parameter word types of a uniform struct: u32, i32, f32. */
@@ -49,6 +51,8 @@ export class WebGPUBackend implements Backend {
   private ctx: GPUContext;
   private device: GPUDevice;
   private maxGroups: number;
+  /** key/query rows per streamed tile in attention.wgsl: 2 tiles of KT x 128 f32 must fit */
+  private attentionTile: number;
   private modules = new Map<string, GPUShaderModule>();
   private pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>();
   private encoder: GPUCommandEncoder | null = null;
@@ -74,6 +78,7 @@ export class WebGPUBackend implements Backend {
     this.device = ctx.device;
     this.features = ctx.features;
     this.maxGroups = this.device.limits.maxComputeWorkgroupsPerDimension;
+    this.attentionTile = opts.attentionTile ?? (this.device.limits.maxComputeWorkgroupStorageSize >= 2 * 16 * MAX_HD * 4 + 256 ? 16 : 8);
     this.description = `WebGPU: ${describeAdapter(ctx.info)} [${ctx.features.join(', ') || 'no optional features'}]`;
     this.uniform = this.device.createBuffer({ label: 'uniforms', size: SLOT * MAX_BATCH, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     this.dummy = this.allocBytes(16, 'dummy');
@@ -89,6 +94,11 @@ export class WebGPUBackend implements Backend {
   // ---- memory ------------------------------------------------------------------------------
   private allocBytes(bytes: number, label: string): GpuBuffer {
     const size = Math.max(16, Math.ceil(bytes / 4) * 4);
+    const maxBinding = this.device.limits.maxStorageBufferBindingSize;
+    if (size > maxBinding && size <= this.device.limits.maxBufferSize) {
+      // it could be created, but no kernel could bind it: fail here, where the cause is clear
+      throw new Error(`webgpu backend: alloc(${label}) needs ${size} bytes, above this adapter's maxStorageBufferBindingSize (${maxBinding})`);
+    }
     // WebGPU zero-initialises every new buffer, which is the zero fill alloc() promises.
     const buffer = this.ctx.scoped(`alloc(${label}, ${size} bytes)`, () => this.device.createBuffer({
       label, size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
@@ -250,7 +260,7 @@ export class WebGPUBackend implements Backend {
   attention(out: BufferHandle, lse: BufferHandle, q: BufferHandle, k: BufferHandle, v: BufferHandle,
     keyLen: BufferHandle, d: AttentionDims): void {
     this.checkHeadDim(d.hd);
-    this.dispatch('attention', { file: 'attention', entry: 'attention', access: 'wwrrrr' }, 'uuuuuuuf', attnWords(d),
+    this.dispatch('attention', { file: 'attention', entry: 'attention', access: 'wwrrrr', overrides: { KT: this.attentionTile } }, 'uuuuuuuf', attnWords(d),
       [out, lse, q, k, v, keyLen], [Math.ceil(d.Tq / 64), d.Hq, d.B]);
   }
   attentionBackward(dq: BufferHandle, dk: BufferHandle, dv: BufferHandle, dout: BufferHandle,
@@ -258,13 +268,15 @@ export class WebGPUBackend implements Backend {
     keyLen: BufferHandle, d: AttentionDims): void {
     this.checkHeadDim(d.hd);
     const rows = d.B * d.Hq * d.Tq;
-    const delta = this.scratchBuffer('attention delta', rows);
-    this.flatDispatch('attention_backward_delta', { file: 'attention', entry: 'attention_backward_delta', access: 'wrr' },
-      'uuuuuuuf', attnWords(d), [delta, dout, out], rows);
-    this.dispatch('attention_backward_dq', { file: 'attention', entry: 'attention_backward_dq', access: 'wrrrrrrr' },
-      'uuuuuuuf', attnWords(d), [dq, dout, q, k, v, lse, delta, keyLen], [Math.ceil(d.Tq / 64), d.Hq, d.B]);
-    this.dispatch('attention_backward_dkv', { file: 'attention', entry: 'attention_backward_dkv', access: 'wwrrrrrrr' },
-      'uuuuuuuf', attnWords(d), [dk, dv, dout, q, k, v, lse, delta, keyLen], [Math.ceil(d.Tk / 64), d.Hkv, d.B]);
+    const ld = this.scratchBuffer('attention lse+delta', 2 * rows);
+    this.copy(ld, lse, rows);
+    const kt = { KT: this.attentionTile };
+    this.flatDispatch('attention_backward_delta', { file: 'attention', entry: 'attention_backward_delta', access: 'wrr', overrides: kt },
+      'uuuuuuuf', attnWords(d), [ld, dout, out], rows);
+    this.dispatch('attention_backward_dq', { file: 'attention', entry: 'attention_backward_dq', access: 'wrrrrrr', overrides: kt },
+      'uuuuuuuf', attnWords(d), [dq, dout, q, k, v, ld, keyLen], [Math.ceil(d.Tq / 64), d.Hq, d.B]);
+    this.dispatch('attention_backward_dkv', { file: 'attention', entry: 'attention_backward_dkv', access: 'wwrrrrrr', overrides: kt },
+      'uuuuuuuf', attnWords(d), [dk, dv, dout, q, k, v, ld, keyLen], [Math.ceil(d.Tk / 64), d.Hkv, d.B]);
   }
 
   swiglu(out: BufferHandle, gate: BufferHandle, up: BufferHandle, n: number): void {

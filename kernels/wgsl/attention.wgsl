@@ -17,7 +17,8 @@ struct Params { B: u32, Tq: u32, Tk: u32, Hq: u32, Hkv: u32, hd: u32, qPos0: u32
 
 const MAX_HD = 128u;
 const BQ = 64u; // queries (or keys, in dkv) per workgroup
-const KT = 16u; // rows per streamed tile
+// rows per streamed tile: 16, or 8 where workgroup memory is only the WebGPU default 16 KiB
+override KT: u32 = 16u;
 
 @group(0) @binding(0) var<uniform> P: Params;
 
@@ -29,36 +30,36 @@ const KT = 16u; // rows per streamed tile
 @group(0) @binding(5) var<storage, read> fV: array<f32>;
 @group(0) @binding(6) var<storage, read> fKeyLen: array<i32>;
 
-// delta: 1 delta [B,Hq,Tq], 2 dout, 3 out
+// delta: 1 ld (lse then delta, each [B,Hq,Tq]; this writes the delta half), 2 dout, 3 out
 @group(0) @binding(1) var<storage, read_write> tDelta: array<f32>;
 @group(0) @binding(2) var<storage, read> tDout: array<f32>;
 @group(0) @binding(3) var<storage, read> tOut: array<f32>;
 
-// dq: 1 dq, 2 dout, 3 q, 4 k, 5 v, 6 lse, 7 delta, 8 keyLen
+// lse and delta share one buffer (the host copies lse into its first half) so that the dkv pass
+// binds 8 storage buffers, the WebGPU default maxStorageBuffersPerShaderStage.
+// dq: 1 dq, 2 dout, 3 q, 4 k, 5 v, 6 ld, 7 keyLen
 @group(0) @binding(1) var<storage, read_write> qDq: array<f32>;
 @group(0) @binding(2) var<storage, read> qDout: array<f32>;
 @group(0) @binding(3) var<storage, read> qQ: array<f32>;
 @group(0) @binding(4) var<storage, read> qK: array<f32>;
 @group(0) @binding(5) var<storage, read> qV: array<f32>;
-@group(0) @binding(6) var<storage, read> qLse: array<f32>;
-@group(0) @binding(7) var<storage, read> qDelta: array<f32>;
-@group(0) @binding(8) var<storage, read> qKeyLen: array<i32>;
+@group(0) @binding(6) var<storage, read> qLd: array<f32>;
+@group(0) @binding(7) var<storage, read> qKeyLen: array<i32>;
 
-// dkv: 1 dk, 2 dv, 3 dout, 4 q, 5 k, 6 v, 7 lse, 8 delta, 9 keyLen
+// dkv: 1 dk, 2 dv, 3 dout, 4 q, 5 k, 6 v, 7 ld, 8 keyLen
 @group(0) @binding(1) var<storage, read_write> kDk: array<f32>;
 @group(0) @binding(2) var<storage, read_write> kDv: array<f32>;
 @group(0) @binding(3) var<storage, read> kDout: array<f32>;
 @group(0) @binding(4) var<storage, read> kQ: array<f32>;
 @group(0) @binding(5) var<storage, read> kK: array<f32>;
 @group(0) @binding(6) var<storage, read> kV: array<f32>;
-@group(0) @binding(7) var<storage, read> kLse: array<f32>;
-@group(0) @binding(8) var<storage, read> kDelta: array<f32>;
-@group(0) @binding(9) var<storage, read> kKeyLen: array<i32>;
+@group(0) @binding(7) var<storage, read> kLd: array<f32>;
+@group(0) @binding(8) var<storage, read> kKeyLen: array<i32>;
 
-var<workgroup> tileA: array<f32, 2048>; // KT * MAX_HD
-var<workgroup> tileB: array<f32, 2048>;
-var<workgroup> tileL: array<f32, 16>;
-var<workgroup> tileD: array<f32, 16>;
+var<workgroup> tileA: array<f32, KT * MAX_HD>;
+var<workgroup> tileB: array<f32, KT * MAX_HD>;
+var<workgroup> tileL: array<f32, KT>;
+var<workgroup> tileD: array<f32, KT>;
 var<workgroup> bound: u32;
 
 /** Keys visible to query i given kl = min(keyLen[b], Tk): j < result. */
@@ -140,7 +141,7 @@ fn attention_backward_delta(@builtin(workgroup_id) wid: vec3u, @builtin(num_work
   let o = qRow(b, i, h);
   var s = 0.0;
   for (var c = 0u; c < P.hd; c++) { s += tDout[o + c] * tOut[o + c]; }
-  tDelta[r] = s;
+  tDelta[P.B * P.Hq * P.Tq + r] = s;
 }
 
 @compute @workgroup_size(64)
@@ -163,8 +164,8 @@ fn attention_backward_dq(@builtin(workgroup_id) wid: vec3u, @builtin(local_invoc
   let ic = min(i, P.Tq - 1u);
   let qo = qRow(b, ic, h);
   for (var c = 0u; c < hd; c++) { q[c] = qQ[qo + c]; dO[c] = qDout[qo + c]; dq[c] = 0.0; }
-  let L = qLse[(b * P.Hq + h) * P.Tq + ic];
-  let D = qDelta[(b * P.Hq + h) * P.Tq + ic];
+  let L = qLd[(b * P.Hq + h) * P.Tq + ic];
+  let D = qLd[P.B * P.Hq * P.Tq + (b * P.Hq + h) * P.Tq + ic];
 
   for (var t0 = 0u; t0 < nkMax; t0 += KT) {
     for (var e = lid; e < KT * hd; e += BQ) {
@@ -232,7 +233,7 @@ fn attention_backward_dkv(@builtin(workgroup_id) wid: vec3u, @builtin(local_invo
         let i = i0 + lid;
         var Lv = 0.0;
         var Dv = 0.0;
-        if (i < P.Tq) { Lv = kLse[(b * P.Hq + h) * P.Tq + i]; Dv = kDelta[(b * P.Hq + h) * P.Tq + i]; }
+        if (i < P.Tq) { Lv = kLd[(b * P.Hq + h) * P.Tq + i]; Dv = kLd[P.B * P.Hq * P.Tq + (b * P.Hq + h) * P.Tq + i]; }
         tileL[lid] = Lv;
         tileD[lid] = Dv;
       }

@@ -7,6 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { AttentionDims, LoraDims, MatmulParams } from '../../engine/backend.ts';
+import { createWebGPUBackend } from '../../bindings/webgpu/backend.ts';
 import { rand, randInt, relErr, wasmBackend, webgpuBackend } from '../helpers.ts';
 import { bitIdentical, runCase, type Case } from './harness.ts';
 
@@ -168,6 +169,19 @@ if (!gpu) {
   });
   test('attention: multi-head without GQA, hd = 64', async () => {
     await parity(attnCase(attn(1, 9, 9, 3, 3, 64, 0), [9], 90), 'attention MHA hd=64');
+  });
+
+  test('attention: the 8-row tile variant used where workgroup memory is 16 KiB', async () => {
+    const small = await createWebGPUBackend({ quiet: true, attentionTile: 8 });
+    try {
+      const c = attnCase(attn(2, 19, 21, 4, 2, 16, 2), [21, 9], 95);
+      const ref = await runCase(cpu, c), got = await runCase(small, c);
+      for (const name of c.outputs) {
+        assert.ok(relErr(got[name], ref[name]) <= TOL, `${name} relErr ${relErr(got[name], ref[name])} (tol ${TOL})`);
+      }
+    } finally {
+      await small.destroy();
+    }
   });
 
   test('swiglu: forward and backward', async () => {
