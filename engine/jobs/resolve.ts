@@ -1,0 +1,17 @@
+// Finding the pieces an alignment job needs from paths: the tokenizer (beside the model unless
+// named) and the compute backend. Kept apart from the training loop so the loop reads as training only.
+import type { Backend } from '../backend.ts';
+import { loadTokenizer } from '../tokenizer/load.ts';
+import type { Tokenizer } from '../tokenizer/tokenizer.ts';
+import { selectBackend, type BackendKind } from '../../bindings/select.ts';
+
+export type { BackendKind };
+
+/** The tokenizer at `path`, or the one found from the model path (its directory or beside the .bin). */
+export function resolveTokenizer(modelPath: string, path?: string): Tokenizer {
+  return loadTokenizer(path ?? modelPath);
+}
+
+export function resolveBackend(kind: BackendKind, threads?: number): Promise<Backend> {
+  return selectBackend(kind, { quiet: true, threads });
+}
