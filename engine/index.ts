@@ -23,6 +23,11 @@ export { Lora, LORA_TARGETS, parseTargets, type LoraModule, type LoraOptions, ty
 export { readSafetensors, writeSafetensors } from './io/safetensors.ts';
 export { sftStep, vaccineStep, randomVaccineStep } from './vaccine.ts';
 export { align, type AlignOptions, type AlignCallbacks, type AlignResult } from './jobs/align.ts';
+export { AlignInputError, ALIGN_DEFAULTS, type AlignStartInfo, type StepMetrics } from './jobs/align.ts';
+export { saveAdapter, loadAdapter, AdapterError } from './adapter.ts';
+export { formatPrompt, parseRows, readRows, encodeExample, collate, DataError } from './data.ts';
+export { AdamW, SGD, lrLambda, warmupSteps } from './optim.ts';
+export { ByteTokenizer } from './tokenizer/bytes.ts';
 
 /**
  * Loads a model (a Hugging Face directory or a llama2.c .bin) onto `backend`, and its tokenizer
