@@ -105,64 +105,150 @@
 }
 
 /**
- * Forward. Threads take query rows (b, h, i) round-robin: under the causal mask later rows see
- * more keys, and striding spreads that evenly. Each row accumulates in its own out row (no
- * scratch memory), with the online-softmax rescale done once per block of 4 keys.
+ * Forward. The work units are blocks of 4 query rows of one (b, h), taken round-robin by the
+ * threads: under the causal mask later rows see more keys, and striding spreads that evenly.
+ * A block shares every key/value load between its 4 rows; the last rows of a head (Tq mod 4)
+ * go one by one. Rows accumulate in their own out rows (no scratch memory).
  */
 export function attention(out: usize, lse: usize, q: usize, k: usize, v: usize, keyLen: usize,
   B: i32, Tq: i32, Tk: i32, Hq: i32, Hkv: i32, hd: i32, qPos0: i32, scale: f32, tid: i32, nthreads: i32): void {
   const group = Hq / Hkv;
-  const rows = B * Hq * Tq;
+  const blocksPerHead = (Tq + 3) >> 2;
+  const units = B * Hq * blocksPerHead;
   const kvStride = <usize>(Hkv * hd) << 2; // bytes between key rows j and j+1
-  for (let u = tid; u < rows; u += nthreads) {
-    const i = u % Tq, bh = u / Tq, h = bh % Hq, b = bh / Hq;
+  const qStride = <usize>(Hq * hd) << 2;   // bytes between query rows i and i+1 of a head
+  for (let u = tid; u < units; u += nthreads) {
+    const i0 = (u % blocksPerHead) << 2, bh = u / blocksPerHead, h = bh % Hq, b = bh / Hq;
     const g = h / group;
-    const qr = q + ((<usize>((b * Tq + i) * Hq + h) * <usize>hd) << 2);
-    const orow = out + ((<usize>((b * Tq + i) * Hq + h) * <usize>hd) << 2);
-    const kb = k + ((<usize>(b * Tk * Hkv + g) * <usize>hd) << 2);
-    const vb = v + ((<usize>(b * Tk * Hkv + g) * <usize>hd) << 2);
-    memory.fill(orow, 0, <usize>hd << 2);
-    const nk = visibleKeys(keyLen, b, i, Tk, qPos0);
-    const lsePtr = lse + (<usize>u << 2); // lse [B,Hq,Tq] is exactly the order of u
-    if (nk == 0) { store<f32>(lsePtr, -Infinity); continue; }
-    let m: f32 = -Infinity, l: f32 = 0;
-    let j = 0;
-    for (; j + 4 <= nk; j += 4) {
-      const k0 = kb + <usize>j * kvStride, v0 = vb + <usize>j * kvStride;
-      const s0 = dot(qr, k0, hd) * scale;
-      const s1 = dot(qr, k0 + kvStride, hd) * scale;
-      const s2 = dot(qr, k0 + 2 * kvStride, hd) * scale;
-      const s3 = dot(qr, k0 + 3 * kvStride, hd) * scale;
-      const bm = max(max(s0, s1), max(s2, s3));
-      if (bm > m) {
-        if (m != -Infinity) {
-          const a = Mathf.exp(m - bm);
-          l *= a;
-          scaleRow(orow, a, hd);
-        }
-        m = bm;
+    const qOff = (<usize>((b * Tq + i0) * Hq + h) * <usize>hd) << 2;
+    const kvOff = (<usize>(b * Tk * Hkv + g) * <usize>hd) << 2;
+    const lsePtr = lse + (<usize>(bh * Tq + i0) << 2); // lse [B,Hq,Tq]
+    if (i0 + 4 <= Tq) {
+      forwardBlock4(out + qOff, q + qOff, qStride, lsePtr,
+        i32x4(visibleKeys(keyLen, b, i0, Tk, qPos0), visibleKeys(keyLen, b, i0 + 1, Tk, qPos0),
+          visibleKeys(keyLen, b, i0 + 2, Tk, qPos0), visibleKeys(keyLen, b, i0 + 3, Tk, qPos0)),
+        k + kvOff, v + kvOff, kvStride, hd, scale);
+    } else {
+      for (let i = i0; i < Tq; i++) {
+        const ro = <usize>(i - i0) * qStride;
+        forwardRow(out + qOff + ro, q + qOff + ro, lsePtr + (<usize>(i - i0) << 2), visibleKeys(keyLen, b, i, Tk, qPos0),
+          k + kvOff, v + kvOff, kvStride, hd, scale);
       }
-      const p0 = Mathf.exp(s0 - m), p1 = Mathf.exp(s1 - m), p2 = Mathf.exp(s2 - m), p3 = Mathf.exp(s3 - m);
-      l += (p0 + p1) + (p2 + p3);
-      axpy4(orow, v0, v0 + kvStride, v0 + 2 * kvStride, v0 + 3 * kvStride, p0, p1, p2, p3, hd);
     }
-    for (; j < nk; j++) {
-      const s = dot(qr, kb + <usize>j * kvStride, hd) * scale;
-      if (s > m) {
-        if (m != -Infinity) {
-          const a = Mathf.exp(m - s);
-          l *= a;
-          scaleRow(orow, a, hd);
-        }
-        m = s;
-      }
-      const p = Mathf.exp(s - m);
-      l += p;
-      axpy(orow, vb + <usize>j * kvStride, p, hd);
-    }
-    scaleRow(orow, 1.0 / l, hd);
-    store<f32>(lsePtr, m + Mathf.log(l));
   }
+}
+
+/** One query row against its nk visible keys, keys in blocks of 4 (online softmax). */
+function forwardRow(orow: usize, qr: usize, lsePtr: usize, nk: i32, kb: usize, vb: usize, kvStride: usize, hd: i32, scale: f32): void {
+  memory.fill(orow, 0, <usize>hd << 2);
+  if (nk == 0) { store<f32>(lsePtr, -Infinity); return; }
+  let m: f32 = -Infinity, l: f32 = 0;
+  let j = 0;
+  for (; j + 4 <= nk; j += 4) {
+    const k0 = kb + <usize>j * kvStride, v0 = vb + <usize>j * kvStride;
+    const s4 = f32x4.mul(f32x4(dot(qr, k0, hd), dot(qr, k0 + kvStride, hd), dot(qr, k0 + 2 * kvStride, hd),
+      dot(qr, k0 + 3 * kvStride, hd)), f32x4.splat(scale));
+    const bm = max(max(f32x4.extract_lane(s4, 0), f32x4.extract_lane(s4, 1)), max(f32x4.extract_lane(s4, 2), f32x4.extract_lane(s4, 3)));
+    if (bm > m) {
+      if (m != -Infinity) {
+        const a = Mathf.exp(m - bm);
+        l *= a;
+        scaleRow(orow, a, hd);
+      }
+      m = bm;
+    }
+    const p4 = vexp(f32x4.sub(s4, f32x4.splat(m)));
+    const p0 = f32x4.extract_lane(p4, 0), p1 = f32x4.extract_lane(p4, 1), p2 = f32x4.extract_lane(p4, 2), p3 = f32x4.extract_lane(p4, 3);
+    l += (p0 + p1) + (p2 + p3);
+    axpy4(orow, v0, v0 + kvStride, v0 + 2 * kvStride, v0 + 3 * kvStride, p0, p1, p2, p3, hd);
+  }
+  for (; j < nk; j++) {
+    const s = dot(qr, kb + <usize>j * kvStride, hd) * scale;
+    if (s > m) {
+      if (m != -Infinity) {
+        const a = Mathf.exp(m - s);
+        l *= a;
+        scaleRow(orow, a, hd);
+      }
+      m = s;
+    }
+    const p = Mathf.exp(s - m);
+    l += p;
+    axpy(orow, vb + <usize>j * kvStride, p, hd);
+  }
+  scaleRow(orow, 1.0 / l, hd);
+  store<f32>(lsePtr, m + Mathf.log(l));
+}
+
+/**
+ * 4 consecutive query rows (row stride qStride bytes) against their visible keys (nk4,
+ * ascending): one score per row per key, a running max m and sum l per row in 4 lanes, and one
+ * pass over hd per key that rescales the 4 out rows and adds p * v_j. The running max starts at
+ * -1e30, not -inf, so that a masked key (score -inf) leaves a row unchanged: exp(m - m) = 1.
+ */
+function forwardBlock4(out: usize, q: usize, qStride: usize, lsePtr: usize, nk4: v128,
+  k: usize, v: usize, kvStride: usize, hd: i32, scale: f32): void {
+  const q0 = q, q1 = q + qStride, q2 = q + 2 * qStride, q3 = q + 3 * qStride;
+  const r0 = out, r1 = out + qStride, r2 = out + 2 * qStride, r3 = out + 3 * qStride;
+  const rowBytes = <usize>hd << 2;
+  memory.fill(r0, 0, rowBytes); memory.fill(r1, 0, rowBytes); memory.fill(r2, 0, rowBytes); memory.fill(r3, 0, rowBytes);
+  const scale4 = f32x4.splat(scale), minusInf = f32x4.splat(-Infinity);
+  let m4 = f32x4.splat(-1e30), l4 = f32x4.splat(0);
+  const jEnd = i32x4.extract_lane(nk4, 3);
+  const vec = hd & ~3;
+  for (let j = 0; j < jEnd; j++) {
+    const kj = k + <usize>j * kvStride, vj = v + <usize>j * kvStride;
+    let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+    for (let c = 0; c < vec; c += 4) {
+      const o = <usize>c << 2;
+      const kc = v128.load(kj + o);
+      s0 = f32x4.add(s0, f32x4.mul(v128.load(q0 + o), kc));
+      s1 = f32x4.add(s1, f32x4.mul(v128.load(q1 + o), kc));
+      s2 = f32x4.add(s2, f32x4.mul(v128.load(q2 + o), kc));
+      s3 = f32x4.add(s3, f32x4.mul(v128.load(q3 + o), kc));
+    }
+    let s4 = hsum4(s0, s1, s2, s3);
+    for (let c = vec; c < hd; c++) {
+      const o = <usize>c << 2;
+      const kc = load<f32>(kj + o);
+      s4 = f32x4.add(s4, f32x4(load<f32>(q0 + o) * kc, load<f32>(q1 + o) * kc, load<f32>(q2 + o) * kc, load<f32>(q3 + o) * kc));
+    }
+    s4 = v128.bitselect(f32x4.mul(s4, scale4), minusInf, i32x4.lt_s(i32x4.splat(j), nk4));
+    const mNew = f32x4.max(m4, s4);
+    const alpha4 = vexp(f32x4.sub(m4, mNew));
+    const p4 = vexp(f32x4.sub(s4, mNew));
+    l4 = f32x4.add(f32x4.mul(l4, alpha4), p4);
+    m4 = mNew;
+    const a0 = lane(alpha4, 0), a1 = lane(alpha4, 1), a2 = lane(alpha4, 2), a3 = lane(alpha4, 3);
+    const p0 = lane(p4, 0), p1 = lane(p4, 1), p2 = lane(p4, 2), p3 = lane(p4, 3);
+    for (let c = 0; c < vec; c += 4) {
+      const o = <usize>c << 2;
+      const vc = v128.load(vj + o);
+      v128.store(r0 + o, f32x4.add(f32x4.mul(v128.load(r0 + o), a0), f32x4.mul(vc, p0)));
+      v128.store(r1 + o, f32x4.add(f32x4.mul(v128.load(r1 + o), a1), f32x4.mul(vc, p1)));
+      v128.store(r2 + o, f32x4.add(f32x4.mul(v128.load(r2 + o), a2), f32x4.mul(vc, p2)));
+      v128.store(r3 + o, f32x4.add(f32x4.mul(v128.load(r3 + o), a3), f32x4.mul(vc, p3)));
+    }
+    for (let c = vec; c < hd; c++) {
+      const o = <usize>c << 2;
+      const vc = load<f32>(vj + o);
+      store<f32>(r0 + o, load<f32>(r0 + o) * f32x4.extract_lane(a0, 0) + vc * f32x4.extract_lane(p0, 0));
+      store<f32>(r1 + o, load<f32>(r1 + o) * f32x4.extract_lane(a1, 0) + vc * f32x4.extract_lane(p1, 0));
+      store<f32>(r2 + o, load<f32>(r2 + o) * f32x4.extract_lane(a2, 0) + vc * f32x4.extract_lane(p2, 0));
+      store<f32>(r3 + o, load<f32>(r3 + o) * f32x4.extract_lane(a3, 0) + vc * f32x4.extract_lane(p3, 0));
+    }
+  }
+  finishRow(r0, lsePtr, i32x4.extract_lane(nk4, 0), f32x4.extract_lane(m4, 0), f32x4.extract_lane(l4, 0), hd);
+  finishRow(r1, lsePtr + 4, i32x4.extract_lane(nk4, 1), f32x4.extract_lane(m4, 1), f32x4.extract_lane(l4, 1), hd);
+  finishRow(r2, lsePtr + 8, i32x4.extract_lane(nk4, 2), f32x4.extract_lane(m4, 2), f32x4.extract_lane(l4, 2), hd);
+  finishRow(r3, lsePtr + 12, i32x4.extract_lane(nk4, 3), f32x4.extract_lane(m4, 3), f32x4.extract_lane(l4, 3), hd);
+}
+
+/** out /= l and lse = m + log l; a row without keys keeps out = 0 and gets lse = -inf. */
+@inline function finishRow(orow: usize, lsePtr: usize, nk: i32, m: f32, l: f32, hd: i32): void {
+  if (nk == 0) { store<f32>(lsePtr, -Infinity); return; }
+  scaleRow(orow, 1.0 / l, hd);
+  store<f32>(lsePtr, m + Mathf.log(l));
 }
 
 /**
