@@ -56,6 +56,7 @@ export class WebGPUBackend implements Backend {
   private modules = new Map<string, GPUShaderModule>();
   private pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>();
   private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
   private batchLabels: string[] = [];
   private uniformCpu = new ArrayBuffer(SLOT * MAX_BATCH);
   private uniformView = new DataView(this.uniformCpu);
@@ -364,26 +365,45 @@ export class WebGPUBackend implements Backend {
     }
     const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.uniform, offset: base, size: SLOT } }];
     bufs.forEach((b, i) => entries.push({ binding: i + 1, resource: { buffer: (b as GpuBuffer).buffer } }));
-    const bindGroup = this.ctx.scoped(`bind group of ${label}`, () => this.device.createBindGroup({ layout, entries }));
-    const enc = this.encoderFor(label);
-    const passDesc: GPUComputePassDescriptor = { label };
-    if (this.querySet) passDesc.timestampWrites = { querySet: this.querySet, beginningOfPassWriteIndex: 2 * slot, endOfPassWriteIndex: 2 * slot + 1 };
-    const pass = enc.beginComputePass(passDesc);
+    // No error scope here (it would double the recording cost): a bad bind group invalidates
+    // the encoder, so the scoped submit reports it with this batch's kernel names.
+    const bindGroup = this.device.createBindGroup({ label, layout, entries });
+    let pass: GPUComputePassEncoder;
+    if (this.querySet) {
+      // timestamps are per pass: one pass per dispatch
+      pass = this.encoderFor(label).beginComputePass({
+        label, timestampWrites: { querySet: this.querySet, beginningOfPassWriteIndex: 2 * slot, endOfPassWriteIndex: 2 * slot + 1 },
+      });
+    } else {
+      // consecutive dispatches share a pass (WebGPU orders their storage accesses); a copy
+      // or a submit ends it
+      this.encoder ??= this.device.createCommandEncoder();
+      this.pass ??= this.encoder.beginComputePass();
+      pass = this.pass;
+    }
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
-    pass.end();
+    if (this.querySet) pass.end();
     this.batchLabels.push(label);
   }
 
+  /** The open command encoder, outside any compute pass (for copies and timed passes). */
   private encoderFor(_label: string): GPUCommandEncoder {
+    this.endPass();
     this.encoder ??= this.device.createCommandEncoder();
     return this.encoder;
+  }
+
+  private endPass(): void {
+    this.pass?.end();
+    this.pass = null;
   }
 
   /** Submit what has been recorded (uniform slots first, then the commands). */
   private flush(): void {
     if (!this.encoder) return;
+    this.endPass();
     const enc = this.encoder;
     const labels = this.batchLabels;
     this.encoder = null;

@@ -42,6 +42,20 @@ if (!gpu) {
     assert.match(after, /used after destroy/);
   });
 
+  test('backend: using a freed buffer fails at the next sync, naming the kernel', async () => {
+    const be = await createWebGPUBackend({ quiet: true });
+    try {
+      const b = be.alloc('f32', 8);
+      be.free(b);
+      be.fill(b, 1, 8);
+      let message = '';
+      try { await be.sync(); } catch (e) { message = (e as Error).message; }
+      assert.match(message, /fill/);
+    } finally {
+      await be.destroy();
+    }
+  });
+
   test('backend: attention with head_dim above the kernel limit throws at once', () => {
     const b = gpu.alloc('f32', 16);
     assert.throws(() => gpu.attention(b, b, b, b, b, b, { B: 1, Tq: 1, Tk: 1, Hq: 1, Hkv: 1, hd: 256, qPos0: 0, scale: 1 }), /head_dim/);
