@@ -75,9 +75,10 @@ export function rmsnorm_backward_weight(dw: usize, dy: usize, x: usize, rstd: us
   const groups = (D + 3) >> 2;
   const c0 = chunkStart(groups, tid, nthreads) << 2;
   const c1 = min(D, chunkEnd(groups, tid, nthreads) << 2);
-  // Blocks of 64 columns: their partial sums stay in cache while the rows stream past.
-  for (let b0 = c0; b0 < c1; b0 += 64) {
-    const b1 = min(c1, b0 + 64);
+  // Blocks of up to 2048 columns (8 KiB of dW, which stays in L1) while each row's segment of
+  // dy and x streams past contiguously.
+  for (let b0 = c0; b0 < c1; b0 += 2048) {
+    const b1 = min(c1, b0 + 2048);
     for (let i = 0; i < rows; i++) {
       const off = (<usize>i * <usize>D) << 2;
       const r = load<f32>(rstd + (<usize>i << 2));
