@@ -3,6 +3,7 @@
 // (Tk is the row stride, a KV cache's capacity), lse [B,Hq,Tq], keyLen i32 [B].
 // Query i of batch b sees keys j <= qPos0 + i and j < keyLen[b]; query head h reads kv head
 // h / (Hq/Hkv). A query with no visible key gets out = 0, lse = -inf and zero gradients.
+import { exp4 } from './common/exp4';
 
 // ---- hd-length vector helpers (v128 body, scalar tail for hd not a multiple of 4) ----
 
@@ -71,28 +72,6 @@
   return f32x4.add(v128.shuffle<f32>(s01, s23, 0, 1, 4, 5), v128.shuffle<f32>(s01, s23, 2, 3, 6, 7));
 }
 
-/**
- * exp on 4 lanes (Cephes expf scheme): n = round(x log2 e), r = x - n ln2 in two parts, e^r by a
- * degree-7 polynomial on |r| <= ln2/2 (about 1 ulp), times 2^n built in the exponent bits.
- * x < -87 gives exactly 0 (masked scores are -inf); x is clamped at 88 (no overflow to NaN).
- */
-@inline function vexp(x: v128): v128 {
-  const lo = f32x4.splat(-87.0);
-  const xc = f32x4.min(f32x4.max(x, lo), f32x4.splat(88.0));
-  const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(1.44269504088896341)));
-  let r = f32x4.sub(xc, f32x4.mul(n, f32x4.splat(0.693359375)));
-  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
-  let y = f32x4.splat(1.9875691500e-4);
-  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(1.3981999507e-3));
-  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(8.3334519073e-3));
-  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(4.1665795894e-2));
-  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(1.6666665459e-1));
-  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(5.0000001201e-1));
-  y = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(y, r), r), r), f32x4.splat(1.0));
-  const pow2n = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
-  return v128.andnot(f32x4.mul(y, pow2n), f32x4.lt(x, lo));
-}
-
 @inline function lane(v: v128, i: i32): v128 {
   // i is a compile-time constant at every call site once inlined
   return f32x4.splat(i == 0 ? f32x4.extract_lane(v, 0) : i == 1 ? f32x4.extract_lane(v, 1) : i == 2 ? f32x4.extract_lane(v, 2) : f32x4.extract_lane(v, 3));
@@ -157,7 +136,7 @@ function forwardRow(orow: usize, qr: usize, lsePtr: usize, nk: i32, kb: usize, v
       }
       m = bm;
     }
-    const p4 = vexp(f32x4.sub(s4, f32x4.splat(m)));
+    const p4 = exp4(f32x4.sub(s4, f32x4.splat(m)));
     const p0 = f32x4.extract_lane(p4, 0), p1 = f32x4.extract_lane(p4, 1), p2 = f32x4.extract_lane(p4, 2), p3 = f32x4.extract_lane(p4, 3);
     l += (p0 + p1) + (p2 + p3);
     axpy4(orow, v0, v0 + kvStride, v0 + 2 * kvStride, v0 + 3 * kvStride, p0, p1, p2, p3, hd);
@@ -215,8 +194,8 @@ function forwardBlock4(out: usize, q: usize, qStride: usize, lsePtr: usize, nk4:
     }
     s4 = v128.bitselect(f32x4.mul(s4, scale4), minusInf, i32x4.lt_s(i32x4.splat(j), nk4));
     const mNew = f32x4.max(m4, s4);
-    const alpha4 = vexp(f32x4.sub(m4, mNew));
-    const p4 = vexp(f32x4.sub(s4, mNew));
+    const alpha4 = exp4(f32x4.sub(m4, mNew));
+    const p4 = exp4(f32x4.sub(s4, mNew));
     l4 = f32x4.add(f32x4.mul(l4, alpha4), p4);
     m4 = mNew;
     const a0 = lane(alpha4, 0), a1 = lane(alpha4, 1), a2 = lane(alpha4, 2), a3 = lane(alpha4, 3);
@@ -355,7 +334,7 @@ function backwardBlock4(dq: usize, dout: usize, q: usize, out: usize, qStride: u
       dp4 = f32x4.add(dp4, f32x4(load<f32>(o0 + o) * vc, load<f32>(o1 + o) * vc, load<f32>(o2 + o) * vc, load<f32>(o3 + o) * vc));
     }
     const visible = i32x4.lt_s(i32x4.splat(j), nk4);
-    const p4 = v128.and(vexp(f32x4.sub(f32x4.mul(s4, scale4), L4)), visible);
+    const p4 = v128.and(exp4(f32x4.sub(f32x4.mul(s4, scale4), L4)), visible);
     const ds4 = f32x4.mul(f32x4.mul(p4, f32x4.sub(dp4, D4)), scale4);
     const p0 = lane(p4, 0), p1 = lane(p4, 1), p2 = lane(p4, 2), p3 = lane(p4, 3);
     const d0 = lane(ds4, 0), d1 = lane(ds4, 1), d2 = lane(ds4, 2), d3 = lane(ds4, 3);

@@ -2,14 +2,38 @@
 // A label outside [0, V) is ignored like -100 (loss 0, zero gradient): that covers ignore_index
 // and keeps a corrupt label from indexing outside the row.
 import { chunkStart, chunkEnd } from './common/threads';
+import { exp4 } from './common/exp4';
 
 @inline function rowMax(row: usize, V: i32): f32 {
   let j = 0;
   let m4 = f32x4.splat(-Infinity);
-  for (; j + 4 <= V; j += 4) m4 = f32x4.max(m4, v128.load(row + (<usize>j << 2)));
+  for (; j + 4 <= V; j += 4) m4 = f32x4.pmax(m4, v128.load(row + (<usize>j << 2)));
   let m = max(max(f32x4.extract_lane(m4, 0), f32x4.extract_lane(m4, 1)), max(f32x4.extract_lane(m4, 2), f32x4.extract_lane(m4, 3)));
   for (; j < V; j++) m = max(m, load<f32>(row + (<usize>j << 2)));
   return m;
+}
+
+/**
+ * sum_j exp(row_j - m), also storing each exp at dst when dst != 0. The sum is kept in f64
+ * (two f64x2 lanes): V is a vocabulary of tens of thousands of terms.
+ */
+@inline function sumExp(row: usize, dst: usize, m: f32, V: i32): f64 {
+  const m4 = f32x4.splat(m);
+  let acc = f64x2.splat(0);
+  let j = 0;
+  for (; j + 4 <= V; j += 4) {
+    const o = <usize>j << 2;
+    const e = exp4(f32x4.sub(v128.load(row + o), m4));
+    if (dst) v128.store(dst + o, e);
+    acc = f64x2.add(acc, f64x2.add(f64x2.promote_low_f32x4(e), f64x2.promote_low_f32x4(v128.shuffle<f32>(e, e, 2, 3, 0, 1))));
+  }
+  let sum = f64x2.extract_lane(acc, 0) + f64x2.extract_lane(acc, 1);
+  for (; j < V; j++) {
+    const e = Mathf.exp(load<f32>(row + (<usize>j << 2)) - m);
+    if (dst) store<f32>(dst + (<usize>j << 2), e);
+    sum += <f64>e;
+  }
+  return sum;
 }
 
 /** loss[i] = logsumexp(logits_i) - logits_i[labels[i]] (max-subtracted), 0 for ignored rows. */
@@ -20,9 +44,7 @@ export function cross_entropy(loss: usize, logits: usize, labels: usize, N: i32,
     if (label < 0 || label >= V) { store<f32>(loss + (<usize>i << 2), 0); continue; }
     const row = logits + ((<usize>i * <usize>V) << 2);
     const m = rowMax(row, V);
-    // f64 sum: V is a vocabulary (32000 terms), and this costs nothing next to the exp.
-    let sum: f64 = 0;
-    for (let j = 0; j < V; j++) sum += <f64>Mathf.exp(load<f32>(row + (<usize>j << 2)) - m);
+    const sum = sumExp(row, 0, m, V);
     const lse = <f32>Math.log(sum) + m;
     store<f32>(loss + (<usize>i << 2), lse - load<f32>(row + (<usize>label << 2)));
   }
@@ -38,12 +60,7 @@ export function cross_entropy_backward(dlogits: usize, logits: usize, labels: us
     const row = logits + ((<usize>i * <usize>V) << 2);
     const m = rowMax(row, V);
     // The exps go straight into dLogits, then one pass scales them: no scratch memory needed.
-    let sum: f64 = 0;
-    for (let j = 0; j < V; j++) {
-      const ej = Mathf.exp(load<f32>(row + (<usize>j << 2)) - m);
-      store<f32>(drow + (<usize>j << 2), ej);
-      sum += <f64>ej;
-    }
+    const sum = sumExp(row, drow, m, V);
     const f = f32x4.splat(<f32>(<f64>scale / sum));
     let j = 0;
     for (; j + 4 <= V; j += 4) {
