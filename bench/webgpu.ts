@@ -44,6 +44,13 @@ for (const [M, N, K] of mm) {
     console.log(`matmul ${M}x${N}x${K}${transB ? ' B^T' : '    '}  ${fmt(2 * M * N * K, s)}`);
     be.free(a); be.free(b); be.free(c);
   }
+  if (be.hasF16) {
+    const a = randomBuffer(M * K), b = be.allocF16(K * N), c = be.alloc('f32', M * N);
+    be.writeF16(b, new Float32Array(K * N).fill(0.25));
+    const s = await time(() => be.matmulF16B(c, a, b, { M, N, K, transA: false, transB: true, alpha: 1, beta: 0 }), ['matmul_f16b'], large ? 10 : 3);
+    console.log(`matmul ${M}x${N}x${K} B^T f16  ${fmt(2 * M * N * K, s)}`);
+    be.free(a); be.free(b); be.free(c);
+  }
 }
 
 const attn: AttentionDims[] = (large ? [[4, 1024, 32, 8, 128], [8, 512, 32, 32, 64]] : [[1, 128, 4, 2, 64], [1, 256, 8, 4, 64]])

@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type {
   AdamWParams, AttentionDims, Backend, BufferHandle, DType, LoraDims, MatmulParams,
 } from '../../engine/backend.ts';
+import { f32ToF16Bits } from '../../engine/io/dtype.ts';
 import { describeAdapter, openDevice, type GPUContext } from './provider.ts';
 
 interface GpuBuffer extends BufferHandle {
@@ -204,6 +205,34 @@ export class WebGPUBackend implements Backend {
     if (p.M === 0 || p.N === 0) return;
     this.dispatch('matmul', { file: 'matmul', entry: 'matmul', access: 'wrr', overrides: { TRANS_A: +p.transA, TRANS_B: +p.transB } },
       'uuuff', [p.M, p.N, p.K, p.alpha, p.beta], [c, a, b], [Math.ceil(p.N / 64), Math.ceil(p.M / 64), 1]);
+  }
+
+  // ---- WebGPU-only: f16 storage for matmul's B (frozen weights), compute in f32 ------------
+  /** Whether the device has shader-f16 (needed by the f16 methods below). */
+  get hasF16(): boolean { return this.features.includes('shader-f16'); }
+
+  /** A zero-filled buffer of `size` f16 elements. */
+  allocF16(size: number): GpuBuffer {
+    this.checkAlive();
+    return this.allocBytes(size * 2, `f16[${size}]`);
+  }
+
+  /** Upload f32 values rounded to f16 (round to nearest even) into an allocF16 buffer. */
+  writeF16(buf: BufferHandle, data: Float32Array): void {
+    const b = buf as GpuBuffer;
+    if (data.length * 2 > b.bytes) throw new Error(`webgpu backend: writeF16 of ${data.length} halves overflows ${b.bytes} bytes`);
+    const half = new Uint16Array(Math.ceil(data.length / 2) * 2); // writeBuffer needs 4-byte multiples
+    for (let i = 0; i < data.length; i++) half[i] = f32ToF16Bits(data[i]);
+    this.flush();
+    this.device.queue.writeBuffer(b.buffer, 0, half.buffer, 0, half.byteLength);
+  }
+
+  /** matmul with B an f16 buffer (same layouts and semantics as matmul). */
+  matmulF16B(c: BufferHandle, a: BufferHandle, bHalf: BufferHandle, p: MatmulParams): void {
+    if (!this.hasF16) throw new Error('webgpu backend: matmulF16B needs the shader-f16 feature, which this adapter lacks');
+    if (p.M === 0 || p.N === 0) return;
+    this.dispatch('matmul_f16b', { file: 'matmul_f16b', entry: 'matmul', access: 'wrr', overrides: { TRANS_A: +p.transA, TRANS_B: +p.transB } },
+      'uuuff', [p.M, p.N, p.K, p.alpha, p.beta], [c, a, bHalf], [Math.ceil(p.N / 64), Math.ceil(p.M / 64), 1]);
   }
 
   loraForward(y: BufferHandle, u: BufferHandle, x: BufferHandle, a: BufferHandle, b: BufferHandle,
@@ -459,7 +488,7 @@ export class WebGPUBackend implements Backend {
     if (p) return p;
     let module = this.modules.get(k.file);
     if (!module) {
-      const code = readFileSync(new URL(`${KERNEL_DIR}${k.file}.wgsl`, import.meta.url), 'utf8');
+      const code = kernelSource(k.file);
       module = this.ctx.scoped(`shader ${k.file}.wgsl`, () => this.device.createShaderModule({ label: k.file, code }));
       this.modules.set(k.file, module);
     }
@@ -500,6 +529,17 @@ export class WebGPUBackend implements Backend {
     const f = this.ctx.failure();
     if (f) throw f;
   }
+}
+
+/** WGSL source of a kernel file; `matmul_f16b` is matmul.wgsl with B stored as f16. */
+function kernelSource(file: string): string {
+  if (file === 'matmul_f16b') {
+    const base = kernelSource('matmul');
+    const marked = 'var<storage, read> B: array<f32>; // B element type';
+    if (!base.includes(marked)) throw new Error('matmul.wgsl: the B declaration marker is missing');
+    return `enable f16;\n${base.replace(marked, 'var<storage, read> B: array<f16>;')}`;
+  }
+  return readFileSync(new URL(`${KERNEL_DIR}${file}.wgsl`, import.meta.url), 'utf8');
 }
 
 function same(a: BufferHandle, b: BufferHandle): boolean {

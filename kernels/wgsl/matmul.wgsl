@@ -4,6 +4,7 @@
 // K advances 16 at a time through workgroup-memory tiles of A and B. Tiles are loaded with
 // bounds checks (zeros outside), so M, N, K need not be multiples of the tile. beta = 0 never
 // reads C (it may hold garbage, even NaN).
+// Variant: with shader-f16, B may be stored as f16 (frozen base weights at half the memory).
 struct Params { M: u32, N: u32, K: u32, alpha: f32, beta: f32 }
 
 override TRANS_A: bool = false;
@@ -12,7 +13,10 @@ override TRANS_B: bool = false;
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read_write> C: array<f32>;
 @group(0) @binding(2) var<storage, read> A: array<f32>;
-@group(0) @binding(3) var<storage, read> B: array<f32>;
+@group(0) @binding(3) var<storage, read> B: array<f32>; // B element type
+// The host derives matmul_f16b (B stored as f16, compute still f32) from this file by enabling
+// f16 and switching the element type on the line above; bAt() converts either way.
+fn bAt(i: u32) -> f32 { return f32(B[i]); }
 
 const TM = 64u;
 const TN = 64u;
@@ -30,8 +34,8 @@ fn loadA(m: u32, k: u32) -> f32 {
 
 fn loadB(k: u32, n: u32) -> f32 {
   if (n >= P.N || k >= P.K) { return 0.0; }
-  if (TRANS_B) { return B[n * P.K + k]; }
-  return B[k * P.N + n];
+  if (TRANS_B) { return bAt(n * P.K + k); }
+  return bAt(k * P.N + n);
 }
 
 @compute @workgroup_size(16, 16)
