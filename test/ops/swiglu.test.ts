@@ -34,4 +34,17 @@ async function check(name: string, n: number, seed: number, sampled?: number): P
 
 test('small, odd length', () => check('small', 37, 1));
 test('multi-threaded length', () => check('big', 40001, 2, 80));
+test('silu is accurate element by element over [-80, 80] (checks the vectorised exp)', async () => {
+  const n = 16001;
+  const gate = Float32Array.from({ length: n }, (_, i) => -80 + (160 * i) / (n - 1));
+  const up = new Float32Array(n).fill(1);
+  const gT = Tensor.from(backend, [n], gate), uT = Tensor.from(backend, [n], up), out = Tensor.zeros(backend, [n]);
+  swiglu(out, gT, uT);
+  const o = await out.toFloat32(), ref = swigluRef(gate, up);
+  let worst = 0;
+  for (let i = 0; i < n; i++) if (ref[i] !== 0) worst = Math.max(worst, Math.abs(o[i] - ref[i]) / Math.abs(ref[i]));
+  // tol 5e-7 per element (about 4 f32 ulps): exp, a division and two products, each rounded
+  assert.ok(worst < 5e-7, `worst elementwise rel err ${worst} (tol 5e-7)`);
+  for (const t of [gT, uT, out]) t.dispose();
+});
 test.run();
