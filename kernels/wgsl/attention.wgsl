@@ -6,8 +6,8 @@
 //
 // Forward: a workgroup takes 64 consecutive queries of one (b, h), one query per invocation.
 // Keys stream through workgroup memory 16 at a time (shared by the 64 queries); each
-// invocation keeps its running max, sum and output row (online softmax), so the T x T score
-// matrix never exists. lse is saved for the backward.
+// invocation keeps its running max, sum and output row (online softmax, rescaled once per tile),
+// so the T x T score matrix never exists. lse is saved for the backward.
 // Backward: delta_i = dout_i . out_i first; then dq with the same layout as the forward
 // (p = exp(s - lse) recomputed), and dk/dv with one invocation per key j of one (b, kv head),
 // streaming the queries of every head of the group through workgroup memory: the sum over
@@ -104,16 +104,25 @@ fn attention(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index)
     }
     workgroupBarrier();
     let end = min(KT, max(nk, t0) - t0);
-    for (var jj = 0u; jj < end; jj++) {
-      var s = 0.0;
-      for (var c = 0u; c < hd; c++) { s += q[c] * tileA[jj * hd + c]; }
-      s *= P.scale;
-      let mNew = max(m, s);
-      let corr = exp(m - mNew); // exp(-inf) = 0 on the first key
-      let p = exp(s - mNew);
-      l = l * corr + p;
-      for (var c = 0u; c < hd; c++) { acc[c] = acc[c] * corr + p * tileB[jj * hd + c]; }
-      m = mNew;
+    if (end > 0u) {
+      // scores of the whole tile first, so the running output is rescaled once per tile
+      var sc: array<f32, 16>; // KT <= 16
+      var tileMax = m;
+      for (var jj = 0u; jj < end; jj++) {
+        var s = 0.0;
+        for (var c = 0u; c < hd; c++) { s += q[c] * tileA[jj * hd + c]; }
+        sc[jj] = s * P.scale;
+        tileMax = max(tileMax, sc[jj]);
+      }
+      let corr = exp(m - tileMax); // exp(-inf) = 0 before the first key
+      l *= corr;
+      for (var c = 0u; c < hd; c++) { acc[c] *= corr; }
+      for (var jj = 0u; jj < end; jj++) {
+        let p = exp(sc[jj] - tileMax);
+        l += p;
+        for (var c = 0u; c < hd; c++) { acc[c] += p * tileB[jj * hd + c]; }
+      }
+      m = tileMax;
     }
     workgroupBarrier();
   }
