@@ -30,11 +30,12 @@ for (const [B, T, Hq, Hkv, hd] of [[1, 256, 32, 8, 64], [2, 512, 32, 4, 64], [1,
   const out = Tensor.zeros(backend, q.shape), lse = Tensor.zeros(backend, [B, Hq, T]);
   const dq = Tensor.zeros(backend, q.shape), dk = Tensor.zeros(backend, k.shape), dv = Tensor.zeros(backend, k.shape);
   const dout = Tensor.from(backend, q.shape, rnd(q.size));
-  // causal: about T*T/2 (query, key) pairs per head, each 2*hd flops for QK^T and 2*hd for PV
+  // causal: about T*T/2 (query, key) pairs per head. Forward: 2*hd flops each for QK^T and PV.
+  // Backward (FlashAttention's count, recompute included): QK^T, dO V^T, dV, dK, dQ = 5 x 2*hd.
   const pairFlops = B * Hq * (T * (T + 1) / 2) * hd * 2;
   const fwd = time(() => attention(out, lse, q, k, v, kl), 7);
   const bwd = time(() => attentionBackward(dq, dk, dv, dout, q, k, v, out, lse, kl), 5);
-  console.log(`attention B=${B} T=${T} Hq=${Hq} Hkv=${Hkv} hd=${hd}: forward ${fwd.toFixed(1)} ms (${(2 * pairFlops / fwd / 1e6).toFixed(2)} GFLOP/s), backward ${bwd.toFixed(1)} ms (${(4 * pairFlops / bwd / 1e6).toFixed(2)} GFLOP/s)`);
+  console.log(`attention B=${B} T=${T} Hq=${Hq} Hkv=${Hkv} hd=${hd}: forward ${fwd.toFixed(1)} ms (${(2 * pairFlops / fwd / 1e6).toFixed(2)} GFLOP/s), backward ${bwd.toFixed(1)} ms (${(5 * pairFlops / bwd / 1e6).toFixed(2)} GFLOP/s)`);
   for (const t of [q, k, v, kl, out, lse, dq, dk, dv, dout]) t.dispose();
 }
 
