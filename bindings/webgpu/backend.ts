@@ -290,7 +290,7 @@ export class WebGPUBackend implements Backend {
   attention(out: BufferHandle, lse: BufferHandle, q: BufferHandle, k: BufferHandle, v: BufferHandle,
     keyLen: BufferHandle, d: AttentionDims): void {
     this.checkHeadDim(d.hd);
-    this.dispatch('attention', { file: 'attention', entry: 'attention', access: 'wwrrrr', overrides: { KT: this.attentionTile } }, 'uuuuuuuf', attnWords(d),
+    this.dispatch('attention', { file: 'attention', entry: 'attention', access: 'wwrrrr', overrides: { KT: this.attentionTile, HD: d.hd } }, 'uuuuuuuf', attnWords(d),
       [out, lse, q, k, v, keyLen], [Math.ceil(d.Tq / 64), d.Hq, d.B]);
   }
   attentionBackward(dq: BufferHandle, dk: BufferHandle, dv: BufferHandle, dout: BufferHandle,
@@ -300,7 +300,7 @@ export class WebGPUBackend implements Backend {
     const rows = d.B * d.Hq * d.Tq;
     const ld = this.scratchBuffer('attention lse+delta', 2 * rows);
     this.copy(ld, lse, rows);
-    const kt = { KT: this.attentionTile };
+    const kt = { KT: this.attentionTile, HD: d.hd };
     this.flatDispatch('attention_backward_delta', { file: 'attention', entry: 'attention_backward_delta', access: 'wrr', overrides: kt },
       'uuuuuuuf', attnWords(d), [ld, dout, out], rows);
     this.dispatch('attention_backward_dq', { file: 'attention', entry: 'attention_backward_dq', access: 'wrrrrrr', overrides: kt },

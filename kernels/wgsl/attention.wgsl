@@ -19,6 +19,9 @@ const MAX_HD = 128u;
 const BQ = 64u; // queries (or keys, in dkv) per workgroup
 // rows per streamed tile: 16, or 8 where workgroup memory is only the WebGPU default 16 KiB
 override KT: u32 = 16u;
+// head_dim as a pipeline constant (the host passes it): loops over hd get constant bounds, so
+// compilers can unroll them and keep the private rows in registers.
+override HD: u32 = 64u;
 
 @group(0) @binding(0) var<uniform> P: Params;
 
@@ -67,10 +70,10 @@ fn visibleKeys(kl: i32, i: u32) -> u32 {
   return u32(max(0, min(i32(P.qPos0) + i32(i) + 1, kl)));
 }
 
-fn qRow(b: u32, i: u32, h: u32) -> u32 { return ((b * P.Tq + i) * P.Hq + h) * P.hd; }
-fn kvRow(b: u32, j: u32, g: u32) -> u32 { return ((b * P.Tk + j) * P.Hkv + g) * P.hd; }
+fn qRow(b: u32, i: u32, h: u32) -> u32 { return ((b * P.Tq + i) * P.Hq + h) * HD; }
+fn kvRow(b: u32, j: u32, g: u32) -> u32 { return ((b * P.Tk + j) * P.Hkv + g) * HD; }
 
-fn negInf() -> f32 { return bitcast<f32>(0xff800000u | (P.hd & 0u)); }
+fn negInf() -> f32 { return bitcast<f32>(0xff800000u | (P.B & 0u)); }
 
 @compute @workgroup_size(64)
 fn attention(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -78,7 +81,7 @@ fn attention(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index)
   let h = wid.y;
   let g = h / (P.Hq / P.Hkv);
   let i = wid.x * BQ + lid;
-  let hd = P.hd;
+  let hd = HD;
   let kl = min(fKeyLen[b], i32(P.Tk));
   if (lid == 0u) { bound = visibleKeys(kl, min(wid.x * BQ + BQ - 1u, P.Tq - 1u)); }
   let nkMax = workgroupUniformLoad(&bound);
@@ -149,7 +152,7 @@ fn attention_backward_delta(@builtin(workgroup_id) wid: vec3u, @builtin(num_work
   let b = r / (P.Tq * P.Hq);
   let o = qRow(b, i, h);
   var s = 0.0;
-  for (var c = 0u; c < P.hd; c++) { s += tDout[o + c] * tOut[o + c]; }
+  for (var c = 0u; c < HD; c++) { s += tDout[o + c] * tOut[o + c]; }
   tDelta[P.B * P.Hq * P.Tq + r] = s;
 }
 
@@ -159,7 +162,7 @@ fn attention_backward_dq(@builtin(workgroup_id) wid: vec3u, @builtin(local_invoc
   let h = wid.y;
   let g = h / (P.Hq / P.Hkv);
   let i = wid.x * BQ + lid;
-  let hd = P.hd;
+  let hd = HD;
   let kl = min(qKeyLen[b], i32(P.Tk));
   if (lid == 0u) { bound = visibleKeys(kl, min(wid.x * BQ + BQ - 1u, P.Tq - 1u)); }
   let nkMax = workgroupUniformLoad(&bound);
@@ -209,7 +212,7 @@ fn attention_backward_dkv(@builtin(workgroup_id) wid: vec3u, @builtin(local_invo
   let group = P.Hq / P.Hkv;
   let j0 = wid.x * BQ;
   let j = j0 + lid;
-  let hd = P.hd;
+  let hd = HD;
   let kl = min(kKeyLen[b], i32(P.Tk));
   let valid = j < P.Tk;
   let live = i32(j) < kl;
