@@ -89,41 +89,72 @@ export function lora_backward_dx(dx: usize, du: usize, a: usize, mask: usize, T:
 
 /**
  * dA[r,in] += dU^T (X ∘ mask) (added into). Threads split the in-columns (in groups of four),
- * so each owns whole columns of dA; the r x width strip of dA it updates stays in cache.
+ * so each owns whole columns of dA. A 4 x 8 block of dA is accumulated in registers over all T
+ * rows (the broadcast form of kernels/as/matmul.ts, with the mask applied to each X vector).
  */
 export function lora_backward_da(da: usize, du: usize, x: usize, mask: usize, T: i32, inF: i32, r: i32,
   tid: i32, nthreads: i32): void {
   const groups = (inF + 3) >> 2;
   const i0 = chunkStart(groups, tid, nthreads) << 2, i1 = min(chunkEnd(groups, tid, nthreads) << 2, inF);
-  const ld = <usize>inF << 2;
-  // Column strips short enough that r rows of dA (r * STRIP floats) stay in L1.
-  const STRIP = 512;
-  for (let s0 = i0; s0 < i1; s0 += STRIP) {
-    const s1 = min(i1, s0 + STRIP);
-    for (let t = 0; t < T; t++) {
-      const xr = x + <usize>t * ld, mr = mask + <usize>t * ld;
-      const dur = du + (<usize>t * <usize>r << 2);
-      let i = s0;
-      for (; i + 4 <= s1; i += 4) {
-        const o = <usize>i << 2;
-        let xv = v128.load(xr + o);
-        if (mask) xv = f32x4.mul(xv, v128.load(mr + o));
-        let dap = da + o;
-        for (let j = 0; j < r; j++) {
-          v128.store(dap, f32x4.add(v128.load(dap), f32x4.mul(v128.load32_splat(dur + (<usize>j << 2)), xv)));
-          dap += ld;
-        }
+  const ld = <usize>inF << 2, ldu = <usize>r << 2;
+  let i = i0;
+  for (; i + 8 <= i1; i += 8) {
+    const xc = x + (<usize>i << 2), mc = mask + (<usize>i << 2), dac = da + (<usize>i << 2);
+    let j = 0;
+    for (; j + 4 <= r; j += 4) {
+      let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
+      let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
+      let px = xc, pm = mc, pu = du + (<usize>j << 2);
+      for (let t = 0; t < T; t++) {
+        let x0 = v128.load(px), x1 = v128.load(px, 16);
+        if (mask) { x0 = f32x4.mul(x0, v128.load(pm)); x1 = f32x4.mul(x1, v128.load(pm, 16)); }
+        let g = v128.load32_splat(pu);
+        a00 = f32x4.add(a00, f32x4.mul(g, x0)); a01 = f32x4.add(a01, f32x4.mul(g, x1));
+        g = v128.load32_splat(pu, 4);
+        a10 = f32x4.add(a10, f32x4.mul(g, x0)); a11 = f32x4.add(a11, f32x4.mul(g, x1));
+        g = v128.load32_splat(pu, 8);
+        a20 = f32x4.add(a20, f32x4.mul(g, x0)); a21 = f32x4.add(a21, f32x4.mul(g, x1));
+        g = v128.load32_splat(pu, 12);
+        a30 = f32x4.add(a30, f32x4.mul(g, x0)); a31 = f32x4.add(a31, f32x4.mul(g, x1));
+        px += ld; pm += ld; pu += ldu;
       }
-      for (; i < s1; i++) {
-        const o = <usize>i << 2;
-        const xv = mask ? load<f32>(xr + o) * load<f32>(mr + o) : load<f32>(xr + o);
-        for (let j = 0; j < r; j++) {
-          const p = da + <usize>j * ld + o;
-          store<f32>(p, load<f32>(p) + load<f32>(dur + (<usize>j << 2)) * xv);
-        }
+      const p = dac + <usize>j * ld;
+      addVec(p, a00); addVec(p + 16, a01);
+      addVec(p + ld, a10); addVec(p + ld + 16, a11);
+      addVec(p + 2 * ld, a20); addVec(p + 2 * ld + 16, a21);
+      addVec(p + 3 * ld, a30); addVec(p + 3 * ld + 16, a31);
+    }
+    for (; j < r; j++) {
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
+      let px = xc, pm = mc, pu = du + (<usize>j << 2);
+      for (let t = 0; t < T; t++) {
+        let x0 = v128.load(px), x1 = v128.load(px, 16);
+        if (mask) { x0 = f32x4.mul(x0, v128.load(pm)); x1 = f32x4.mul(x1, v128.load(pm, 16)); }
+        const g = v128.load32_splat(pu);
+        a0 = f32x4.add(a0, f32x4.mul(g, x0)); a1 = f32x4.add(a1, f32x4.mul(g, x1));
+        px += ld; pm += ld; pu += ldu;
       }
+      const p = dac + <usize>j * ld;
+      addVec(p, a0); addVec(p + 16, a1);
     }
   }
+  // Remaining columns (fewer than 8): one at a time.
+  for (; i < i1; i++) {
+    const o = <usize>i << 2;
+    for (let j = 0; j < r; j++) {
+      let s: f32 = 0;
+      for (let t = 0; t < T; t++) {
+        const xv = mask ? load<f32>(x + <usize>t * ld + o) * load<f32>(mask + <usize>t * ld + o) : load<f32>(x + <usize>t * ld + o);
+        s += load<f32>(du + ((<usize>t * <usize>r + <usize>j) << 2)) * xv;
+      }
+      const p = da + <usize>j * ld + o;
+      store<f32>(p, load<f32>(p) + s);
+    }
+  }
+}
+
+@inline function addVec(p: usize, v: v128): void {
+  v128.store(p, f32x4.add(v128.load(p), v));
 }
 
 @inline function hsum(v: v128): f32 {
