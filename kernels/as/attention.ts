@@ -167,7 +167,6 @@ function forwardRow(orow: usize, qr: usize, lsePtr: usize, nk: i32, kb: usize, v
  */
 function forwardBlock4(out: usize, q: usize, qStride: usize, lsePtr: usize, nk4: v128,
   k: usize, v: usize, kvStride: usize, hd: i32, scale: f32): void {
-  const q0 = q, q1 = q + qStride, q2 = q + 2 * qStride, q3 = q + 3 * qStride;
   const r0 = out, r1 = out + qStride, r2 = out + 2 * qStride, r3 = out + 3 * qStride;
   const rowBytes = <usize>hd << 2;
   memory.fill(r0, 0, rowBytes); memory.fill(r1, 0, rowBytes); memory.fill(r2, 0, rowBytes); memory.fill(r3, 0, rowBytes);
@@ -175,24 +174,29 @@ function forwardBlock4(out: usize, q: usize, qStride: usize, lsePtr: usize, nk4:
   let m4 = f32x4.splat(-1e30), l4 = f32x4.splat(0);
   const jEnd = i32x4.extract_lane(nk4, 3);
   const vec = hd & ~3;
-  for (let j = 0; j < jEnd; j++) {
+  let j = 0;
+  // Steps of 4 keys: one rescale of the out rows and one pass over hd for 4 value rows.
+  for (; j + 4 <= jEnd; j += 4) {
     const kj = k + <usize>j * kvStride, vj = v + <usize>j * kvStride;
-    let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
-    for (let c = 0; c < vec; c += 4) {
-      const o = <usize>c << 2;
-      const kc = v128.load(kj + o);
-      s0 = f32x4.add(s0, f32x4.mul(v128.load(q0 + o), kc));
-      s1 = f32x4.add(s1, f32x4.mul(v128.load(q1 + o), kc));
-      s2 = f32x4.add(s2, f32x4.mul(v128.load(q2 + o), kc));
-      s3 = f32x4.add(s3, f32x4.mul(v128.load(q3 + o), kc));
-    }
-    let s4 = hsum4(s0, s1, s2, s3);
-    for (let c = vec; c < hd; c++) {
-      const o = <usize>c << 2;
-      const kc = load<f32>(kj + o);
-      s4 = f32x4.add(s4, f32x4(load<f32>(q0 + o) * kc, load<f32>(q1 + o) * kc, load<f32>(q2 + o) * kc, load<f32>(q3 + o) * kc));
-    }
-    s4 = v128.bitselect(f32x4.mul(s4, scale4), minusInf, i32x4.lt_s(i32x4.splat(j), nk4));
+    const S0 = scores4(q, qStride, kj, hd, vec, scale4, minusInf, j, nk4);
+    const S1 = scores4(q, qStride, kj + kvStride, hd, vec, scale4, minusInf, j + 1, nk4);
+    const S2 = scores4(q, qStride, kj + 2 * kvStride, hd, vec, scale4, minusInf, j + 2, nk4);
+    const S3 = scores4(q, qStride, kj + 3 * kvStride, hd, vec, scale4, minusInf, j + 3, nk4);
+    const mNew = f32x4.max(f32x4.max(m4, f32x4.max(S0, S1)), f32x4.max(S2, S3));
+    const alpha4 = exp4(f32x4.sub(m4, mNew));
+    const P0 = exp4(f32x4.sub(S0, mNew)), P1 = exp4(f32x4.sub(S1, mNew));
+    const P2 = exp4(f32x4.sub(S2, mNew)), P3 = exp4(f32x4.sub(S3, mNew));
+    l4 = f32x4.add(f32x4.mul(l4, alpha4), f32x4.add(f32x4.add(P0, P1), f32x4.add(P2, P3)));
+    m4 = mNew;
+    const v1 = vj + kvStride, v2 = vj + 2 * kvStride, v3 = vj + 3 * kvStride;
+    updateRow4(r0, vj, v1, v2, v3, lane(alpha4, 0), lane(P0, 0), lane(P1, 0), lane(P2, 0), lane(P3, 0), hd, vec);
+    updateRow4(r1, vj, v1, v2, v3, lane(alpha4, 1), lane(P0, 1), lane(P1, 1), lane(P2, 1), lane(P3, 1), hd, vec);
+    updateRow4(r2, vj, v1, v2, v3, lane(alpha4, 2), lane(P0, 2), lane(P1, 2), lane(P2, 2), lane(P3, 2), hd, vec);
+    updateRow4(r3, vj, v1, v2, v3, lane(alpha4, 3), lane(P0, 3), lane(P1, 3), lane(P2, 3), lane(P3, 3), hd, vec);
+  }
+  for (; j < jEnd; j++) {
+    const kj = k + <usize>j * kvStride, vj = v + <usize>j * kvStride;
+    const s4 = scores4(q, qStride, kj, hd, vec, scale4, minusInf, j, nk4);
     const mNew = f32x4.max(m4, s4);
     const alpha4 = exp4(f32x4.sub(m4, mNew));
     const p4 = exp4(f32x4.sub(s4, mNew));
@@ -221,6 +225,43 @@ function forwardBlock4(out: usize, q: usize, qStride: usize, lsePtr: usize, nk4:
   finishRow(r1, lsePtr + 4, i32x4.extract_lane(nk4, 1), f32x4.extract_lane(m4, 1), f32x4.extract_lane(l4, 1), hd);
   finishRow(r2, lsePtr + 8, i32x4.extract_lane(nk4, 2), f32x4.extract_lane(m4, 2), f32x4.extract_lane(l4, 2), hd);
   finishRow(r3, lsePtr + 12, i32x4.extract_lane(nk4, 3), f32x4.extract_lane(m4, 3), f32x4.extract_lane(l4, 3), hd);
+}
+
+/** Scaled scores of the 4 query rows (stride qStride) against key row kj; -inf where j >= nk. */
+@inline function scores4(q: usize, qStride: usize, kj: usize, hd: i32, vec: i32, scale4: v128, minusInf: v128, j: i32, nk4: v128): v128 {
+  const q0 = q, q1 = q + qStride, q2 = q + 2 * qStride, q3 = q + 3 * qStride;
+  let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+  for (let c = 0; c < vec; c += 4) {
+    const o = <usize>c << 2;
+    const kc = v128.load(kj + o);
+    s0 = f32x4.add(s0, f32x4.mul(v128.load(q0 + o), kc));
+    s1 = f32x4.add(s1, f32x4.mul(v128.load(q1 + o), kc));
+    s2 = f32x4.add(s2, f32x4.mul(v128.load(q2 + o), kc));
+    s3 = f32x4.add(s3, f32x4.mul(v128.load(q3 + o), kc));
+  }
+  let s4 = hsum4(s0, s1, s2, s3);
+  for (let c = vec; c < hd; c++) {
+    const o = <usize>c << 2;
+    const kc = load<f32>(kj + o);
+    s4 = f32x4.add(s4, f32x4(load<f32>(q0 + o) * kc, load<f32>(q1 + o) * kc, load<f32>(q2 + o) * kc, load<f32>(q3 + o) * kc));
+  }
+  return v128.bitselect(f32x4.mul(s4, scale4), minusInf, i32x4.lt_s(i32x4.splat(j), nk4));
+}
+
+/** row = row * a + p0 v0 + p1 v1 + p2 v2 + p3 v3 (a, p: splatted). */
+@inline function updateRow4(row: usize, v0: usize, v1: usize, v2: usize, v3: usize, a: v128, p0: v128, p1: v128, p2: v128, p3: v128, hd: i32, vec: i32): void {
+  for (let c = 0; c < vec; c += 4) {
+    const o = <usize>c << 2;
+    const t01 = f32x4.add(f32x4.mul(v128.load(v0 + o), p0), f32x4.mul(v128.load(v1 + o), p1));
+    const t23 = f32x4.add(f32x4.mul(v128.load(v2 + o), p2), f32x4.mul(v128.load(v3 + o), p3));
+    v128.store(row + o, f32x4.add(f32x4.mul(v128.load(row + o), a), f32x4.add(t01, t23)));
+  }
+  const as = f32x4.extract_lane(a, 0);
+  const e0 = f32x4.extract_lane(p0, 0), e1 = f32x4.extract_lane(p1, 0), e2 = f32x4.extract_lane(p2, 0), e3 = f32x4.extract_lane(p3, 0);
+  for (let c = vec; c < hd; c++) {
+    const o = <usize>c << 2;
+    store<f32>(row + o, load<f32>(row + o) * as + ((load<f32>(v0 + o) * e0 + load<f32>(v1 + o) * e1) + (load<f32>(v2 + o) * e2 + load<f32>(v3 + o) * e3)));
+  }
 }
 
 /** out /= l and lse = m + log l; a row without keys keeps out = 0 and gets lse = -inf. */
