@@ -203,7 +203,9 @@ export class WebGPUBackend implements Backend {
   // ---- ops: kernels/wgsl/<op>.wgsl ----------------------------------------------------------
   matmul(c: BufferHandle, a: BufferHandle, b: BufferHandle, p: MatmulParams): void {
     if (p.M === 0 || p.N === 0) return;
-    this.dispatch('matmul', { file: 'matmul', entry: 'matmul', access: 'wrr', overrides: { TRANS_A: +p.transA, TRANS_B: +p.transB } },
+    // vec4 loads need each operand's contiguous dimension to be a multiple of 4
+    const aligned = (p.transA ? p.M : p.K) % 4 === 0 && (p.transB ? p.K : p.N) % 4 === 0;
+    this.dispatch('matmul', { file: 'matmul', entry: aligned ? 'matmul_vec4' : 'matmul', access: 'wrr', overrides: { TRANS_A: +p.transA, TRANS_B: +p.transB } },
       'uuuff', [p.M, p.N, p.K, p.alpha, p.beta], [c, a, b], [Math.ceil(p.N / 64), Math.ceil(p.M / 64), 1]);
   }
 

@@ -24,15 +24,17 @@ if (!gpu) {
   });
 
   test('matmul: WebGPU vs f64 reference, all transposes, off-tile sizes', async () => {
-    const [M, N, K] = [67, 41, 83];
-    const a = rand(M * K, 1), b = rand(K * N, 2), c0 = rand(M * N, 3);
-    for (const transA of [false, true]) {
-      for (const transB of [false, true]) {
-        const p = { M, N, K, transA, transB, alpha: 0.5, beta: -2 };
-        const got = await runCase(gpu, { buffers: { c: c0, a, b }, outputs: ['c'], run: (be, x) => be.matmul(x.c, x.a, x.b, p) });
-        const want = matmulRef(a, b, c0, M, N, K, transA, transB, 0.5, -2);
-        const e = relErr(got.c, want);
-        assert.ok(e <= 1e-5, `transA=${transA} transB=${transB}: relErr ${e} (tol 1e-5, f32 vs f64 with K=83)`);
+    // scalar-load kernel, then the vec4-load kernel (every dimension a multiple of 4)
+    for (const [M, N, K] of [[67, 41, 83], [68, 44, 84]]) {
+      const a = rand(M * K, 1), b = rand(K * N, 2), c0 = rand(M * N, 3);
+      for (const transA of [false, true]) {
+        for (const transB of [false, true]) {
+          const p = { M, N, K, transA, transB, alpha: 0.5, beta: -2 };
+          const got = await runCase(gpu, { buffers: { c: c0, a, b }, outputs: ['c'], run: (be, x) => be.matmul(x.c, x.a, x.b, p) });
+          const want = matmulRef(a, b, c0, M, N, K, transA, transB, 0.5, -2);
+          const e = relErr(got.c, want);
+          assert.ok(e <= 1e-5, `${M}x${N}x${K} transA=${transA} transB=${transB}: relErr ${e} (tol 1e-5, f32 vs f64 with K=84)`);
+        }
       }
     }
   });
