@@ -472,16 +472,25 @@ export class WebGPUBackend implements Backend {
     }
   }
 
-  /** Await `p`, then surface any device failure, scoped error or timing readback. */
+  /**
+   * Await `p`, then surface what went wrong meanwhile: a scoped error (it names the kernels)
+   * first, else an error that escaped the scopes, else device loss.
+   */
   private async settle<T>(p: Promise<T>): Promise<T> {
-    const out = await p;
+    let out: T | undefined, failed: unknown = null;
+    try { out = await p; } catch (e) { failed = e; }
     const times = this.pendingTimes;
     this.pendingTimes = [];
-    await Promise.all(times);
-    await this.ctx.checkScopes();
-    const f = this.ctx.failure();
-    if (f) throw f;
-    return out;
+    await Promise.allSettled(times);
+    let scoped: unknown = null;
+    try { await this.ctx.checkScopes(); } catch (e) { scoped = e; }
+    const other = this.ctx.failure();
+    // an invalid object (uncaptured at creation) usually makes the scoped submit fail too: one report with both
+    if (scoped && other) throw new Error(`${(scoped as Error).message}\ncaused by: ${other.message}`);
+    if (scoped) throw scoped;
+    if (other) throw other;
+    if (failed) throw failed;
+    return out as T;
   }
 
   private pipeline(label: string, k: Kernel): { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout } {
@@ -528,8 +537,8 @@ export class WebGPUBackend implements Backend {
 
   private checkAlive(): void {
     if (this.destroyed) throw new Error('webgpu backend: used after destroy()');
-    const f = this.ctx.failure();
-    if (f) throw f;
+    const lost = this.ctx.lostError();
+    if (lost) throw lost;
   }
 }
 

@@ -27,7 +27,12 @@ export interface GPUContext {
   adapter: GPUAdapter;
   info: AdapterDescription;
   features: string[];
-  /** Set once the device is lost or an error escaped every error scope; thrown at the next sync. */
+  /** Device loss: every call after it fails with this. */
+  lostError(): Error | null;
+  /**
+   * The error to throw now, if any: device loss, or an error that escaped every error scope
+   * (reported once; the device itself is still usable).
+   */
   failure(): Error | null;
   /** Await the error scopes collected so far; throws the first error with its label. */
   checkScopes(): Promise<void>;
@@ -71,15 +76,22 @@ export async function openDevice(): Promise<GPUContext> {
     vendor: ai?.vendor ?? '', architecture: ai?.architecture ?? '', device: ai?.device ?? '', description: ai?.description ?? '',
   };
 
-  let failure: Error | null = null;
+  let lost: Error | null = null;
+  let uncaptured: Error | null = null;
   let destroyed = false;
   device.lost.then((l) => {
-    if (!destroyed) failure ??= new Error(`WebGPU device lost (${l.reason}): ${l.message}`);
+    if (!destroyed) lost = new Error(`WebGPU device lost (${l.reason}): ${l.message}`);
   });
   device.addEventListener('uncapturederror', (ev) => {
     const e = (ev as GPUUncapturedErrorEvent).error;
-    failure ??= new Error(`WebGPU uncaptured ${e.constructor?.name ?? 'error'}: ${e.message}`);
+    uncaptured ??= new Error(`WebGPU uncaptured ${e.constructor?.name ?? 'error'}: ${e.message}`);
   });
+  const failure = (): Error | null => {
+    if (lost) return lost;
+    const u = uncaptured;
+    uncaptured = null;
+    return u;
+  };
 
   // Scope results resolve to an Error or null (never reject), so an unchecked scope cannot
   // become an unhandled rejection.
@@ -110,7 +122,8 @@ export async function openDevice(): Promise<GPUContext> {
 
   return {
     device, adapter, info, features: [...features],
-    failure: () => failure,
+    failure,
+    lostError: () => lost,
     checkScopes,
     scoped,
     destroy: () => { destroyed = true; device.destroy(); },

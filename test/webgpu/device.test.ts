@@ -56,6 +56,25 @@ if (!gpu) {
     }
   });
 
+  test('backend: a buffer of another device is an error at sync, and the backend stays usable', async () => {
+    const a = await createWebGPUBackend({ quiet: true });
+    const b = await createWebGPUBackend({ quiet: true });
+    try {
+      const foreign = a.alloc('f32', 8);
+      b.fill(foreign, 1, 8);
+      let message = '';
+      try { await b.sync(); } catch (e) { message = (e as Error).message; }
+      assert.match(message, /fill/);
+      // reported once, with the failed batch dropped: valid work afterwards runs normally
+      const own = b.alloc('f32', 4);
+      b.fill(own, 2, 4);
+      assert.equal(Array.from(await b.read(own, 'f32', 4)), [2, 2, 2, 2]);
+    } finally {
+      await a.destroy();
+      await b.destroy();
+    }
+  });
+
   test('backend: attention with head_dim above the kernel limit throws at once', () => {
     const b = gpu.alloc('f32', 16);
     assert.throws(() => gpu.attention(b, b, b, b, b, b, { B: 1, Tq: 1, Tk: 1, Hq: 1, Hkv: 1, hd: 256, qPos0: 0, scale: 1 }), /head_dim/);
