@@ -1,7 +1,7 @@
 // The WebGPU backend: hand-written WGSL kernels (kernels/wgsl/<op>.wgsl) over a dawn.node device.
-// Ops are recorded, one compute pass per dispatch, into a command encoder that is submitted on
-// read()/sync(), before a write() (so queue writes stay in program order), and every
-// MAX_BATCH dispatches. Each dispatch's parameters go into its own 256-byte slot of one uniform
+// Ops are recorded into a command encoder (consecutive dispatches share a compute pass; with
+// timing on, each gets its own pass for its timestamps) that is submitted on read()/sync(),
+// before a write() (so queue writes stay in program order), and every MAX_BATCH dispatches. Each dispatch's parameters go into its own 256-byte slot of one uniform
 // buffer; the slots are uploaded with queue.writeBuffer just before the submit that uses them,
 // which the queue orders before that submit's commands.
 import { existsSync, readFileSync } from 'node:fs';
@@ -66,6 +66,7 @@ export class WebGPUBackend implements Backend {
   private sumParts: GpuBuffer;
   private scratch = new Map<string, GpuBuffer>();
   private live = new Set<GPUBuffer>();
+  private internal = new Set<GPUBuffer>();
   private liveBytes = 0;
   private toDestroy: GPUBuffer[] = [];
   private destroyed = false;
@@ -83,18 +84,17 @@ export class WebGPUBackend implements Backend {
     this.attentionTile = opts.attentionTile ?? (this.device.limits.maxComputeWorkgroupStorageSize >= 2 * 16 * MAX_HD * 4 + 256 ? 16 : 8);
     this.description = `WebGPU: ${describeAdapter(ctx.info)} [${ctx.features.join(', ') || 'no optional features'}]`;
     this.uniform = this.device.createBuffer({ label: 'uniforms', size: SLOT * MAX_BATCH, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-    this.dummy = this.allocBytes(16, 'dummy');
-    this.sumParts = this.allocBytes(SUM_PARTS * 4, 'sum_squares partials');
+    this.dummy = this.allocBytes(16, 'dummy', true);
+    this.sumParts = this.allocBytes(SUM_PARTS * 4, 'sum_squares partials', true);
     if (opts.timing && ctx.features.includes('timestamp-query')) {
       this.querySet = this.device.createQuerySet({ type: 'timestamp', count: 2 * MAX_BATCH });
       this.queryResolve = this.device.createBuffer({ size: 16 * MAX_BATCH, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
     }
-    // internal buffers do not count as the caller's bytes
-    this.liveBytes = 0;
   }
 
   // ---- memory ------------------------------------------------------------------------------
-  private allocBytes(bytes: number, label: string): GpuBuffer {
+  /** internal: the backend's own buffers, not counted in bytesInUse */
+  private allocBytes(bytes: number, label: string, internal = false): GpuBuffer {
     const size = Math.max(16, Math.ceil(bytes / 4) * 4);
     const maxBinding = this.device.limits.maxStorageBufferBindingSize;
     if (size > maxBinding && size <= this.device.limits.maxBufferSize) {
@@ -105,9 +105,18 @@ export class WebGPUBackend implements Backend {
     const buffer = this.ctx.scoped(`alloc(${label}, ${size} bytes)`, () => this.device.createBuffer({
       label, size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
     }));
-    this.live.add(buffer);
-    this.liveBytes += size;
+    if (internal) {
+      this.internal.add(buffer);
+    } else {
+      this.live.add(buffer);
+      this.liveBytes += size;
+    }
     return { buffer, bytes: size };
+  }
+
+  /** Destroy now, or after the next submit when recorded-but-unsubmitted work may use it. */
+  private release(b: GPUBuffer): void {
+    if (this.encoder) this.toDestroy.push(b); else b.destroy();
   }
 
   alloc(dtype: DType, size: number): GpuBuffer {
@@ -119,8 +128,7 @@ export class WebGPUBackend implements Backend {
     const b = (buf as GpuBuffer).buffer;
     if (!this.live.delete(b)) return;
     this.liveBytes -= b.size;
-    // recorded-but-unsubmitted passes may still use it: destroy after the next submit
-    if (this.encoder) this.toDestroy.push(b); else b.destroy();
+    this.release(b);
   }
 
   bytesInUse(): number { return this.liveBytes; }
@@ -184,6 +192,8 @@ export class WebGPUBackend implements Backend {
     } finally {
       this.destroyed = true;
       for (const b of this.live) b.destroy();
+      for (const b of this.internal) b.destroy();
+      this.internal.clear();
       for (const b of this.toDestroy) b.destroy();
       this.live.clear();
       this.toDestroy = [];
@@ -524,9 +534,8 @@ export class WebGPUBackend implements Backend {
   private scratchBuffer(purpose: string, n: number): GpuBuffer {
     const have = this.scratch.get(purpose);
     if (have && have.bytes >= n * 4) return have;
-    if (have) { this.free(have); this.liveBytes += have.bytes; }
-    const b = this.allocBytes(n * 4, purpose);
-    this.liveBytes -= b.bytes; // internal, not the caller's
+    if (have) { this.internal.delete(have.buffer); this.release(have.buffer); }
+    const b = this.allocBytes(n * 4, purpose, true);
     this.scratch.set(purpose, b);
     return b;
   }

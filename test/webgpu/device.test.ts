@@ -75,6 +75,22 @@ if (!gpu) {
     }
   });
 
+  test('bytesInUse counts the caller\'s buffers only, not the backend\'s scratch', async () => {
+    const before = gpu.bytesInUse();
+    const n = 2 * 3 * 2 * 8; // B=2, T=3, H=2, hd=8
+    const bufs = Array.from({ length: 10 }, () => gpu.alloc('f32', n));
+    const keyLen = gpu.alloc('i32', 2);
+    gpu.write(keyLen, Int32Array.of(3, 2));
+    assert.is(gpu.bytesInUse(), before + 10 * n * 4 + 16); // 2 i32 round up to the 16-byte minimum
+    const [out, lse, q, k, v, dq, dk, dv, dout] = bufs;
+    const d = { B: 2, Tq: 3, Tk: 3, Hq: 2, Hkv: 2, hd: 8, qPos0: 0, scale: 0.35 };
+    gpu.attention(out, lse, q, k, v, keyLen, d);
+    gpu.attentionBackward(dq, dk, dv, dout, q, k, v, out, lse, keyLen, d); // allocates scratch
+    await gpu.sync();
+    for (const b of [...bufs, keyLen]) gpu.free(b);
+    assert.is(gpu.bytesInUse(), before);
+  });
+
   test('backend: attention with head_dim above the kernel limit throws at once', () => {
     const b = gpu.alloc('f32', 16);
     assert.throws(() => gpu.attention(b, b, b, b, b, b, { B: 1, Tq: 1, Tk: 1, Hq: 1, Hkv: 1, hd: 256, qPos0: 0, scale: 1 }), /head_dim/);
