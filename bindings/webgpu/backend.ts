@@ -160,6 +160,7 @@ export class WebGPUBackend implements Backend {
   }
 
   copy(dst: BufferHandle, src: BufferHandle, n: number, dstOffset = 0, srcOffset = 0): void {
+    this.checkAlive();
     const d = dst as GpuBuffer, s = src as GpuBuffer;
     if ((dstOffset + n) * 4 > d.bytes || (srcOffset + n) * 4 > s.bytes) throw new Error('webgpu backend: copy out of bounds');
     if (n === 0) return;
