@@ -314,7 +314,10 @@ export async function align(input: Partial<AlignOptions>, cb: AlignCallbacks = {
         gNorm += (res.gradNorm ?? 0) / o.gradAccum;
       }
       // HF divides each micro-batch's loss by the accumulation steps; the model's backward is
-      // per micro-batch mean, so the accumulated gradients are scaled once here.
+      // per micro-batch mean, so the accumulated gradients are scaled once here. (The reference
+      // Vaccine trainer calls model.zero_grad() between its two passes, which with accumulation
+      // would also drop earlier micro-batches' gradients; we keep them, as accumulation intends.
+      // With --grad-accum 1, the reference's setting, the two agree.)
       if (o.gradAccum > 1) {
         const scratch = gradScratch[0];
         for (const q of params) {
