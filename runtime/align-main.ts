@@ -151,7 +151,8 @@ function progress(mode: Mode): AlignCallbacks & { done(): void } {
         const width = 24, filled = Math.round((m.step / Math.max(1, total)) * width);
         const bar = '#'.repeat(filled) + '-'.repeat(width - filled);
         out(`\r[${bar}] ${m.step}/${total} loss ${m.loss.toFixed(4)}${pl} ${Math.round(m.tokens_per_s)} tok/s ETA ${fmtTime(eta)}\x1b[K`);
-        if (m.step === total) out('\n');
+        // keep about ten bars as lines, so the loss history stays on screen
+        if (m.step === total || m.step % Math.max(1, Math.ceil(total / 10)) === 0) out('\n');
       } else {
         const every = Math.max(1, Math.ceil(total / 25)); // about 25 lines per run
         if (m.step % every === 0 || m.step === total || m.step - lastPlain >= every) {
