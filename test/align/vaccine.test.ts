@@ -10,7 +10,7 @@ import { LlamaModel, type Batch } from '../../engine/model/llama.ts';
 import { loadModel } from '../../engine/model/load.ts';
 import { Tensor } from '../../engine/tensor.ts';
 import { passSeed, randomVaccineStep, sftStep, VACCINE_EPS, vaccineStep } from '../../engine/vaccine.ts';
-import { relErr, wasmBackend } from '../helpers.ts';
+import { relErr, wasmBackend, webgpuBackend } from '../helpers.ts';
 import { randomBatch, randomLora, readGrads, tinyConfig, tinyModel } from './helpers_align.ts';
 
 const be = await wasmBackend();
@@ -142,6 +142,30 @@ test('golden fixture (f64 torch): loss, perturbation, perturbed loss and Vaccine
   assert.ok(worst < 1e-4, `worst Vaccine LoRA grad rel err ${worst} (1e-4)`);
   assert.is(model.lora.modules.length, 14);
   model.lora.dispose(); model.dispose();
+});
+
+test('WebGPU and WASM agree on a Vaccine step (losses, grad norm, LoRA grads: rel 1e-5)', async () => {
+  const gpu = await webgpuBackend();
+  if (!gpu) return; // webgpuBackend() printed why; under CI a missing adapter is an error there
+  const results = [];
+  for (const b of [be, gpu]) {
+    const model = tinyModel(b);
+    model.lora = randomLora(b, config, 4, 8, 0.1);
+    model.lora.zeroGrad();
+    const before = b.bytesInUse();
+    const r = await vaccineStep(model, batch, { rho: 2, dropoutSeed: 77 });
+    const grads = await readGrads(model.lora);
+    assert.is(b.bytesInUse(), before, `${b.name}: no leaked buffers`);
+    results.push({ r, grads });
+    model.lora.dispose(); model.dispose();
+  }
+  const [w, g] = results;
+  assert.ok(Math.abs(g.r.loss - w.r.loss) / w.r.loss < 1e-5, 'loss');
+  assert.ok(Math.abs(g.r.perturbedLoss! - w.r.perturbedLoss!) / w.r.perturbedLoss! < 1e-5, 'perturbed loss');
+  assert.ok(Math.abs(g.r.gradNorm! - w.r.gradNorm!) / w.r.gradNorm! < 1e-5, 'grad norm');
+  const all = (xs: Float32Array[]) => Float32Array.from(xs.flatMap((x) => Array.from(x)));
+  const err = relErr(all(g.grads), all(w.grads));
+  assert.ok(err < 1e-5, `LoRA grads WebGPU vs WASM rel err ${err} (1e-5)`);
 });
 
 test.run();
