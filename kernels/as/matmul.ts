@@ -17,6 +17,12 @@
 // stays in L2 while the few rows of A of a tile stay in L1. Only the first K block applies beta;
 // beta == 0 never reads C (it may hold NaN garbage).
 //
+// Known limit: with B [K,N] and N*4 a multiple of 4 KiB (N = 1024, 2048, ...) every row of B
+// falls in the same L1 sets and the broadcast form runs at about half speed (26 vs 52 GFLOP/s
+// for 1000x2048x2048 vs 1000x2064x2048, one thread). Packed panels fix it (~46 GFLOP/s for
+// every layout, measured) once a static scratch is safe: asconfig "zeroFilledMemory": true
+// drops the zero segment, so instantiation no longer rewrites it.
+//
 // Threads split M in whole row tiles when there are enough rows, otherwise N in whole column
 // tiles; each thread writes a disjoint block of C.
 import { chunkStart, chunkEnd } from './common/threads';
