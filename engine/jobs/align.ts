@@ -141,6 +141,8 @@ export function normalizeOptions(input: Partial<AlignOptions>): AlignOptions & {
     if (dir && !existsSync(dir)) bad(`--${name}: adapter directory not found: ${dir}`);
   }
   if (typeof o.model === 'string' && !existsSync(o.model)) bad(`model not found: ${o.model}`);
+  if (typeof o.model !== 'string' && typeof o.tokenizer !== 'object') bad('a model given in memory needs its tokenizer object (options.tokenizer)');
+  if (typeof o.tokenizer === 'string' && !existsSync(o.tokenizer)) bad(`tokenizer not found: ${o.tokenizer}`);
   if (typeof o.data === 'string' && !existsSync(o.data)) bad(`data file not found: ${o.data}`);
   return { ...o, targets };
 }
