@@ -282,11 +282,11 @@ export class WebGPUBackend implements Backend {
   }
 
   rmsnorm(out: BufferHandle, rstd: BufferHandle, x: BufferHandle, w: BufferHandle, rows: number, D: number, eps: number): void {
-    this.rowDispatch('rmsnorm', { file: 'rmsnorm', entry: 'rmsnorm', access: 'wwrr' }, 'uuf', [rows, D, eps], [out, rstd, x, w], rows);
+    this.rowDispatch('rmsnorm', { file: 'rmsnorm', entry: 'rmsnorm', access: 'wwrr', overrides: rowWorkgroup(D) }, 'uuf', [rows, D, eps], [out, rstd, x, w], rows);
   }
   rmsnormBackward(dx: BufferHandle, dw: BufferHandle | null, dy: BufferHandle, x: BufferHandle, w: BufferHandle,
     rstd: BufferHandle, rows: number, D: number): void {
-    this.rowDispatch('rmsnorm_backward', { file: 'rmsnorm', entry: 'rmsnorm_backward', access: 'wrrrr' }, 'uuf', [rows, D, 0],
+    this.rowDispatch('rmsnorm_backward', { file: 'rmsnorm', entry: 'rmsnorm_backward', access: 'wrrrr', overrides: rowWorkgroup(D) }, 'uuf', [rows, D, 0],
       [dx, dy, x, w, rstd], rows);
     if (dw) {
       this.flatDispatch('rmsnorm_backward_weight', { file: 'rmsnorm', entry: 'rmsnorm_backward_weight', access: 'wrrrr' }, 'uuf',
@@ -331,11 +331,11 @@ export class WebGPUBackend implements Backend {
   }
 
   crossEntropy(loss: BufferHandle, logits: BufferHandle, labels: BufferHandle, N: number, V: number): void {
-    this.rowDispatch('cross_entropy', { file: 'cross_entropy', entry: 'cross_entropy', access: 'wrr' }, 'uuf', [N, V, 0],
+    this.rowDispatch('cross_entropy', { file: 'cross_entropy', entry: 'cross_entropy', access: 'wrr', overrides: rowWorkgroup(V) }, 'uuf', [N, V, 0],
       [loss, logits, labels], N);
   }
   crossEntropyBackward(dLogits: BufferHandle, logits: BufferHandle, labels: BufferHandle, N: number, V: number, scale: number): void {
-    this.rowDispatch('cross_entropy_backward', { file: 'cross_entropy', entry: 'cross_entropy_backward', access: 'wrr' }, 'uuf',
+    this.rowDispatch('cross_entropy_backward', { file: 'cross_entropy', entry: 'cross_entropy_backward', access: 'wrr', overrides: rowWorkgroup(V) }, 'uuf',
       [N, V, scale], [dLogits, logits, labels], N);
   }
 
@@ -565,6 +565,13 @@ function kernelSource(file: string): string {
 
 function same(a: BufferHandle, b: BufferHandle): boolean {
   return (a as GpuBuffer).buffer === (b as GpuBuffer).buffer;
+}
+
+/** Invocations per row of the row-reduction kernels: about 4 elements each, 32..256, a power of two. */
+function rowWorkgroup(len: number): { ROW_WG: number } {
+  let wg = 32;
+  while (wg < 256 && wg * 4 < len) wg *= 2;
+  return { ROW_WG: wg };
 }
 
 function attnWords(d: AttentionDims): number[] {

@@ -1,7 +1,7 @@
 // Cross-entropy per row over logits [N, V] and its backward. Twin of kernels/as/cross_entropy.ts.
 //   loss_i = logsumexp(logits_i) - logits_i[label_i];  dLogits_i = scale * (softmax - onehot)
 // A label outside [0, V) (e.g. -100, ignore_index) gives loss 0 and a zero gradient row.
-// One workgroup of 256 invocations per row: max, then sum of exp(x - max), reduced in
+// One workgroup of ROW_WG invocations per row: max, then sum of exp(x - max), reduced in
 // workgroup memory.
 struct Params { N: u32, V: u32, scale: f32 }
 
@@ -10,12 +10,16 @@ struct Params { N: u32, V: u32, scale: f32 }
 @group(0) @binding(2) var<storage, read> logits: array<f32>;
 @group(0) @binding(3) var<storage, read> labels: array<i32>;
 
-var<workgroup> red: array<f32, 256>;
+// invocations per row (a power of two, 32..256): the host sizes it to the row length, since
+// idle invocations still pay for every barrier of the reduction
+override ROW_WG: u32 = 256u;
+
+var<workgroup> red: array<f32, ROW_WG>;
 
 fn workgroupMax(v: f32, lid: u32) -> f32 {
   red[lid] = v;
   workgroupBarrier();
-  for (var s = 128u; s > 0u; s >>= 1u) {
+  for (var s = ROW_WG / 2u; s > 0u; s >>= 1u) {
     if (lid < s) { red[lid] = max(red[lid], red[lid + s]); }
     workgroupBarrier();
   }
@@ -27,7 +31,7 @@ fn workgroupMax(v: f32, lid: u32) -> f32 {
 fn workgroupSum(v: f32, lid: u32) -> f32 {
   red[lid] = v;
   workgroupBarrier();
-  for (var s = 128u; s > 0u; s >>= 1u) {
+  for (var s = ROW_WG / 2u; s > 0u; s >>= 1u) {
     if (lid < s) { red[lid] += red[lid + s]; }
     workgroupBarrier();
   }
@@ -39,15 +43,15 @@ fn workgroupSum(v: f32, lid: u32) -> f32 {
 // max and sum_j exp(x_j - max) of one row, for every invocation of the workgroup
 fn rowStats(base: u32, lid: u32) -> vec2f {
   var m = -3.402823466e38;
-  for (var j = lid; j < P.V; j += 256u) { m = max(m, logits[base + j]); }
+  for (var j = lid; j < P.V; j += ROW_WG) { m = max(m, logits[base + j]); }
   let rowMax = workgroupMax(m, lid);
   var s = 0.0;
-  for (var j = lid; j < P.V; j += 256u) { s += exp(logits[base + j] - rowMax); }
+  for (var j = lid; j < P.V; j += ROW_WG) { s += exp(logits[base + j] - rowMax); }
   return vec2f(rowMax, workgroupSum(s, lid));
 }
 
 // outp = loss [N]
-@compute @workgroup_size(256)
+@compute @workgroup_size(ROW_WG)
 fn cross_entropy(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let row = wid.x + wid.y * nwg.x;
   if (row >= P.N) { return; }
@@ -62,19 +66,19 @@ fn cross_entropy(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
 }
 
 // outp = dLogits [N, V]
-@compute @workgroup_size(256)
+@compute @workgroup_size(ROW_WG)
 fn cross_entropy_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let row = wid.x + wid.y * nwg.x;
   if (row >= P.N) { return; }
   let base = row * P.V;
   let label = labels[row];
   if (label < 0 || u32(label) >= P.V) {
-    for (var j = lid; j < P.V; j += 256u) { outp[base + j] = 0.0; }
+    for (var j = lid; j < P.V; j += ROW_WG) { outp[base + j] = 0.0; }
     return;
   }
   let st = rowStats(base, lid);
   let f = P.scale / st.y;
-  for (var j = lid; j < P.V; j += 256u) {
+  for (var j = lid; j < P.V; j += ROW_WG) {
     var g = exp(logits[base + j] - st.x) * f;
     if (j == u32(label)) { g -= P.scale; }
     outp[base + j] = g;
