@@ -21,7 +21,8 @@
 // falls in the same L1 sets and the broadcast form runs at about half speed (26 vs 52 GFLOP/s
 // for 1000x2048x2048 vs 1000x2064x2048, one thread). Packed panels fix it (~46 GFLOP/s for
 // every layout, measured) once a static scratch is safe: asconfig "zeroFilledMemory": true
-// drops the zero segment, so instantiation no longer rewrites it.
+// drops the zero segment, so instantiation no longer rewrites it. That path is here, off:
+// PACKED_BCAST below (flip it together with the asconfig option).
 //
 // Threads split M in whole row tiles when there are enough rows, otherwise N in whole column
 // tiles; each thread writes a disjoint block of C.
@@ -33,6 +34,15 @@ const KC_DOT = 256;
 const NC_DOT = 128;
 const KC_BCAST = 64;
 const NC_BCAST = 256;
+// Packed path for B [K,N] (see the header). Its scratch is per thread: MC x KC of op(A) and
+// KC x NC of op(B), zero-padded panels, for at most PACK_THREADS threads.
+const PACKED_BCAST = false;
+const PACK_KC = 256;
+const PACK_MC = 96;
+const PACK_NC = 512;
+const PACK_THREADS = 8;
+const PACK_A_BYTES = PACK_MC * PACK_KC * 4;
+const PACK_SLICE_BYTES = PACK_A_BYTES + PACK_KC * PACK_NC * 4 + 4 * 8 * 4;
 const TILE_M = 4; // rows of a tile (broadcast form; the dot form uses half)
 const TILE_N = 8; // columns of a tile (broadcast form; the dot form uses half)
 
@@ -50,6 +60,10 @@ export function matmul(c: usize, a: usize, b: usize, M: i32, N: i32, K: i32, tra
   }
   if (m0 >= m1 || n0 >= n1) return;
   if (K <= 0) { scaleBlock(c, N, m0, m1, n0, n1, beta); return; }
+  if (PACKED_BCAST && !transB && nthreads <= PACK_THREADS) {
+    packedProduct(c, a, b, M, N, K, transA, alpha, beta, tid, m0, m1, n0, n1);
+    return;
+  }
 
   // Byte strides of op(A)[i,k] and op(B)[k,j] along i/k and k/j.
   const aRow: usize = transA ? 4 : <usize>K << 2, aK: usize = transA ? <usize>M << 2 : 4;
@@ -232,5 +246,111 @@ function dotRowsNarrow(c: usize, ldc: usize, a: usize, aRow: usize, b: usize, bC
       for (let k = kVec; k < kc; k++) d += load<f32>(ai + (<usize>k << 2)) * load<f32>(bj + (<usize>k << 2));
       update(c + <usize>i * ldc + (<usize>j << 2), d, alpha, beta);
     }
+  }
+}
+
+// ---- packed path (PACKED_BCAST): Goto/BLIS-style panels in a per-thread static scratch ----------
+
+/** C[m0:m1, n0:n1] for B [K,N]: pack a KC x NC block of B, then MC x KC blocks of op(A), then 4 x 8 tiles. */
+function packedProduct(c: usize, a: usize, b: usize, M: i32, N: i32, K: i32, transA: i32, alpha: f32, beta: f32,
+  tid: i32, m0: i32, m1: i32, n0: i32, n1: i32): void {
+  const slice = memory.data(PACK_THREADS * PACK_SLICE_BYTES, 64) + <usize>tid * PACK_SLICE_BYTES;
+  const ap = slice, bp = slice + PACK_A_BYTES, tile = bp + PACK_KC * PACK_NC * 4;
+  const ldc = <usize>N << 2;
+  for (let jc = n0; jc < n1; jc += PACK_NC) {
+    const nc = min(PACK_NC, n1 - jc);
+    for (let pc = 0; pc < K; pc += PACK_KC) {
+      const kc = min(PACK_KC, K - pc);
+      const betaK: f32 = pc == 0 ? beta : 1;
+      packB(bp, b, N, pc, kc, jc, nc);
+      for (let ic = m0; ic < m1; ic += PACK_MC) {
+        const mc = min(PACK_MC, m1 - ic);
+        packA(ap, a, M, K, transA, pc, kc, ic, mc);
+        for (let jr = 0; jr < nc; jr += 8) {
+          const bPanel = bp + (<usize>(jr >> 3) * <usize>kc << 5);
+          for (let ir = 0; ir < mc; ir += 4) {
+            const aPanel = ap + (<usize>(ir >> 2) * <usize>kc << 4);
+            const cTile = c + <usize>(ic + ir) * ldc + (<usize>(jc + jr) << 2);
+            packedTile(aPanel, bPanel, kc, cTile, ldc, min(4, mc - ir), min(8, nc - jr), alpha, betaK, tile);
+          }
+        }
+      }
+    }
+  }
+}
+
+/** Panel p of B's block: columns jc + 8p.., as kc rows of 8 floats (zero-padded). */
+function packB(bp: usize, b: usize, N: i32, pc: i32, kc: i32, jc: i32, nc: i32): void {
+  const ld = <usize>N << 2;
+  for (let jr = 0; jr < nc; jr += 8) {
+    const cols = min(8, nc - jr);
+    let dst = bp + (<usize>(jr >> 3) * <usize>kc << 5);
+    let src = b + ((<usize>pc * <usize>N + <usize>(jc + jr)) << 2);
+    for (let k = 0; k < kc; k++) {
+      if (cols == 8) {
+        v128.store(dst, v128.load(src));
+        v128.store(dst, v128.load(src, 16), 16);
+      } else {
+        for (let j = 0; j < 8; j++) store<f32>(dst + (<usize>j << 2), j < cols ? load<f32>(src + (<usize>j << 2)) : 0);
+      }
+      dst += 32; src += ld;
+    }
+  }
+}
+
+/** Panel p of op(A)'s block: rows ic + 4p.., as kc columns of 4 floats (zero-padded). */
+function packA(ap: usize, a: usize, M: i32, K: i32, transA: i32, pc: i32, kc: i32, ic: i32, mc: i32): void {
+  const aRow: usize = transA ? 4 : <usize>K << 2, aK: usize = transA ? <usize>M << 2 : 4;
+  for (let ir = 0; ir < mc; ir += 4) {
+    const rows = min(4, mc - ir);
+    const panel = ap + (<usize>(ir >> 2) * <usize>kc << 4);
+    const src0 = a + <usize>(ic + ir) * aRow + <usize>pc * aK;
+    if (transA && rows == 4) {
+      let dst = panel, src = src0;
+      for (let k = 0; k < kc; k++) { v128.store(dst, v128.load(src)); dst += 16; src += aK; }
+      continue;
+    }
+    for (let i = 0; i < 4; i++) {
+      let dst = panel + (<usize>i << 2), src = src0 + <usize>i * aRow;
+      for (let k = 0; k < kc; k++) {
+        store<f32>(dst, i < rows ? load<f32>(src) : 0);
+        dst += 16; src += aK;
+      }
+    }
+  }
+}
+
+/** A 4 x 8 tile from packed panels; ragged tiles go through a small buffer. */
+function packedTile(ap: usize, bp: usize, kc: i32, c: usize, ldc: usize, rows: i32, cols: i32,
+  alpha: f32, beta: f32, tile: usize): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  for (let k = 0; k < kc; k++) {
+    const b0 = v128.load(bp), b1 = v128.load(bp, 16);
+    let x = v128.load32_splat(ap);
+    c00 = f32x4.add(c00, f32x4.mul(x, b0)); c01 = f32x4.add(c01, f32x4.mul(x, b1));
+    x = v128.load32_splat(ap, 4);
+    c10 = f32x4.add(c10, f32x4.mul(x, b0)); c11 = f32x4.add(c11, f32x4.mul(x, b1));
+    x = v128.load32_splat(ap, 8);
+    c20 = f32x4.add(c20, f32x4.mul(x, b0)); c21 = f32x4.add(c21, f32x4.mul(x, b1));
+    x = v128.load32_splat(ap, 12);
+    c30 = f32x4.add(c30, f32x4.mul(x, b0)); c31 = f32x4.add(c31, f32x4.mul(x, b1));
+    ap += 16; bp += 32;
+  }
+  if (rows == 4 && cols == 8) {
+    updateVec(c, c00, alpha, beta); updateVec(c + 16, c01, alpha, beta);
+    updateVec(c + ldc, c10, alpha, beta); updateVec(c + ldc + 16, c11, alpha, beta);
+    updateVec(c + 2 * ldc, c20, alpha, beta); updateVec(c + 2 * ldc + 16, c21, alpha, beta);
+    updateVec(c + 3 * ldc, c30, alpha, beta); updateVec(c + 3 * ldc + 16, c31, alpha, beta);
+    return;
+  }
+  v128.store(tile, c00); v128.store(tile, c01, 16);
+  v128.store(tile, c10, 32); v128.store(tile, c11, 48);
+  v128.store(tile, c20, 64); v128.store(tile, c21, 80);
+  v128.store(tile, c30, 96); v128.store(tile, c31, 112);
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < cols; j++) update(c + <usize>i * ldc + (<usize>j << 2), load<f32>(tile + (<usize>(i * 8 + j) << 2)), alpha, beta);
   }
 }
