@@ -14,6 +14,8 @@ import type { Tokenizer } from './tokenizer/tokenizer.ts';
 export { Tensor } from './tensor.ts';
 export type { Backend, BufferHandle, DType } from './backend.ts';
 export { createWasmBackend } from '../bindings/wasm/backend.ts';
+export { createWebGPUBackend } from '../bindings/webgpu/backend.ts';
+export { selectBackend } from '../bindings/select.ts';
 export { LlamaModel, ropeTables, type Batch, type ForwardOptions, type Tape } from './model/llama.ts';
 export type { LlamaConfig, HostTensor, HostWeights } from './model/config.ts';
 export { loadModel } from './model/load.ts';
