@@ -93,7 +93,7 @@ export async function vaccineStep(model: LlamaModel, batch: Batch,
  * The noise is drawn on the host from `noiseSeed`, so a resumed run redraws the same noise.
  */
 export async function randomVaccineStep(model: LlamaModel, batch: Batch,
-  opts: StepOptions & { rho: number; noiseSeed: number }): Promise<StepResult> {
+  opts: StepOptions & { rho: number; noiseSeed: number; inspectPerturbations?: (e: Tensor[]) => void | Promise<void> }): Promise<StepResult> {
   const backend = model.backend;
   const n = batch.B * batch.T * model.config.dim;
   const std = Math.sqrt(opts.rho);
@@ -105,6 +105,7 @@ export async function randomVaccineStep(model: LlamaModel, batch: Batch,
       for (let i = 0; i < n; i++) noise[i] = std * rng.normal();
       perturbations.push(Tensor.from(backend, [batch.B * batch.T, model.config.dim], noise));
     }
+    if (opts.inspectPerturbations) await opts.inspectPerturbations(perturbations);
     const tape = model.forward(batch, { training: true, dropoutSeed: passSeed(opts.dropoutSeed, 1), perturbations });
     try {
       const loss = await model.loss(tape);

@@ -1,0 +1,124 @@
+// The alignment job through the library API: gradient accumulation as HF does it, --merge-adapter
+// wiring, callbacks, and random-Vaccine's noise (rho is its variance).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { loadAdapter, saveAdapter } from '../../engine/adapter.ts';
+import { BatchOrder, collate, encodeExample, parseRows } from '../../engine/data.ts';
+import { demoAlignmentRows, randomLlamaWeights } from '../../engine/demo.ts';
+import { align } from '../../engine/jobs/align.ts';
+import { Lora, LORA_TARGETS } from '../../engine/lora.ts';
+import { LlamaModel } from '../../engine/model/llama.ts';
+import { ByteTokenizer } from '../../engine/tokenizer/bytes.ts';
+import { randomVaccineStep, sftStep } from '../../engine/vaccine.ts';
+import { relErr, wasmBackend } from '../helpers.ts';
+import { randomBatch, randomLora, readGrads, tinyConfig } from './helpers_align.ts';
+
+const be = await wasmBackend();
+const tok = new ByteTokenizer();
+const config = tinyConfig({ vocabSize: 258, bosId: 256, eosId: 257, maxSeqLen: 256 });
+const weights = randomLlamaWeights(config, 21);
+const rows = demoAlignmentRows(8, 5);
+const common = {
+  model: { config, weights }, tokenizer: tok, data: rows, backend: be, loraDropout: 0, seed: 43,
+  scheduler: 'constant' as const, warmupRatio: 0, maxLength: 256,
+};
+const tmp = () => mkdtempSync(join(tmpdir(), 'align-job-'));
+
+/** The micro-batches the job draws (same order, padding and encoding). */
+function microBatches(batchSize: number, ks: number[]) {
+  const parsed = parseRows(JSON.stringify(rows), '<rows>');
+  const ex = parsed.map((r) => encodeExample(r, (t) => tok.encode(t, { bos: true }), tok.eosId, 256));
+  const order = new BatchOrder(ex.length, batchSize, 43, true);
+  return ks.map((k) => collate(Array.from(order.microBatch(k).indices, (i) => ex[i]), tok.eosId));
+}
+
+test('grad accumulation: one SGD step with accum 2 is p - lr * (g1 + g2) / 2 (rel 1e-6)', async () => {
+  const out = tmp();
+  const lr = 0.3;
+  await align({ ...common, out, method: 'sft', optimizer: 'sgd', lr, batchSize: 2, gradAccum: 2, maxSteps: 1, loraR: 4, loraAlpha: 8 });
+  const trained = loadAdapter(be, config, out);
+  // by hand, from the same initial adapter (same seed) and the same two micro-batches
+  const model = LlamaModel.fromHost(be, config, weights);
+  model.lora = Lora.create(be, config, { r: 4, alpha: 8, dropout: 0, targets: [...LORA_TARGETS], seed: 43 });
+  const [b1, b2] = microBatches(2, [0, 1]);
+  model.lora.zeroGrad();
+  await sftStep(model, b1, { dropoutSeed: 0 });
+  const g1 = await readGrads(model.lora);
+  model.lora.zeroGrad();
+  await sftStep(model, b2, { dropoutSeed: 0 });
+  const g2 = await readGrads(model.lora);
+  let i = 0, worst = 0;
+  for (const m of model.lora.modules) {
+    const t = trained.get(m.layer, m.target)!;
+    for (const [p, q] of [[m.A, t.A], [m.B, t.B]]) {
+      const p0 = await p.toFloat32();
+      const want = p0.map((x, j) => x - lr * (g1[i][j] + g2[i][j]) / 2);
+      worst = Math.max(worst, relErr(await q.toFloat32(), want));
+      i++;
+    }
+  }
+  assert.ok(worst < 1e-6, `accumulated update rel err ${worst} (1e-6)`);
+  trained.dispose(); model.lora.dispose(); model.dispose();
+  rmSync(out, { recursive: true });
+});
+
+test('--merge-adapter: the first step\'s loss is the loss of the base model with that adapter applied (rel 1e-5)', async () => {
+  const adapterDir = tmp(), out = tmp();
+  const x = randomLora(be, config, 4, 8, 0, 3);
+  await saveAdapter(adapterDir, x, config);
+  x.dispose();
+  const res = await align({ ...common, out, method: 'sft', batchSize: 2, maxSteps: 1, mergeAdapter: adapterDir });
+  const model = LlamaModel.fromHost(be, config, weights);
+  model.lora = loadAdapter(be, config, adapterDir, { dropout: 0 });
+  const [b] = microBatches(2, [0]);
+  const t = model.forward(b, { training: false });
+  const want = await model.loss(t);
+  model.disposeTape(t);
+  const plainOut = tmp();
+  const plain = await align({ ...common, out: plainOut, method: 'sft', batchSize: 2, maxSteps: 1 });
+  rmSync(plainOut, { recursive: true });
+  assert.ok(Math.abs(res.metrics[0].loss - want) / want < 1e-5, `merged ${res.metrics[0].loss} vs adapter applied ${want} (rel 1e-5)`);
+  assert.ok(Math.abs(plain.metrics[0].loss - want) / want > 1e-3, 'the adapter changes the loss (so the check above means something)');
+  model.lora.dispose(); model.dispose();
+  rmSync(adapterDir, { recursive: true }); rmSync(out, { recursive: true });
+});
+
+test('callbacks: onStart once, onStep per optimizer step, onCheckpoint per --save-every', async () => {
+  const out = tmp();
+  const seen = { start: 0, steps: [] as number[], ckpt: [] as number[] };
+  const res = await align({ ...common, out, batchSize: 2, maxSteps: 5, saveEvery: 2 }, {
+    onStart: (i) => { seen.start++; assert.is(i.totalSteps, 5); assert.is(i.examples, 8); },
+    onStep: (m, total) => { seen.steps.push(m.step); assert.is(total, 5); },
+    onCheckpoint: (_d, step) => seen.ckpt.push(step),
+  });
+  assert.is(seen.start, 1);
+  assert.equal(seen.steps, [1, 2, 3, 4, 5]);
+  assert.equal(seen.ckpt, [2, 4]);
+  assert.is(res.metrics.length, 5);
+  rmSync(out, { recursive: true });
+});
+
+test('random-Vaccine noise has variance rho (6144 samples: rel 6e-2, over 3 standard errors) and mean 0', async () => {
+  const c2 = tinyConfig({ dim: 64, nHeads: 4, headDim: 16 });
+  const model = LlamaModel.fromHost(be, c2, randomLlamaWeights(c2, 1));
+  model.lora = randomLora(be, c2);
+  const batch = randomBatch(c2, 3, 16, [16, 16, 16], 2);
+  for (const rho of [2, 0.25]) {
+    let s = 0, s2 = 0, n = 0;
+    await randomVaccineStep(model, batch, {
+      rho, dropoutSeed: 1, noiseSeed: 7, inspectPerturbations: async (e) => {
+        for (const t of e) for (const v of await t.toFloat32()) { s += v; s2 += v * v; n++; }
+      },
+    });
+    const mean = s / n, variance = s2 / n - mean * mean;
+    // 6144 values: the sample variance's relative std is sqrt(2/n) ~ 1.8e-2
+    assert.ok(Math.abs(variance - rho) / rho < 6e-2, `variance ${variance} vs rho ${rho} (n ${n})`);
+    assert.ok(Math.abs(mean) < 4 * Math.sqrt(rho / n), `mean ${mean}`);
+  }
+  model.lora!.dispose(); model.dispose();
+});
+
+test.run();
