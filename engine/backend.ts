@@ -12,7 +12,8 @@
 // - Every op here has its forward and backward beside each other in kernels/as/<op>.ts and
 //   kernels/wgsl/<op>.wgsl, under the same names.
 
-export type DType = 'f32' | 'i32';
+/** f16 only for frozen weights on backends with f16 storage (see allocF16). */
+export type DType = 'f32' | 'i32' | 'f16';
 
 /** A backend's opaque buffer handle (a pointer in WASM memory, a GPUBuffer on WebGPU). */
 export interface BufferHandle {
@@ -183,4 +184,14 @@ export interface Backend {
    * squares: normalises by a global norm without a round trip to the host (Vaccine's step 2).
    */
   scaleByInverseNorm(out: BufferHandle, x: BufferHandle, s: BufferHandle, rho: number, eps: number, n: number): void;
+
+  // ---- optional: f16 storage for frozen weights (WebGPU with shader-f16) ----------------------
+  /** true where the f16 methods below work */
+  readonly hasF16?: boolean;
+  /** A zero-filled buffer of `size` f16 elements. */
+  allocF16?(size: number): BufferHandle;
+  /** Upload f32 values rounded to f16 (round to nearest even). */
+  writeF16?(buf: BufferHandle, data: Float32Array): void;
+  /** matmul with B stored as f16; same layouts and semantics as matmul, compute in f32. */
+  matmulF16B?(c: BufferHandle, a: BufferHandle, bHalf: BufferHandle, p: MatmulParams): void;
 }

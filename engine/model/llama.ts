@@ -9,7 +9,7 @@
 //   x'  = x + o                      h2    = rmsnorm(x')
 //   g,u = h2 Wg^T, h2 Wu^T (+ LoRA)  a = silu(g) * u      d = a Wd^T (+ LoRA)
 //   x'' = x' + d
-import type { Backend } from '../backend.ts';
+import type { Backend, MatmulParams } from '../backend.ts';
 import type { Lora, LoraModule, LoraTarget } from '../lora.ts';
 import { mixSeed, Rng } from '../random.ts';
 import { Tensor } from '../tensor.ts';
@@ -24,6 +24,15 @@ export interface Batch {
   labels: Int32Array;
   /** [B] valid tokens per row */
   lengths: Int32Array;
+}
+
+export interface ModelOptions {
+  /**
+   * Storage of the frozen projection weights (q,k,v,o,gate,up,down and an untied lm_head):
+   * 'f16' halves their memory where the backend has f16 storage (WebGPU with shader-f16);
+   * compute stays f32. Default 'f32'.
+   */
+  weightDtype?: 'f32' | 'f16';
 }
 
 export interface ForwardOptions {
@@ -79,38 +88,54 @@ export class LlamaModel {
   private layers: LayerWeights[] = [];
   private ropeCos: Tensor;
   private ropeSin: Tensor;
+  /** storage of the frozen projection weights */
+  readonly weightDtype: 'f32' | 'f16';
   /** longest sequence this instance runs (the RoPE tables' length) */
   readonly maxPositions: number;
 
-  private constructor(readonly backend: Backend, readonly config: LlamaConfig, weights: HostWeights) {
+  private constructor(readonly backend: Backend, readonly config: LlamaConfig, weights: HostWeights, opts: ModelOptions) {
     const c = config;
-    const get = (name: string, shape: number[]): Tensor => {
+    const half = opts.weightDtype === 'f16';
+    if (half && !(backend.hasF16 && backend.allocF16 && backend.writeF16 && backend.matmulF16B)) {
+      throw new Error(`f16 weights need a backend with f16 storage (WebGPU with shader-f16); ${backend.name} (${backend.description}) has none`);
+    }
+    this.weightDtype = half ? 'f16' : 'f32';
+    const host = (name: string, shape: number[]) => {
       const t = weights.get(name);
       if (!t) throw new Error(`${c.namePath}: missing weight ${name}`);
       if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
         throw new Error(`${c.namePath}: weight ${name} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
       }
-      return Tensor.from(backend, shape, t.data);
+      return t.data;
+    };
+    const get = (name: string, shape: number[]): Tensor => Tensor.from(backend, shape, host(name, shape));
+    // a matrix multiplied by the activations: f16 storage where asked for
+    const getMatrix = (name: string, shape: number[]): Tensor => {
+      if (!half) return get(name, shape);
+      const data = host(name, shape);
+      const buf = backend.allocF16!(data.length);
+      backend.writeF16!(buf, data);
+      return new Tensor(backend, shape, 'f16', buf);
     };
     const qDim = c.nHeads * c.headDim, kvDim = c.nKvHeads * c.headDim;
     this.embed = get('model.embed_tokens.weight', [c.vocabSize, c.dim]);
     this.finalNorm = get('model.norm.weight', [c.dim]);
-    this.lmHead = c.tiedEmbeddings ? this.embed : get('lm_head.weight', [c.vocabSize, c.dim]);
+    this.lmHead = c.tiedEmbeddings ? this.embed : getMatrix('lm_head.weight', [c.vocabSize, c.dim]);
     for (let l = 0; l < c.nLayers; l++) {
       const p = `model.layers.${l}.`;
       this.layers.push({
         attnNorm: get(p + 'input_layernorm.weight', [c.dim]),
         ffnNorm: get(p + 'post_attention_layernorm.weight', [c.dim]),
-        q: get(p + 'self_attn.q_proj.weight', [qDim, c.dim]),
-        k: get(p + 'self_attn.k_proj.weight', [kvDim, c.dim]),
-        v: get(p + 'self_attn.v_proj.weight', [kvDim, c.dim]),
-        o: get(p + 'self_attn.o_proj.weight', [c.dim, qDim]),
+        q: getMatrix(p + 'self_attn.q_proj.weight', [qDim, c.dim]),
+        k: getMatrix(p + 'self_attn.k_proj.weight', [kvDim, c.dim]),
+        v: getMatrix(p + 'self_attn.v_proj.weight', [kvDim, c.dim]),
+        o: getMatrix(p + 'self_attn.o_proj.weight', [c.dim, qDim]),
         qBias: c.attentionBias ? get(p + 'self_attn.q_proj.bias', [qDim]) : null,
         kBias: c.attentionBias ? get(p + 'self_attn.k_proj.bias', [kvDim]) : null,
         vBias: c.attentionBias ? get(p + 'self_attn.v_proj.bias', [kvDim]) : null,
-        gate: get(p + 'mlp.gate_proj.weight', [c.hiddenDim, c.dim]),
-        up: get(p + 'mlp.up_proj.weight', [c.hiddenDim, c.dim]),
-        down: get(p + 'mlp.down_proj.weight', [c.dim, c.hiddenDim]),
+        gate: getMatrix(p + 'mlp.gate_proj.weight', [c.hiddenDim, c.dim]),
+        up: getMatrix(p + 'mlp.up_proj.weight', [c.hiddenDim, c.dim]),
+        down: getMatrix(p + 'mlp.down_proj.weight', [c.dim, c.hiddenDim]),
       });
     }
     // Tables up to the model's context, capped: some configs declare 128k positions.
@@ -121,8 +146,8 @@ export class LlamaModel {
   }
 
   /** Uploads host weights (HF names, f32) to the backend. The base weights stay frozen. */
-  static fromHost(backend: Backend, config: LlamaConfig, weights: HostWeights): LlamaModel {
-    return new LlamaModel(backend, config, weights);
+  static fromHost(backend: Backend, config: LlamaConfig, weights: HostWeights, opts: ModelOptions = {}): LlamaModel {
+    return new LlamaModel(backend, config, weights, opts);
   }
 
   private projectionWeight(l: number, target: LoraTarget): Tensor {
@@ -135,6 +160,7 @@ export class LlamaModel {
 
   /** Merges an adapter into the frozen base weights: W += (alpha/r) B A (the paper's Double-LoRA). */
   mergeLora(lora: Lora): void {
+    if (this.weightDtype === 'f16') throw new Error('merging an adapter into f16-stored weights is not supported: load the model with f32 weights');
     for (const m of lora.modules) {
       const w = this.projectionWeight(m.layer, m.target);
       this.backend.matmul(w.buf, m.B.buf, m.A.buf, { M: m.outF, N: m.inF, K: lora.options.r, transA: false, transB: false, alpha: lora.scale, beta: 1 });
@@ -250,13 +276,18 @@ export class LlamaModel {
   /** y[N, out] = x[N, in] W^T, W stored [out, in]. */
   private linearForward(y: Tensor, x: Tensor, w: Tensor, N: number): void {
     const [outF, inF] = w.shape;
-    this.backend.matmul(y.buf, x.buf, w.buf, { M: N, N: outF, K: inF, transA: false, transB: true, alpha: 1, beta: 0 });
+    this.matmulWeight(y, x, w, { M: N, N: outF, K: inF, transA: false, transB: true, alpha: 1, beta: 0 });
+  }
+
+  private matmulWeight(y: Tensor, x: Tensor, w: Tensor, p: MatmulParams): void {
+    if (w.dtype === 'f16') this.backend.matmulF16B!(y.buf, x.buf, w.buf, p);
+    else this.backend.matmul(y.buf, x.buf, w.buf, p);
   }
 
   /** dx[N, in] (+)= dy[N, out] W (beta = 1 adds into dx). */
   private linearBackwardInput(dx: Tensor, dy: Tensor, w: Tensor, N: number, beta: number): void {
     const [outF, inF] = w.shape;
-    this.backend.matmul(dx.buf, dy.buf, w.buf, { M: N, N: inF, K: outF, transA: false, transB: false, alpha: 1, beta });
+    this.matmulWeight(dx, dy, w, { M: N, N: inF, K: outF, transA: false, transB: false, alpha: 1, beta });
   }
 
   private attentionDims(B: number, Tq: number, Tk: number, qPos0: number) {

@@ -1,0 +1,56 @@
+// f16 storage of the frozen weights (WebGPU with shader-f16): the model with f16-stored weights
+// must compute what the f32 model computes on the same weights rounded to f16 (compute is f32 in
+// both, so only summation order may differ: relative 1e-5). Backends without f16 storage refuse.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { f16BitsToF32, f32ToF16Bits } from '../../engine/io/dtype.ts';
+import { Lora, LORA_TARGETS } from '../../engine/lora.ts';
+import type { HostWeights } from '../../engine/model/config.ts';
+import { LlamaModel, type Batch } from '../../engine/model/llama.ts';
+import { loadHFModel } from '../../engine/model/load_hf.ts';
+import { relErr, wasmBackend, webgpuBackend } from '../helpers.ts';
+
+const DIR = new URL('../fixtures/golden/', import.meta.url).pathname;
+const t = suite('f16 weights');
+
+t('a backend without f16 storage refuses f16 weights clearly', async () => {
+  const be = await wasmBackend();
+  const { config, weights } = loadHFModel(DIR);
+  assert.throws(() => LlamaModel.fromHost(be, config, weights, { weightDtype: 'f16' }), /f16 weights need a backend with f16 storage/);
+});
+
+t('WebGPU: f16-stored weights equal f32 compute on f16-rounded weights (logits, loss, LoRA grads)', async () => {
+  const be = await webgpuBackend();
+  if (!be) { console.warn('  (no WebGPU adapter: skipped)'); return; }
+  if (!be.hasF16) { console.warn('  (adapter lacks shader-f16: skipped)'); return; }
+  const { config, weights } = loadHFModel(DIR);
+  const rounded: HostWeights = new Map();
+  for (const [name, w] of weights) {
+    const isMatrix = name.endsWith('_proj.weight') || name === 'lm_head.weight';
+    rounded.set(name, isMatrix ? { shape: w.shape, data: Float32Array.from(w.data, (x) => f16BitsToF32(f32ToF16Bits(x))) } : w);
+  }
+  const batch: Batch = { B: 2, T: 6, ids: Int32Array.from([1, 5, 9, 13, 17, 21, 1, 7, 3, 0, 0, 0]),
+    labels: Int32Array.from([-100, -100, 9, 13, 17, 21, -100, 7, 3, -100, -100, -100]), lengths: Int32Array.from([6, 3]) };
+  const run = async (model: LlamaModel) => {
+    model.lora = Lora.create(be, config, { r: 4, alpha: 8, dropout: 0, targets: [...LORA_TARGETS], seed: 5 });
+    // non-zero B so that every LoRA gradient is non-trivial
+    for (const m of model.lora.modules) be.fill(m.B.buf, 0.05, m.B.size);
+    const tape = model.forward(batch, { training: false });
+    const logits = await model.logits(tape).read();
+    const loss = await model.loss(tape);
+    model.backward(tape);
+    const grads = [];
+    for (const m of model.lora.modules) grads.push(await m.dA.read(), await m.dB.read());
+    model.disposeTape(tape);
+    model.lora.dispose();
+    model.dispose();
+    return { logits, loss, grads };
+  };
+  const half = await run(LlamaModel.fromHost(be, config, weights, { weightDtype: 'f16' }));
+  const ref = await run(LlamaModel.fromHost(be, config, rounded));
+  assert.ok(relErr(half.logits, ref.logits) <= 1e-5, `logits ${relErr(half.logits, ref.logits)}`);
+  assert.ok(Math.abs(half.loss - ref.loss) <= 1e-5 * Math.abs(ref.loss), `loss ${half.loss} vs ${ref.loss}`);
+  half.grads.forEach((g, i) => assert.ok(relErr(g, ref.grads[i]) <= 1e-5, `grad ${i}: ${relErr(g, ref.grads[i])}`));
+});
+
+t.run();
