@@ -60,7 +60,8 @@ export function matmul(c: usize, a: usize, b: usize, M: i32, N: i32, K: i32, tra
   }
   if (m0 >= m1 || n0 >= n1) return;
   if (K <= 0) { scaleBlock(c, N, m0, m1, n0, n1, beta); return; }
-  if (PACKED_BCAST && !transB && nthreads <= PACK_THREADS) {
+  // Only where the in-place form suffers: a row stride of B that is a multiple of 2 KiB.
+  if (PACKED_BCAST && !transB && (N & 511) == 0 && nthreads <= PACK_THREADS) {
     packedProduct(c, a, b, M, N, K, transA, alpha, beta, tid, m0, m1, n0, n1);
     return;
   }

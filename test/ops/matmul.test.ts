@@ -37,6 +37,11 @@ test('33x65x17, alpha -0.75, beta 1', () => forward(33, 65, 17, -0.75, 1, 3));
 test('64x96x80 (multi-threaded), beta 0 over NaN', () => forward(64, 96, 80, 1, 0, 4));
 test('6x300x270 (few rows: N split over threads; K and N blocked)', () => forward(6, 300, 270, 0.5, 2, 5));
 test('45x9x290 (K blocked, ragged tiles)', () => forward(45, 9, 290, 1, 0, 6));
+// N a multiple of 512: the row stride of B at which the kernel may switch to packed panels.
+test('5x512x7 and 40x1024x20 (power-of-two N, N and M split)', async () => {
+  await forward(5, 512, 7, 1, 0.25, 8);
+  await forward(40, 1024, 20, 0.5, 0, 9);
+});
 
 test('K = 0 gives beta * C', async () => {
   const a = Tensor.zeros(backend, [3, 0]), b = Tensor.zeros(backend, [0, 5]);
