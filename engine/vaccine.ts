@@ -3,8 +3,8 @@
 //   1. forward + backward, recording g_l = dL/d(attention-block output of layer l)
 //   2. e_l = rho * g_l / (||(g_1..g_L)||_2 + 1e-7)          (one norm over all layers and the batch)
 //   3. forward with e_l added to those outputs, backward: these LoRA gradients drive the update.
-// The norm stays on the device (sumSquares into a 1-element tensor, then scaleByInverseNorm), so a
-// step never waits for the host between the two passes.
+// The norm stays on the device (sumSquares into a 1-element tensor, then scaleByInverseNorm), and
+// each pass's loss is read only after its backward is enqueued: one host round trip per pass.
 import type { Batch, LlamaModel } from './model/llama.ts';
 import { mixSeed, Rng } from './random.ts';
 import { Tensor } from './tensor.ts';
@@ -29,8 +29,8 @@ export interface StepOptions {
 export async function sftStep(model: LlamaModel, batch: Batch, opts: StepOptions): Promise<StepResult> {
   const tape = model.forward(batch, { training: true, dropoutSeed: passSeed(opts.dropoutSeed, 1) });
   try {
-    const loss = await model.loss(tape);
     model.backward(tape, { loraGrads: true });
+    const loss = await model.loss(tape);
     return { loss, perturbedLoss: null, gradNorm: null };
   } finally {
     model.disposeTape(tape);
@@ -48,8 +48,8 @@ export async function vaccineStep(model: LlamaModel, batch: Batch,
   let g: Tensor[];
   let loss: number;
   try {
-    loss = await model.loss(tape1);
     g = model.backward(tape1, { loraGrads: false, attnOutGrads: true }).attnOutGrads!;
+    loss = await model.loss(tape1);
   } finally {
     model.disposeTape(tape1);
   }
@@ -73,8 +73,8 @@ export async function vaccineStep(model: LlamaModel, batch: Batch,
     const tape2 = model.forward(batch, { training: true, dropoutSeed: passSeed(opts.dropoutSeed, 2), perturbations });
     let perturbedLoss: number;
     try {
-      perturbedLoss = await model.loss(tape2);
       model.backward(tape2, { loraGrads: true });
+      perturbedLoss = await model.loss(tape2);
     } finally {
       model.disposeTape(tape2);
     }
@@ -108,8 +108,8 @@ export async function randomVaccineStep(model: LlamaModel, batch: Batch,
     if (opts.inspectPerturbations) await opts.inspectPerturbations(perturbations);
     const tape = model.forward(batch, { training: true, dropoutSeed: passSeed(opts.dropoutSeed, 1), perturbations });
     try {
-      const loss = await model.loss(tape);
       model.backward(tape, { loraGrads: true });
+      const loss = await model.loss(tape);
       return { loss, perturbedLoss: loss, gradNorm: null };
     } finally {
       model.disposeTape(tape);
