@@ -194,6 +194,7 @@ function fingerprint(o: AlignOptions & { targets: LoraTarget[] }, examples: numb
   return {
     method: o.method, rho: o.rho, batch_size: o.batchSize, grad_accum: o.gradAccum, lr: o.lr, weight_decay: o.weightDecay,
     warmup_ratio: o.warmupRatio, scheduler: o.scheduler, optimizer: o.optimizer, lora_dropout: o.loraDropout,
+    lora_r: o.loraR, lora_alpha: o.loraAlpha, lora_targets: o.targets, merge_adapter: o.mergeAdapter,
     max_length: o.maxLength, seed: o.seed, shuffle: o.shuffle, examples, total_steps: totalSteps,
   };
 }
