@@ -230,7 +230,7 @@ export async function align(input: Partial<AlignOptions>, cb: AlignCallbacks = {
   const ownsBackend = typeof o.backend === 'string';
   const backend = typeof o.backend === 'string' ? await resolveBackend(o.backend, o.threads) : o.backend;
   if (backend.name === 'webgpu' && /llvmpipe|lavapipe|swiftshader|software/i.test(backend.description)) {
-    log(`note: the WebGPU adapter is a CPU software renderer (${backend.description.split(':')[0]}); --backend wasm is usually much faster here`);
+    log(`note: the WebGPU adapter is a CPU software renderer (${backend.description}); --backend wasm is usually much faster here`);
   }
   let model: LlamaModel | null = null;
   let lora: Lora | null = null;
