@@ -20,9 +20,10 @@
 // Known limit: with B [K,N] and N*4 a multiple of 4 KiB (N = 1024, 2048, ...) every row of B
 // falls in the same L1 sets and the broadcast form runs at about half speed (26 vs 52 GFLOP/s
 // for 1000x2048x2048 vs 1000x2064x2048, one thread). Packed panels fix it (~46 GFLOP/s for
-// every layout, measured) once a static scratch is safe: asconfig "zeroFilledMemory": true
-// drops the zero segment, so instantiation no longer rewrites it. That path is here, off:
-// PACKED_BCAST below (flip it together with the asconfig option).
+// every layout, measured). They need a per-thread static scratch, which is safe because
+// asconfig sets "zeroFilledMemory": true: without it the scratch would be a zero data segment
+// that every worker's instantiation rewrites into the shared memory, under a running kernel.
+// PACKED_BCAST below selects that path (turn it off if that option is ever dropped).
 //
 // Threads split M in whole row tiles when there are enough rows, otherwise N in whole column
 // tiles; each thread writes a disjoint block of C.
@@ -36,7 +37,7 @@ const KC_BCAST = 64;
 const NC_BCAST = 256;
 // Packed path for B [K,N] (see the header). Its scratch is per thread: MC x KC of op(A) and
 // KC x NC of op(B), zero-padded panels, for at most PACK_THREADS threads.
-const PACKED_BCAST = false;
+const PACKED_BCAST = true;
 const PACK_KC = 256;
 const PACK_MC = 96;
 const PACK_NC = 512;
