@@ -2,7 +2,8 @@
 // update, for a plain SFT step and a Vaccine step (two passes), on the chosen backends, with
 // PyTorch (CPU, same shapes, same threads) in the same run for the ratio.
 //
-//   node --import tsx bench/train_step.ts [--config small|stories15m] [--steps 3] [--backends wasm,webgpu]
+//   node --import tsx bench/train_step.ts [--config small|stories15m] [--steps 3] [--backends wasm,webgpu] [--profile]
+// --profile: on WebGPU, GPU time per kernel (timestamp queries, quantization off), summed by name.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -26,6 +27,7 @@ const { values } = parseArgs({ options: {
   steps: { type: 'string', default: '3' },
   backends: { type: 'string', default: 'wasm' },
   threads: { type: 'string', default: '1,2' },
+  profile: { type: 'boolean', default: false },
 } });
 const shape = CONFIGS[values.config as keyof typeof CONFIGS];
 if (!shape) throw new Error(`unknown --config ${values.config} (small, stories15m)`);
@@ -144,11 +146,18 @@ for (const kind of values.backends!.split(',')) {
   for (const threads of threadList) {
     let backend: Backend;
     if (kind === 'wasm') backend = await (await import('../bindings/wasm/backend.ts')).createWasmBackend({ threads });
-    else backend = await (await import('../bindings/webgpu/backend.ts')).createWebGPUBackend({ quiet: true });
+    else backend = await (await import('../bindings/webgpu/backend.ts')).createWebGPUBackend({ quiet: true, timing: values.profile });
     const { sftMs, vaccineMs } = await timeSteps(backend);
     const torchMs = kind === 'wasm' ? torchStep(threads) : null;
     const label = kind === 'wasm' ? `wasm, ${threads} thread(s)` : `webgpu (${backend.description})`;
     console.log(`${label.padEnd(31)} | ${sftMs.toFixed(1).padStart(11)} | ${(tokens / (sftMs / 1000)).toFixed(0).padStart(8)} | ${vaccineMs.toFixed(1).padStart(15)} | ${(vaccineMs / sftMs).toFixed(2).padStart(11)} | ${torchMs === null ? '          n/a' : torchMs.toFixed(1).padStart(14)} | ${torchMs === null ? 'n/a' : (sftMs / torchMs).toFixed(2) + 'x'}`);
+    const times = (backend as { kernelTimes?: () => Map<string, { count: number; ms: number }> }).kernelTimes?.();
+    if (values.profile && times && times.size > 0) {
+      const rows = [...times].sort((a, b) => b[1].ms - a[1].ms);
+      const total = rows.reduce((s, [, t]) => s + t.ms, 0);
+      console.log(`  GPU time per kernel over all steps (warm-up included), total ${total.toFixed(1)} ms:`);
+      for (const [name, t] of rows) console.log(`    ${name.padEnd(28)} ${t.ms.toFixed(2).padStart(10)} ms  ${String(t.count).padStart(6)} dispatches  ${(100 * t.ms / total).toFixed(1).padStart(5)}%`);
+    }
     await backend.destroy();
   }
 }
