@@ -33,5 +33,25 @@ for (const [label, getBackend] of [['wasm', wasmBackend], ['webgpu', webgpuBacke
     assert.equal(out, want, `generated: ${JSON.stringify(text)}`);
     assert.ok(DOCUMENTED.startsWith(text), `generated text is a prefix of the documented one: ${JSON.stringify(text)}`);
   });
+  t('temperature sampling: seeded, reproducible, and differs from greedy', async () => {
+    if (!existsSync(MODEL)) return;
+    const be = await getBackend();
+    if (!be) return;
+    const { config, weights } = loadModel(MODEL);
+    const tok = loadTokenizer(TOKENIZER);
+    const model = LlamaModel.fromHost(be, config, weights);
+    const greedy = await model.generate([tok.bosId], { maxNewTokens: 30 });
+    const a = await model.generate([tok.bosId], { maxNewTokens: 30, temperature: 1, seed: 11 });
+    const b = await model.generate([tok.bosId], { maxNewTokens: 30, temperature: 1, seed: 11 });
+    const c = await model.generate([tok.bosId], { maxNewTokens: 30, temperature: 1, seed: 12 });
+    // a temperature far below the logit gaps is greedy decoding
+    const cold = await model.generate([tok.bosId], { maxNewTokens: 30, temperature: 1e-4, seed: 13 });
+    model.dispose();
+    assert.equal(a, b, 'same seed, same tokens');
+    assert.not.equal(a, c, 'another seed, other tokens');
+    assert.not.equal(a, greedy, 'temperature 1 is not greedy');
+    assert.equal(cold, greedy);
+    assert.ok(a.every((id) => id >= 0 && id < config.vocabSize));
+  });
   t.run();
 }
