@@ -5,9 +5,12 @@ import type { Backend } from '../engine/backend.ts';
 let wasm: Promise<Backend> | null = null;
 let webgpu: Promise<Backend | null> | null = null;
 
-/** The WASM backend with 2 threads (so the threaded split is always exercised). */
+/**
+ * The WASM backend with 2 threads, parallel from 2^15 multiply-adds (elements) on: the op tests
+ * size one case per op above that, so every kernel's threaded split is exercised.
+ */
 export function wasmBackend(): Promise<Backend> {
-  wasm ??= import('../bindings/wasm/backend.ts').then((m) => m.createWasmBackend({ threads: 2 }));
+  wasm ??= import('../bindings/wasm/backend.ts').then((m) => m.createWasmBackend({ threads: 2, parallelMinWork: 1 << 15 }));
   return wasm;
 }
 

@@ -20,11 +20,15 @@ interface WasmBuffer extends BufferHandle {
 export interface WasmBackendOptions {
   /** worker threads including the main one; default: the machine's cores (at most 8) */
   threads?: number;
+  /**
+   * Below this many multiply-adds (or elements) a kernel runs on the main thread alone: waking
+   * the workers costs tens of microseconds. Default 2^18 (bench/train_step: the tiny demo-sized
+   * model's step went from 5.7 to 4.3 ms at 2 threads against 2^15; large shapes unchanged).
+   */
+  parallelMinWork?: number;
 }
 
-// Below this many multiply-adds (or elements) a kernel runs on the main thread alone: waking
-// the workers costs more than it saves.
-const PARALLEL_MIN_WORK = 1 << 15;
+const DEFAULT_PARALLEL_MIN_WORK = 1 << 18;
 
 export class WasmBackend implements Backend {
   readonly name = 'wasm';
@@ -33,6 +37,7 @@ export class WasmBackend implements Backend {
   private pool: ThreadPool;
   private memory: WebAssembly.Memory;
   private partials: number; // per-thread f64 scratch for reductions
+  private readonly minWork: number;
 
   constructor(opts: WasmBackendOptions = {}) {
     const threads = Math.max(1, Math.floor(opts.threads ?? Math.min(8, availableParallelism())));
@@ -43,6 +48,7 @@ export class WasmBackend implements Backend {
     this.alloc_ = new Allocator(memory, heapBase, MAX_PAGES * 65536);
     this.pool = new ThreadPool(threads, module, memory, exports, workerUrl);
     this.partials = this.alloc_.alloc(8 * 64);
+    this.minWork = opts.parallelMinWork ?? DEFAULT_PARALLEL_MIN_WORK;
     this.description = `WebAssembly SIMD, ${threads} thread${threads > 1 ? 's' : ''}`;
   }
 
@@ -80,7 +86,7 @@ export class WasmBackend implements Backend {
     new Uint8Array(this.memory.buffer).copyWithin(d.ptr + dstOffset * 4, s.ptr + srcOffset * 4, s.ptr + (srcOffset + n) * 4);
   }
   fill(buf: BufferHandle, value: number, n: number): void {
-    this.pool.run('fill', [ptr(buf), value, n], n >= PARALLEL_MIN_WORK);
+    this.pool.run('fill', [ptr(buf), value, n], n >= this.minWork);
   }
   async sync(): Promise<void> { /* ops are synchronous */ }
   async destroy(): Promise<void> { await this.pool.destroy(); }
@@ -88,12 +94,12 @@ export class WasmBackend implements Backend {
   // ---- ops: kernels/as/<op>.ts ---------------------------------------------------------------
   matmul(c: BufferHandle, a: BufferHandle, b: BufferHandle, p: MatmulParams): void {
     this.pool.run('matmul', [ptr(c), ptr(a), ptr(b), p.M, p.N, p.K, +p.transA, +p.transB, p.alpha, p.beta],
-      p.M * p.N * p.K >= PARALLEL_MIN_WORK);
+      p.M * p.N * p.K >= this.minWork);
   }
 
   loraForward(y: BufferHandle, u: BufferHandle, x: BufferHandle, a: BufferHandle, b: BufferHandle,
     mask: BufferHandle | null, d: LoraDims): void {
-    const par = d.T * d.inF * d.r >= PARALLEL_MIN_WORK;
+    const par = d.T * d.inF * d.r >= this.minWork;
     // U = (X ∘ mask) A^T
     this.pool.run('lora_forward_u', [ptr(u), ptr(x), ptr(a), ptrOr0(mask), d.T, d.inF, d.r], par);
     // Y += scale * U B^T
@@ -103,7 +109,7 @@ export class WasmBackend implements Backend {
   loraBackward(dx: BufferHandle, dA: BufferHandle | null, dB: BufferHandle | null, du: BufferHandle,
     dy: BufferHandle, x: BufferHandle, a: BufferHandle, b: BufferHandle, u: BufferHandle,
     mask: BufferHandle | null, d: LoraDims): void {
-    const par = d.T * d.inF * d.r >= PARALLEL_MIN_WORK;
+    const par = d.T * d.inF * d.r >= this.minWork;
     // dU = scale * dY B
     this.matmul(du, dy, b, { M: d.T, N: d.r, K: d.outF, transA: false, transB: false, alpha: d.scale, beta: 0 });
     // dX += (dU A) ∘ mask
@@ -114,22 +120,22 @@ export class WasmBackend implements Backend {
   }
 
   dropoutMask(mask: BufferHandle, n: number, p: number, seed: number): void {
-    this.pool.run('dropout_mask', [ptr(mask), n, p, seed >>> 0], n >= PARALLEL_MIN_WORK);
+    this.pool.run('dropout_mask', [ptr(mask), n, p, seed >>> 0], n >= this.minWork);
   }
 
   embedding(out: BufferHandle, table: BufferHandle, ids: BufferHandle, N: number, D: number): void {
-    this.pool.run('embedding', [ptr(out), ptr(table), ptr(ids), N, D], N * D >= PARALLEL_MIN_WORK);
+    this.pool.run('embedding', [ptr(out), ptr(table), ptr(ids), N, D], N * D >= this.minWork);
   }
   embeddingBackward(dTable: BufferHandle, dOut: BufferHandle, ids: BufferHandle, N: number, D: number, V: number): void {
-    this.pool.run('embedding_backward', [ptr(dTable), ptr(dOut), ptr(ids), N, D, V], N * D >= PARALLEL_MIN_WORK);
+    this.pool.run('embedding_backward', [ptr(dTable), ptr(dOut), ptr(ids), N, D, V], N * D >= this.minWork);
   }
 
   rmsnorm(out: BufferHandle, rstd: BufferHandle, x: BufferHandle, w: BufferHandle, rows: number, D: number, eps: number): void {
-    this.pool.run('rmsnorm', [ptr(out), ptr(rstd), ptr(x), ptr(w), rows, D, eps], rows * D >= PARALLEL_MIN_WORK);
+    this.pool.run('rmsnorm', [ptr(out), ptr(rstd), ptr(x), ptr(w), rows, D, eps], rows * D >= this.minWork);
   }
   rmsnormBackward(dx: BufferHandle, dw: BufferHandle | null, dy: BufferHandle, x: BufferHandle, w: BufferHandle,
     rstd: BufferHandle, rows: number, D: number): void {
-    const par = rows * D >= PARALLEL_MIN_WORK;
+    const par = rows * D >= this.minWork;
     this.pool.run('rmsnorm_backward', [ptr(dx), ptr(dy), ptr(x), ptr(w), ptr(rstd), rows, D], par);
     if (dw) this.pool.run('rmsnorm_backward_weight', [ptr(dw), ptr(dy), ptr(x), ptr(rstd), rows, D], par);
   }
@@ -137,40 +143,40 @@ export class WasmBackend implements Backend {
   rope(x: BufferHandle, cos: BufferHandle, sin: BufferHandle, rows: number, T: number, H: number, hd: number,
     pos0: number, interleaved: boolean, inverse: boolean): void {
     this.pool.run('rope', [ptr(x), ptr(cos), ptr(sin), rows, T, H, hd, pos0, +interleaved, +inverse],
-      rows * H * hd >= PARALLEL_MIN_WORK);
+      rows * H * hd >= this.minWork);
   }
 
   attention(out: BufferHandle, lse: BufferHandle, q: BufferHandle, k: BufferHandle, v: BufferHandle,
     keyLen: BufferHandle, d: AttentionDims): void {
     this.pool.run('attention', [ptr(out), ptr(lse), ptr(q), ptr(k), ptr(v), ptr(keyLen),
-      d.B, d.Tq, d.Tk, d.Hq, d.Hkv, d.hd, d.qPos0, d.scale], d.B * d.Hq * d.Tq * d.Tk * d.hd >= PARALLEL_MIN_WORK);
+      d.B, d.Tq, d.Tk, d.Hq, d.Hkv, d.hd, d.qPos0, d.scale], d.B * d.Hq * d.Tq * d.Tk * d.hd >= this.minWork);
   }
   attentionBackward(dq: BufferHandle, dk: BufferHandle, dv: BufferHandle, dout: BufferHandle,
     q: BufferHandle, k: BufferHandle, v: BufferHandle, out: BufferHandle, lse: BufferHandle,
     keyLen: BufferHandle, d: AttentionDims): void {
     this.pool.run('attention_backward', [ptr(dq), ptr(dk), ptr(dv), ptr(dout), ptr(q), ptr(k), ptr(v), ptr(out),
       ptr(lse), ptr(keyLen), d.B, d.Tq, d.Tk, d.Hq, d.Hkv, d.hd, d.qPos0, d.scale],
-      d.B * d.Hq * d.Tq * d.Tk * d.hd >= PARALLEL_MIN_WORK);
+      d.B * d.Hq * d.Tq * d.Tk * d.hd >= this.minWork);
   }
 
   swiglu(out: BufferHandle, gate: BufferHandle, up: BufferHandle, n: number): void {
-    this.pool.run('swiglu', [ptr(out), ptr(gate), ptr(up), n], n >= PARALLEL_MIN_WORK);
+    this.pool.run('swiglu', [ptr(out), ptr(gate), ptr(up), n], n >= this.minWork);
   }
   swigluBackward(dGate: BufferHandle, dUp: BufferHandle, dOut: BufferHandle, gate: BufferHandle, up: BufferHandle, n: number): void {
-    this.pool.run('swiglu_backward', [ptr(dGate), ptr(dUp), ptr(dOut), ptr(gate), ptr(up), n], n >= PARALLEL_MIN_WORK);
+    this.pool.run('swiglu_backward', [ptr(dGate), ptr(dUp), ptr(dOut), ptr(gate), ptr(up), n], n >= this.minWork);
   }
 
   crossEntropy(loss: BufferHandle, logits: BufferHandle, labels: BufferHandle, N: number, V: number): void {
-    this.pool.run('cross_entropy', [ptr(loss), ptr(logits), ptr(labels), N, V], N * V >= PARALLEL_MIN_WORK);
+    this.pool.run('cross_entropy', [ptr(loss), ptr(logits), ptr(labels), N, V], N * V >= this.minWork);
   }
   crossEntropyBackward(dLogits: BufferHandle, logits: BufferHandle, labels: BufferHandle, N: number, V: number, scale: number): void {
-    this.pool.run('cross_entropy_backward', [ptr(dLogits), ptr(logits), ptr(labels), N, V, scale], N * V >= PARALLEL_MIN_WORK);
+    this.pool.run('cross_entropy_backward', [ptr(dLogits), ptr(logits), ptr(labels), N, V, scale], N * V >= this.minWork);
   }
 
   sumSquares(out: BufferHandle, x: BufferHandle, n: number): void {
     // Each thread writes its partial sum (f64) to partials[tid]; the main thread adds them up
     // in a fixed order, so the result does not depend on timing.
-    const par = n >= PARALLEL_MIN_WORK;
+    const par = n >= this.minWork;
     this.pool.run('sum_squares_partial', [this.partials, ptr(x), n], par);
     const parts = new Float64Array(this.memory.buffer, this.partials, par ? this.pool.threads : 1);
     let s = 0;
@@ -181,17 +187,17 @@ export class WasmBackend implements Backend {
 
   adamw(p: BufferHandle, g: BufferHandle, m: BufferHandle, v: BufferHandle, o: AdamWParams): void {
     this.pool.run('adamw', [ptr(p), ptr(g), ptr(m), ptr(v), o.n, o.lr, o.beta1, o.beta2, o.eps, o.weightDecay,
-      o.biasCorrection1, o.biasCorrection2], o.n >= PARALLEL_MIN_WORK);
+      o.biasCorrection1, o.biasCorrection2], o.n >= this.minWork);
   }
 
   axpy(y: BufferHandle, x: BufferHandle, alpha: number, n: number): void {
-    this.pool.run('axpy', [ptr(y), ptr(x), alpha, n], n >= PARALLEL_MIN_WORK);
+    this.pool.run('axpy', [ptr(y), ptr(x), alpha, n], n >= this.minWork);
   }
   scale(out: BufferHandle, x: BufferHandle, alpha: number, n: number): void {
-    this.pool.run('scale', [ptr(out), ptr(x), alpha, n], n >= PARALLEL_MIN_WORK);
+    this.pool.run('scale', [ptr(out), ptr(x), alpha, n], n >= this.minWork);
   }
   scaleByInverseNorm(out: BufferHandle, x: BufferHandle, s: BufferHandle, rho: number, eps: number, n: number): void {
-    this.pool.run('scale_by_inverse_norm', [ptr(out), ptr(x), ptr(s), rho, eps, n], n >= PARALLEL_MIN_WORK);
+    this.pool.run('scale_by_inverse_norm', [ptr(out), ptr(x), ptr(s), rho, eps, n], n >= this.minWork);
   }
 }
 
