@@ -163,4 +163,15 @@ test('--resume from a checkpoint reaches the same adapter as an uninterrupted ru
   assert.match(r.stderr, /--resume: .*checkpoint-2 was written with different settings \(lr: 0\.001 vs 0\.01\)/);
 });
 
+test('the package entry (dist/index.mjs) exports align(), which runs with progress callbacks', async () => {
+  const pkg = await import(join(root, 'dist/index.mjs'));
+  const out = freshOut();
+  const steps: number[] = [];
+  const res = await pkg.align({ model: modelDir, data: dataPath, out, maxSteps: 2, backend: 'wasm', threads: 1, batchSize: 2, maxLength: 160 },
+    { onStep: (m: { step: number }) => steps.push(m.step) });
+  assert.equal(steps, [1, 2]);
+  assert.is(res.metrics.length, 2);
+  assert.ok(existsSync(join(out, 'adapter_model.safetensors')) && existsSync(join(out, 'adapter_config.json')));
+});
+
 test.run();
