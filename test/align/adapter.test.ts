@@ -1,6 +1,7 @@
 // PEFT adapters on disk: exact round trips, the documented format (names, shapes, dtype, config
 // fields), llama2.c <-> HF q/k row order, and clear errors for adapters that do not fit the model.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -10,6 +11,7 @@ import { randomLlamaWeights } from '../../engine/demo.ts';
 import { readSafetensorsHeader } from '../../engine/io/safetensors.ts';
 import { Lora, LORA_TARGETS } from '../../engine/lora.ts';
 import type { HostWeights } from '../../engine/model/config.ts';
+import { loadModel } from '../../engine/model/load.ts';
 import { LlamaModel } from '../../engine/model/llama.ts';
 import { permuteQKRowsToHF } from '../../engine/model/load_llama2c.ts';
 import { relErr, wasmBackend } from '../helpers.ts';
@@ -121,6 +123,35 @@ test('an adapter that does not fit the model is a clear AdapterError', async () 
     assert.is(be.bytesInUse(), before, 'nothing uploaded for a rejected adapter');
   }
   assert.throws(() => loadAdapter(be, config, join(dir, 'nope')), (e: Error) => e instanceof AdapterError && /adapter config not found/.test(e.message));
+  rmSync(dir, { recursive: true });
+});
+
+test('an adapter written here means the same to an independent PEFT-semantics reference (f64 torch): logits rel 1e-5', async () => {
+  const python = '/usr/bin/python3';
+  const probe = existsSync(python) ? spawnSync(python, ['-c', 'import torch, numpy'], { encoding: 'utf8' }) : null;
+  if (!probe || probe.status !== 0) { console.log('(adapter: no /usr/bin/python3 with torch: PEFT reference check not run)'); return; }
+  const golden = new URL('../fixtures/golden/', import.meta.url).pathname;
+  const { config: gc, weights } = loadModel(golden);
+  const dir = tmp();
+  const model = LlamaModel.fromHost(be, gc, weights);
+  model.lora = Lora.create(be, gc, { r: 4, alpha: 6, dropout: 0, targets: ['q_proj', 'k_proj', 'o_proj', 'up_proj', 'down_proj'], seed: 2 });
+  // make B non-zero so the adapter matters: write random values, as training would
+  let s = 50;
+  for (const m of model.lora.modules) be.write(m.B.buf, Float32Array.from({ length: m.B.size }, () => Math.sin(s++) * 0.3));
+  await saveAdapter(dir, model.lora, gc);
+  const batchPath = join(golden, 'batch.json');
+  const bj = JSON.parse(readFileSync(batchPath, 'utf8'));
+  const tape = model.forward({ B: bj.B, T: bj.T, ids: Int32Array.from(bj.ids), labels: Int32Array.from(bj.labels), lengths: Int32Array.from(bj.lengths) }, { training: false });
+  const logits = await model.logits(tape).toFloat32();
+  model.disposeTape(tape);
+  writeFileSync(join(dir, 'logits.f32'), new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength));
+  const script = new URL('./peft_check.py', import.meta.url).pathname;
+  const r = spawnSync(python, [script, golden, dir, batchPath, join(dir, 'logits.f32')], { encoding: 'utf8' });
+  assert.is(r.status, 0, r.stderr);
+  const [err, modules] = r.stdout.trim().split(' ').map(Number);
+  assert.is(modules, 10, 'modules the reference found (2 layers x 5 targets)');
+  assert.ok(err < 1e-5, `logits rel err vs the f64 reference ${err} (1e-5)`);
+  model.lora.dispose(); model.dispose();
   rmSync(dir, { recursive: true });
 });
 
