@@ -56,7 +56,10 @@ Run control
   --no-shuffle            keep the data file's order
   --init-adapter DIR      start from this PEFT adapter (its r, alpha and targets are used)
   --merge-adapter DIR     merge this adapter into the base weights first (Double-LoRA)
-  --backend B             auto | webgpu | wasm (default ${D.backend}; demo: ${DEMO.backend})
+  --backend B             auto | webgpu | wasm (default ${D.backend}; demo: ${DEMO.backend}). auto takes a
+                          hardware WebGPU adapter, else WASM (a CPU software renderer such as
+                          lavapipe is slower than WASM: --backend webgpu forces it)
+  --weights f32|f16       storage of the frozen weights; f16 needs WebGPU with shader-f16 (default ${D.weights})
   --threads N             WASM worker threads (default: CPU cores, at most 8)
   --save-every N          checkpoint every N optimizer steps into DIR/checkpoint-N (default 0: never)
   --resume                continue from the latest checkpoint in --out
@@ -75,7 +78,7 @@ const OPTIONS = {
   optimizer: { type: 'string' }, 'lora-r': { type: 'string' }, 'lora-alpha': { type: 'string' },
   'lora-dropout': { type: 'string' }, 'lora-targets': { type: 'string' }, 'max-length': { type: 'string' },
   seed: { type: 'string' }, 'no-shuffle': { type: 'boolean' }, 'init-adapter': { type: 'string' },
-  'merge-adapter': { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' },
+  'merge-adapter': { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' }, weights: { type: 'string' },
   'save-every': { type: 'string' }, resume: { type: 'boolean' }, quiet: { type: 'boolean' }, json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -112,7 +115,7 @@ function optionsFrom(v: Values): Partial<AlignOptions> {
     loraR: num(v, 'lora-r'), loraAlpha: num(v, 'lora-alpha'), loraDropout: num(v, 'lora-dropout'),
     loraTargets: v['lora-targets'], maxLength: num(v, 'max-length'), seed: num(v, 'seed'),
     shuffle: v['no-shuffle'] ? false : undefined, initAdapter: v['init-adapter'], mergeAdapter: v['merge-adapter'],
-    backend: choice(v, 'backend', BACKENDS), threads: num(v, 'threads'), saveEvery: num(v, 'save-every'),
+    backend: choice(v, 'backend', BACKENDS), threads: num(v, 'threads'), weights: choice(v, 'weights', ['f32', 'f16'] as const), saveEvery: num(v, 'save-every'),
     resume: v.resume,
   };
 }

@@ -21,6 +21,7 @@ import { Tensor } from '../tensor.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { randomVaccineStep, sftStep, vaccineStep, type StepResult } from '../vaccine.ts';
 import { resolveBackend, resolveTokenizer, type BackendKind } from './resolve.ts';
+import { isSoftwareRenderer } from '../../bindings/select.ts';
 
 export type AlignMethod = 'sft' | 'vaccine' | 'random-vaccine';
 export const ALIGN_METHODS: readonly AlignMethod[] = ['sft', 'vaccine', 'random-vaccine'];
@@ -61,6 +62,8 @@ export interface AlignOptions {
   backend: BackendKind | Backend;
   /** WASM worker threads (default: the machine's cores) */
   threads?: number;
+  /** storage of the frozen projection weights: 'f16' needs WebGPU with shader-f16 (compute stays f32) */
+  weights: 'f32' | 'f16';
   /** save a checkpoint every N optimizer steps (0: never) */
   saveEvery: number;
   /** continue from the latest checkpoint in `out` */
@@ -72,7 +75,7 @@ export const ALIGN_DEFAULTS = {
   lr: 1e-3, weightDecay: 0.1, warmupRatio: 0.1, scheduler: 'cosine' as SchedulerKind, optimizer: 'adamw' as OptimizerKind,
   loraR: 8, loraAlpha: 4, loraDropout: 0.1, loraTargets: LORA_TARGETS.join(','), maxLength: 200, seed: 43, shuffle: true,
   initAdapter: null as string | null, mergeAdapter: null as string | null, backend: 'auto' as BackendKind,
-  saveEvery: 0, resume: false,
+  weights: 'f32' as 'f32' | 'f16', saveEvery: 0, resume: false,
 };
 
 /** Bad input (options, data, model, adapter): the command line prints the message and exits with 2. */
@@ -115,6 +118,8 @@ export function normalizeOptions(input: Partial<AlignOptions>): AlignOptions & {
   if (!SCHEDULERS.includes(o.scheduler)) bad(`unknown scheduler '${o.scheduler}' (one of ${SCHEDULERS.join(', ')})`);
   if (!OPTIMIZERS.includes(o.optimizer)) bad(`unknown optimizer '${o.optimizer}' (one of ${OPTIMIZERS.join(', ')})`);
   if (typeof o.backend === 'string' && !BACKENDS.includes(o.backend)) bad(`unknown backend '${o.backend}' (one of ${BACKENDS.join(', ')})`);
+  if (o.weights !== 'f32' && o.weights !== 'f16') bad(`--weights must be f32 or f16, got '${o.weights}'`);
+  if (o.weights === 'f16' && o.mergeAdapter) bad('--merge-adapter needs f32 weights (merging into f16-stored weights is not supported)');
   const num = (name: string, v: number, ok: boolean, what: string) => {
     if (typeof v !== 'number' || !Number.isFinite(v) || !ok) bad(`--${name} must be ${what}, got ${v}`);
   };
@@ -229,7 +234,7 @@ export async function align(input: Partial<AlignOptions>, cb: AlignCallbacks = {
 
   const ownsBackend = typeof o.backend === 'string';
   const backend = typeof o.backend === 'string' ? await resolveBackend(o.backend, o.threads) : o.backend;
-  if (backend.name === 'webgpu' && /llvmpipe|lavapipe|swiftshader|software/i.test(backend.description)) {
+  if (backend.name === 'webgpu' && isSoftwareRenderer(backend.description)) {
     log(`note: the WebGPU adapter is a CPU software renderer (${backend.description}); --backend wasm is usually much faster here`);
   }
   let model: LlamaModel | null = null;
@@ -237,7 +242,7 @@ export async function align(input: Partial<AlignOptions>, cb: AlignCallbacks = {
   let optimizer: ReturnType<typeof createOptimizer> | null = null;
   const gradScratch: Tensor[] = [];
   try {
-    model = LlamaModel.fromHost(backend, config, weights);
+    model = await asInput(() => LlamaModel.fromHost(backend, config, weights, { weightDtype: o.weights }));
     if (o.mergeAdapter) {
       const merged = await asInput(() => loadAdapter(backend, config, o.mergeAdapter!, { dropout: 0 }));
       model.mergeLora(merged);

@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createWebGPUBackend } from '../../bindings/webgpu/backend.ts';
 import { openDevice } from '../../bindings/webgpu/provider.ts';
-import { selectBackend } from '../../bindings/select.ts';
+import { isSoftwareRenderer, selectBackend } from '../../bindings/select.ts';
 import { rand, relErr, webgpuBackend } from '../helpers.ts';
 
 const gpu = await webgpuBackend();
@@ -130,13 +130,20 @@ if (!gpu) {
     assert.ok(relErr(got, want) <= 1e-4, `relErr ${relErr(got, want)} (tol 1e-4: 600 f32 roundings)`);
   });
 
-  test('select: wasm on request, webgpu when asked, auto picks webgpu where it exists', async () => {
+  test('select: wasm on request, webgpu when asked, auto picks a hardware adapter, else wasm', async () => {
     const w = await selectBackend('wasm', { quiet: true, threads: 1 });
     assert.is(w.name, 'wasm');
     await w.destroy();
+    const forced = await selectBackend('webgpu', { quiet: true });
+    assert.is(forced.name, 'webgpu');
+    const software = isSoftwareRenderer(forced.description);
+    await forced.destroy();
     const g = await selectBackend('auto', { quiet: true });
-    assert.is(g.name, 'webgpu');
+    // lavapipe (CI, machines without a GPU) is a CPU renderer: auto prefers the WASM kernels there
+    assert.is(g.name, software ? 'wasm' : 'webgpu', `auto with adapter '${forced.description}'`);
     await g.destroy();
+    assert.ok(isSoftwareRenderer('mesa / software / llvmpipe-llvm-15 / llvmpipe: Mesa 25.0.7'));
+    assert.not.ok(isSoftwareRenderer('nvidia / hopper / NVIDIA H100 80GB HBM3'));
     let err = '';
     try { await selectBackend('cuda' as never, { quiet: true }); } catch (e) { err = (e as Error).message; }
     assert.match(err, /unknown backend/);
