@@ -126,10 +126,11 @@ test('an adapter that does not fit the model is a clear AdapterError', async () 
   rmSync(dir, { recursive: true });
 });
 
-test('an adapter written here means the same to an independent PEFT-semantics reference (f64 torch): logits rel 1e-5', async () => {
-  const python = '/usr/bin/python3';
-  const probe = existsSync(python) ? spawnSync(python, ['-c', 'import torch, numpy'], { encoding: 'utf8' }) : null;
-  if (!probe || probe.status !== 0) { console.log('(adapter: no /usr/bin/python3 with torch: PEFT reference check not run)'); return; }
+const python = '/usr/bin/python3';
+const torchProbe = existsSync(python) ? spawnSync(python, ['-c', 'import torch, numpy'], { encoding: 'utf8' }) : null;
+const haveTorch = torchProbe !== null && torchProbe.status === 0;
+if (!haveTorch) console.log('(adapter: no /usr/bin/python3 with torch: the PEFT reference check is skipped)');
+(haveTorch ? test : test.skip)('an adapter written here means the same to an independent PEFT-semantics reference (f64 torch): logits rel 1e-5', async () => {
   const golden = new URL('../fixtures/golden/', import.meta.url).pathname;
   const { config: gc, weights } = loadModel(golden);
   const dir = tmp();

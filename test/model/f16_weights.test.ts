@@ -19,10 +19,11 @@ t('a backend without f16 storage refuses f16 weights clearly', async () => {
   assert.throws(() => LlamaModel.fromHost(be, config, weights, { weightDtype: 'f16' }), /f16 weights need a backend with f16 storage/);
 });
 
-t('WebGPU: f16-stored weights equal f32 compute on f16-rounded weights (logits, loss, LoRA grads)', async () => {
-  const be = await webgpuBackend();
-  if (!be) { console.warn('  (no WebGPU adapter: skipped)'); return; }
-  if (!be.hasF16) { console.warn('  (adapter lacks shader-f16: skipped)'); return; }
+const gpu = await webgpuBackend();
+if (!gpu) console.warn('f16 weights on WebGPU: no adapter, not run');
+else if (!gpu.hasF16) console.warn('f16 weights on WebGPU: the adapter lacks shader-f16, not run');
+if (gpu?.hasF16) t('WebGPU: f16-stored weights equal f32 compute on f16-rounded weights (logits, loss, LoRA grads)', async () => {
+  const be = gpu;
   const { config, weights } = loadHFModel(DIR);
   const rounded: HostWeights = new Map();
   for (const [name, w] of weights) {

@@ -15,12 +15,14 @@ const TOKENIZER = join(DATA_DIR, 'models', 'stories260K', 'tok512.bin');
 const DOCUMENTED = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park. '
   + 'One day, she saw a big, red ball. She wanted to play with it, but it was too high';
 
-for (const [label, getBackend] of [['wasm', wasmBackend], ['webgpu', webgpuBackend]] as const) {
+// Needs ../shared/data; the WebGPU suite also needs an adapter (outside CI; under CI its absence throws).
+const haveData = existsSync(MODEL) && existsSync(TOKENIZER);
+if (!haveData) console.warn(`stories260K: ${MODEL} not found: not run`);
+const backends = haveData ? [['wasm', await wasmBackend()], ['webgpu', await webgpuBackend()]] as const : [];
+for (const [label, be] of backends) {
+  if (!be) { console.warn(`stories260K (${label}): no adapter, not run`); continue; }
   const t = suite(`stories260K (${label})`);
   t('greedy generation from BOS reproduces the documented text (first 40 tokens)', async () => {
-    if (!existsSync(MODEL)) { console.warn(`  (${MODEL} not found: skipped)`); return; }
-    const be = await getBackend();
-    if (!be) { console.warn('  (no WebGPU adapter: skipped)'); return; }
     const { config, weights } = loadModel(MODEL);
     const tok = loadTokenizer(TOKENIZER);
     const model = LlamaModel.fromHost(be, config, weights);
@@ -34,9 +36,6 @@ for (const [label, getBackend] of [['wasm', wasmBackend], ['webgpu', webgpuBacke
     assert.ok(DOCUMENTED.startsWith(text), `generated text is a prefix of the documented one: ${JSON.stringify(text)}`);
   });
   t('temperature sampling: seeded, reproducible, and differs from greedy', async () => {
-    if (!existsSync(MODEL)) return;
-    const be = await getBackend();
-    if (!be) return;
     const { config, weights } = loadModel(MODEL);
     const tok = loadTokenizer(TOKENIZER);
     const model = LlamaModel.fromHost(be, config, weights);
