@@ -13,8 +13,12 @@ const asc = join(root, 'node_modules', 'assemblyscript', 'bin', 'asc.js');
 const t0 = Date.now();
 // Every kernels/as/*.ts is an entry (one op per file); shared helpers live in kernels/as/common/.
 const entries = readdirSync(join(root, 'kernels', 'as')).filter((f) => f.endsWith('.ts')).sort().map((f) => `kernels/as/${f}`);
-execFileSync(process.execPath, [asc, ...entries, '--config', 'asconfig.json'], { cwd: root, stdio: 'inherit' });
-console.log(`build: kernels/as -> build/kernels.wasm (${Date.now() - t0} ms)`);
+// Two builds: FMA=0 (plain mul + add, any engine with SIMD) and FMA=1 (relaxed_madd, fused
+// multiply-add; bindings/wasm/loader.ts prefers it where the engine accepts relaxed SIMD).
+execFileSync(process.execPath, [asc, ...entries, '--config', 'asconfig.json', '--use', 'FMA=0'], { cwd: root, stdio: 'inherit' });
+execFileSync(process.execPath, [asc, ...entries, '--config', 'asconfig.json', '--use', 'FMA=1',
+  '--outFile', 'build/kernels-fma.wasm', '--textFile', 'build/kernels-fma.wat'], { cwd: root, stdio: 'inherit' });
+console.log(`build: kernels/as -> build/kernels.wasm, build/kernels-fma.wasm (${Date.now() - t0} ms)`);
 
 const esbuild = await import('esbuild');
 const t1 = Date.now();

@@ -3,7 +3,8 @@
 // PyTorch (CPU, same shapes, same threads) in the same run for the ratio.
 //
 //   node --import tsx bench/train_step.ts [--config small|stories15m] [--steps 3] [--backends wasm,webgpu] [--profile]
-// --profile: on WebGPU, GPU time per kernel (timestamp queries, quantization off), summed by name.
+// --profile: time per kernel, summed by name: GPU timestamps on WebGPU (quantization off), wall
+// clock per call on WASM (kernels run synchronously there).
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -145,7 +146,7 @@ for (const kind of values.backends!.split(',')) {
   const threadList = kind === 'wasm' ? values.threads!.split(',').map(Number) : [0];
   for (const threads of threadList) {
     let backend: Backend;
-    if (kind === 'wasm') backend = await (await import('../bindings/wasm/backend.ts')).createWasmBackend({ threads });
+    if (kind === 'wasm') backend = await (await import('../bindings/wasm/backend.ts')).createWasmBackend({ threads, timing: values.profile });
     else backend = await (await import('../bindings/webgpu/backend.ts')).createWebGPUBackend({ quiet: true, timing: values.profile });
     const { sftMs, vaccineMs } = await timeSteps(backend);
     const torchMs = kind === 'wasm' ? torchStep(threads) : null;
@@ -155,7 +156,7 @@ for (const kind of values.backends!.split(',')) {
     if (values.profile && times && times.size > 0) {
       const rows = [...times].sort((a, b) => b[1].ms - a[1].ms);
       const total = rows.reduce((s, [, t]) => s + t.ms, 0);
-      console.log(`  GPU time per kernel over all steps (warm-up included), total ${total.toFixed(1)} ms:`);
+      console.log(`  ${kind === 'wasm' ? 'wall-clock' : 'GPU'} time per kernel over all steps (warm-up included), total ${total.toFixed(1)} ms:`);
       for (const [name, t] of rows) console.log(`    ${name.padEnd(28)} ${t.ms.toFixed(2).padStart(10)} ms  ${String(t.count).padStart(6)} dispatches  ${(100 * t.ms / total).toFixed(1).padStart(5)}%`);
     }
     await backend.destroy();

@@ -26,6 +26,8 @@ export interface WasmBackendOptions {
    * model's step went from 5.7 to 4.3 ms at 2 threads against 2^15; large shapes unchanged).
    */
   parallelMinWork?: number;
+  /** time every kernel call (wall clock, summed per kernel name): see kernelTimes() */
+  timing?: boolean;
 }
 
 const DEFAULT_PARALLEL_MIN_WORK = 1 << 18;
@@ -41,7 +43,7 @@ export class WasmBackend implements Backend {
 
   constructor(opts: WasmBackendOptions = {}) {
     const threads = Math.max(1, Math.floor(opts.threads ?? Math.min(8, availableParallelism())));
-    const { module, memory, instance, workerUrl } = loadKernels();
+    const { module, memory, instance, workerUrl, fma } = loadKernels();
     const exports = instance.exports as Record<string, unknown>;
     this.memory = memory;
     const heapBase = (exports.heap_base as () => number)();
@@ -49,10 +51,14 @@ export class WasmBackend implements Backend {
     this.pool = new ThreadPool(threads, module, memory, exports, workerUrl);
     this.partials = this.alloc_.alloc(8 * 64);
     this.minWork = opts.parallelMinWork ?? DEFAULT_PARALLEL_MIN_WORK;
-    this.description = `WebAssembly SIMD, ${threads} thread${threads > 1 ? 's' : ''}`;
+    if (opts.timing) this.pool.timings = new Map();
+    this.description = `WebAssembly SIMD${fma ? ' + FMA' : ''}, ${threads} thread${threads > 1 ? 's' : ''}`;
   }
 
   get threads(): number { return this.pool.threads; }
+
+  /** Wall-clock time per kernel name, summed over calls (empty unless created with timing). */
+  kernelTimes(): Map<string, { count: number; ms: number }> { return new Map(this.pool.timings ?? []); }
 
   // ---- memory ------------------------------------------------------------------------------
   alloc(_dtype: DType, size: number): WasmBuffer {

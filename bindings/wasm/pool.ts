@@ -17,6 +17,8 @@ export class ThreadPool {
   private workers: Worker[] = [];
   private ids = new Map<string, number>();
   private fns: ((...a: number[]) => void)[] = [];
+  /** when set, run() adds each call's wall-clock time here, by kernel name */
+  timings: Map<string, { count: number; ms: number }> | null = null;
 
   constructor(readonly threads: number, module: WebAssembly.Module, memory: WebAssembly.Memory,
     readonly exports: Record<string, unknown>, workerUrl: URL) {
@@ -38,6 +40,18 @@ export class ThreadPool {
    * done. Small jobs should pass parallel = false: a wake-up costs tens of microseconds.
    */
   run(name: string, args: number[], parallel = true): void {
+    if (this.timings) {
+      const t0 = performance.now();
+      this.runKernel(name, args, parallel);
+      const t = this.timings.get(name) ?? { count: 0, ms: 0 };
+      t.count++; t.ms += performance.now() - t0;
+      this.timings.set(name, t);
+      return;
+    }
+    this.runKernel(name, args, parallel);
+  }
+
+  private runKernel(name: string, args: number[], parallel: boolean): void {
     const id = this.ids.get(name);
     if (id === undefined) throw new Error(`wasm backend: no kernel '${name}' in build/kernels.wasm (rebuild with npm run build)`);
     const n = parallel ? this.threads : 1;

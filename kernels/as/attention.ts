@@ -4,6 +4,7 @@
 // Query i of batch b sees keys j <= qPos0 + i and j < keyLen[b]; query head h reads kv head
 // h / (Hq/Hkv). A query with no visible key gets out = 0, lse = -inf and zero gradients.
 import { exp4 } from './common/exp4';
+import { madd } from './common/madd';
 
 // ---- hd-length vector helpers (v128 body, scalar tail for hd not a multiple of 4) ----
 
@@ -12,12 +13,12 @@ import { exp4 } from './common/exp4';
   let c = 0;
   for (; c + 8 <= n; c += 8) {
     const o = <usize>c << 2;
-    acc0 = f32x4.add(acc0, f32x4.mul(v128.load(a + o), v128.load(b + o)));
-    acc1 = f32x4.add(acc1, f32x4.mul(v128.load(a + o, 16), v128.load(b + o, 16)));
+    acc0 = madd(v128.load(a + o), v128.load(b + o), acc0);
+    acc1 = madd(v128.load(a + o, 16), v128.load(b + o, 16), acc1);
   }
   if (c + 4 <= n) {
     const o = <usize>c << 2;
-    acc0 = f32x4.add(acc0, f32x4.mul(v128.load(a + o), v128.load(b + o)));
+    acc0 = madd(v128.load(a + o), v128.load(b + o), acc0);
     c += 4;
   }
   const acc = f32x4.add(acc0, acc1);
@@ -40,8 +41,8 @@ import { exp4 } from './common/exp4';
   let c = 0;
   for (; c + 4 <= n; c += 4) {
     const o = <usize>c << 2;
-    const t01 = f32x4.add(f32x4.mul(v128.load(x0 + o), a0), f32x4.mul(v128.load(x1 + o), a1));
-    const t23 = f32x4.add(f32x4.mul(v128.load(x2 + o), a2), f32x4.mul(v128.load(x3 + o), a3));
+    const t01 = madd(v128.load(x1 + o), a1, f32x4.mul(v128.load(x0 + o), a0));
+    const t23 = madd(v128.load(x3 + o), a3, f32x4.mul(v128.load(x2 + o), a2));
     v128.store(y + o, f32x4.add(v128.load(y + o), f32x4.add(t01, t23)));
   }
   for (; c < n; c++) {
@@ -55,7 +56,7 @@ import { exp4 } from './common/exp4';
   let c = 0;
   for (; c + 4 <= n; c += 4) {
     const o = <usize>c << 2;
-    v128.store(y + o, f32x4.add(v128.load(y + o), f32x4.mul(v128.load(x + o), a4)));
+    v128.store(y + o, madd(v128.load(x + o), a4, v128.load(y + o)));
   }
   for (; c < n; c++) {
     const o = <usize>c << 2;
@@ -207,10 +208,10 @@ function forwardBlock4(out: usize, q: usize, qStride: usize, lsePtr: usize, nk4:
     for (let c = 0; c < vec; c += 4) {
       const o = <usize>c << 2;
       const vc = v128.load(vj + o);
-      v128.store(r0 + o, f32x4.add(f32x4.mul(v128.load(r0 + o), a0), f32x4.mul(vc, p0)));
-      v128.store(r1 + o, f32x4.add(f32x4.mul(v128.load(r1 + o), a1), f32x4.mul(vc, p1)));
-      v128.store(r2 + o, f32x4.add(f32x4.mul(v128.load(r2 + o), a2), f32x4.mul(vc, p2)));
-      v128.store(r3 + o, f32x4.add(f32x4.mul(v128.load(r3 + o), a3), f32x4.mul(vc, p3)));
+      v128.store(r0 + o, madd(vc, p0, f32x4.mul(v128.load(r0 + o), a0)));
+      v128.store(r1 + o, madd(vc, p1, f32x4.mul(v128.load(r1 + o), a1)));
+      v128.store(r2 + o, madd(vc, p2, f32x4.mul(v128.load(r2 + o), a2)));
+      v128.store(r3 + o, madd(vc, p3, f32x4.mul(v128.load(r3 + o), a3)));
     }
     for (let c = vec; c < hd; c++) {
       const o = <usize>c << 2;
@@ -234,10 +235,10 @@ function forwardBlock4(out: usize, q: usize, qStride: usize, lsePtr: usize, nk4:
   for (let c = 0; c < vec; c += 4) {
     const o = <usize>c << 2;
     const kc = v128.load(kj + o);
-    s0 = f32x4.add(s0, f32x4.mul(v128.load(q0 + o), kc));
-    s1 = f32x4.add(s1, f32x4.mul(v128.load(q1 + o), kc));
-    s2 = f32x4.add(s2, f32x4.mul(v128.load(q2 + o), kc));
-    s3 = f32x4.add(s3, f32x4.mul(v128.load(q3 + o), kc));
+    s0 = madd(v128.load(q0 + o), kc, s0);
+    s1 = madd(v128.load(q1 + o), kc, s1);
+    s2 = madd(v128.load(q2 + o), kc, s2);
+    s3 = madd(v128.load(q3 + o), kc, s3);
   }
   let s4 = hsum4(s0, s1, s2, s3);
   for (let c = vec; c < hd; c++) {
@@ -252,8 +253,8 @@ function forwardBlock4(out: usize, q: usize, qStride: usize, lsePtr: usize, nk4:
 @inline function updateRow4(row: usize, v0: usize, v1: usize, v2: usize, v3: usize, a: v128, p0: v128, p1: v128, p2: v128, p3: v128, hd: i32, vec: i32): void {
   for (let c = 0; c < vec; c += 4) {
     const o = <usize>c << 2;
-    const t01 = f32x4.add(f32x4.mul(v128.load(v0 + o), p0), f32x4.mul(v128.load(v1 + o), p1));
-    const t23 = f32x4.add(f32x4.mul(v128.load(v2 + o), p2), f32x4.mul(v128.load(v3 + o), p3));
+    const t01 = madd(v128.load(v1 + o), p1, f32x4.mul(v128.load(v0 + o), p0));
+    const t23 = madd(v128.load(v3 + o), p3, f32x4.mul(v128.load(v2 + o), p2));
     v128.store(row + o, f32x4.add(f32x4.mul(v128.load(row + o), a), f32x4.add(t01, t23)));
   }
   const as = f32x4.extract_lane(a, 0);
@@ -358,14 +359,14 @@ function backwardBlock4(dq: usize, dout: usize, q: usize, out: usize, qStride: u
     for (let c = 0; c < vec; c += 4) {
       const o = <usize>c << 2;
       const kc = v128.load(kj + o), vc = v128.load(vj + o);
-      s0 = f32x4.add(s0, f32x4.mul(v128.load(q0 + o), kc));
-      s1 = f32x4.add(s1, f32x4.mul(v128.load(q1 + o), kc));
-      s2 = f32x4.add(s2, f32x4.mul(v128.load(q2 + o), kc));
-      s3 = f32x4.add(s3, f32x4.mul(v128.load(q3 + o), kc));
-      t0 = f32x4.add(t0, f32x4.mul(v128.load(o0 + o), vc));
-      t1 = f32x4.add(t1, f32x4.mul(v128.load(o1 + o), vc));
-      t2 = f32x4.add(t2, f32x4.mul(v128.load(o2 + o), vc));
-      t3 = f32x4.add(t3, f32x4.mul(v128.load(o3 + o), vc));
+      s0 = madd(v128.load(q0 + o), kc, s0);
+      s1 = madd(v128.load(q1 + o), kc, s1);
+      s2 = madd(v128.load(q2 + o), kc, s2);
+      s3 = madd(v128.load(q3 + o), kc, s3);
+      t0 = madd(v128.load(o0 + o), vc, t0);
+      t1 = madd(v128.load(o1 + o), vc, t1);
+      t2 = madd(v128.load(o2 + o), vc, t2);
+      t3 = madd(v128.load(o3 + o), vc, t3);
     }
     let s4 = hsum4(s0, s1, s2, s3), dp4 = hsum4(t0, t1, t2, t3);
     for (let c = vec; c < hd; c++) {
@@ -382,17 +383,17 @@ function backwardBlock4(dq: usize, dout: usize, q: usize, out: usize, qStride: u
     const dkj = dk + jo, dvj = dv + jo;
     for (let c = 0; c < vec; c += 4) {
       const o = <usize>c << 2;
-      const pv = f32x4.add(f32x4.add(f32x4.mul(v128.load(o0 + o), p0), f32x4.mul(v128.load(o1 + o), p1)),
-        f32x4.add(f32x4.mul(v128.load(o2 + o), p2), f32x4.mul(v128.load(o3 + o), p3)));
+      const pv = f32x4.add(madd(v128.load(o1 + o), p1, f32x4.mul(v128.load(o0 + o), p0)),
+        madd(v128.load(o3 + o), p3, f32x4.mul(v128.load(o2 + o), p2)));
       v128.store(dvj + o, f32x4.add(v128.load(dvj + o), pv));
-      const qs = f32x4.add(f32x4.add(f32x4.mul(v128.load(q0 + o), d0), f32x4.mul(v128.load(q1 + o), d1)),
-        f32x4.add(f32x4.mul(v128.load(q2 + o), d2), f32x4.mul(v128.load(q3 + o), d3)));
+      const qs = f32x4.add(madd(v128.load(q1 + o), d1, f32x4.mul(v128.load(q0 + o), d0)),
+        madd(v128.load(q3 + o), d3, f32x4.mul(v128.load(q2 + o), d2)));
       v128.store(dkj + o, f32x4.add(v128.load(dkj + o), qs));
       const kc = v128.load(kj + o);
-      v128.store(g0 + o, f32x4.add(v128.load(g0 + o), f32x4.mul(kc, d0)));
-      v128.store(g1 + o, f32x4.add(v128.load(g1 + o), f32x4.mul(kc, d1)));
-      v128.store(g2 + o, f32x4.add(v128.load(g2 + o), f32x4.mul(kc, d2)));
-      v128.store(g3 + o, f32x4.add(v128.load(g3 + o), f32x4.mul(kc, d3)));
+      v128.store(g0 + o, madd(kc, d0, v128.load(g0 + o)));
+      v128.store(g1 + o, madd(kc, d1, v128.load(g1 + o)));
+      v128.store(g2 + o, madd(kc, d2, v128.load(g2 + o)));
+      v128.store(g3 + o, madd(kc, d3, v128.load(g3 + o)));
     }
     for (let c = vec; c < hd; c++) {
       const o = <usize>c << 2;

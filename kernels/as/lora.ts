@@ -3,6 +3,7 @@
 // pointer 0 meaning no dropout. r is small (4..64), so these loop over r inside the in-dimension
 // loop instead of packing. WGSL twin: kernels/wgsl/lora.wgsl.
 import { chunkStart, chunkEnd } from './common/threads';
+import { madd } from './common/madd';
 
 /** U[T,r] = (X ∘ mask) A^T (written). Threads split the rows of X. */
 export function lora_forward_u(u: usize, x: usize, a: usize, mask: usize, T: i32, inF: i32, r: i32,
@@ -21,10 +22,10 @@ export function lora_forward_u(u: usize, x: usize, a: usize, mask: usize, T: i32
         const o = <usize>i << 2;
         let xv = v128.load(xr + o);
         if (mask) xv = f32x4.mul(xv, v128.load(mr + o));
-        s0 = f32x4.add(s0, f32x4.mul(xv, v128.load(a0 + o)));
-        s1 = f32x4.add(s1, f32x4.mul(xv, v128.load(a1 + o)));
-        s2 = f32x4.add(s2, f32x4.mul(xv, v128.load(a2 + o)));
-        s3 = f32x4.add(s3, f32x4.mul(xv, v128.load(a3 + o)));
+        s0 = madd(xv, v128.load(a0 + o), s0);
+        s1 = madd(xv, v128.load(a1 + o), s1);
+        s2 = madd(xv, v128.load(a2 + o), s2);
+        s3 = madd(xv, v128.load(a3 + o), s3);
       }
       let d0 = hsum(s0), d1 = hsum(s1), d2 = hsum(s2), d3 = hsum(s3);
       for (; i < inF; i++) {
@@ -44,7 +45,7 @@ export function lora_forward_u(u: usize, x: usize, a: usize, mask: usize, T: i32
         const o = <usize>i << 2;
         let xv = v128.load(xr + o);
         if (mask) xv = f32x4.mul(xv, v128.load(mr + o));
-        s = f32x4.add(s, f32x4.mul(xv, v128.load(aj + o)));
+        s = madd(xv, v128.load(aj + o), s);
       }
       let d = hsum(s);
       for (; i < inF; i++) {
@@ -71,7 +72,7 @@ export function lora_backward_dx(dx: usize, du: usize, a: usize, mask: usize, T:
       let s = f32x4.splat(0);
       let aj = a + o;
       for (let j = 0; j < r; j++) {
-        s = f32x4.add(s, f32x4.mul(v128.load32_splat(dur + (<usize>j << 2)), v128.load(aj)));
+        s = madd(v128.load32_splat(dur + (<usize>j << 2)), v128.load(aj), s);
         aj += ld;
       }
       if (mask) s = f32x4.mul(s, v128.load(mr + o));
@@ -109,13 +110,13 @@ export function lora_backward_da(da: usize, du: usize, x: usize, mask: usize, T:
         let x0 = v128.load(px), x1 = v128.load(px, 16);
         if (mask) { x0 = f32x4.mul(x0, v128.load(pm)); x1 = f32x4.mul(x1, v128.load(pm, 16)); }
         let g = v128.load32_splat(pu);
-        a00 = f32x4.add(a00, f32x4.mul(g, x0)); a01 = f32x4.add(a01, f32x4.mul(g, x1));
+        a00 = madd(g, x0, a00); a01 = madd(g, x1, a01);
         g = v128.load32_splat(pu, 4);
-        a10 = f32x4.add(a10, f32x4.mul(g, x0)); a11 = f32x4.add(a11, f32x4.mul(g, x1));
+        a10 = madd(g, x0, a10); a11 = madd(g, x1, a11);
         g = v128.load32_splat(pu, 8);
-        a20 = f32x4.add(a20, f32x4.mul(g, x0)); a21 = f32x4.add(a21, f32x4.mul(g, x1));
+        a20 = madd(g, x0, a20); a21 = madd(g, x1, a21);
         g = v128.load32_splat(pu, 12);
-        a30 = f32x4.add(a30, f32x4.mul(g, x0)); a31 = f32x4.add(a31, f32x4.mul(g, x1));
+        a30 = madd(g, x0, a30); a31 = madd(g, x1, a31);
         px += ld; pm += ld; pu += ldu;
       }
       const p = dac + <usize>j * ld;
@@ -131,7 +132,7 @@ export function lora_backward_da(da: usize, du: usize, x: usize, mask: usize, T:
         let x0 = v128.load(px), x1 = v128.load(px, 16);
         if (mask) { x0 = f32x4.mul(x0, v128.load(pm)); x1 = f32x4.mul(x1, v128.load(pm, 16)); }
         const g = v128.load32_splat(pu);
-        a0 = f32x4.add(a0, f32x4.mul(g, x0)); a1 = f32x4.add(a1, f32x4.mul(g, x1));
+        a0 = madd(g, x0, a0); a1 = madd(g, x1, a1);
         px += ld; pm += ld; pu += ldu;
       }
       const p = dac + <usize>j * ld;

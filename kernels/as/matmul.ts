@@ -11,7 +11,7 @@
 //   partial dot products along k (contiguous in both operands), reduced with shuffles at the end.
 // - transA and transB together (unused by the engine) and ragged edges: a scalar loop.
 // Register budget: 8 accumulators + operands stay within the 16 xmm registers V8 allocates.
-// Plain f32x4 mul + add, not relaxed_madd: Node 20's V8 rejects relaxed-simd without a flag.
+// Products accumulate through madd (common/madd.ts): fused multiply-add in the FMA build.
 //
 // K is blocked (KC) and, inside, N (NC) so that the block of B being re-read for every row tile
 // stays in L2 while the few rows of A of a tile stay in L1. Only the first K block applies beta;
@@ -28,6 +28,7 @@
 // Threads split M in whole row tiles when there are enough rows, otherwise N in whole column
 // tiles; each thread writes a disjoint block of C.
 import { chunkStart, chunkEnd } from './common/threads';
+import { madd } from './common/madd';
 
 // Block sizes (k depth x columns of C) per form. Small enough that rows of B at a power-of-two
 // stride, which all map to a few cache sets, still fit in L2's ways.
@@ -109,7 +110,7 @@ function scaleBlock(c: usize, N: i32, m0: i32, m1: i32, n0: i32, n1: i32, beta: 
 
 @inline function updateVec(p: usize, v: v128, alpha: f32, beta: f32): void {
   let y = f32x4.mul(f32x4.splat(alpha), v);
-  if (beta != 0) y = f32x4.add(y, f32x4.mul(f32x4.splat(beta), v128.load(p)));
+  if (beta != 0) y = madd(f32x4.splat(beta), v128.load(p), y);
   v128.store(p, y);
 }
 
@@ -146,13 +147,13 @@ function broadcastBlock(c: usize, ldc: usize, a: usize, aRow: usize, aK: usize, 
       for (let k = 0; k < kc; k++) {
         const b0 = v128.load(pb), b1 = v128.load(pb, 16);
         let x = v128.load32_splat(pa);
-        c00 = f32x4.add(c00, f32x4.mul(x, b0)); c01 = f32x4.add(c01, f32x4.mul(x, b1));
+        c00 = madd(x, b0, c00); c01 = madd(x, b1, c01);
         x = v128.load32_splat(pa + aRow);
-        c10 = f32x4.add(c10, f32x4.mul(x, b0)); c11 = f32x4.add(c11, f32x4.mul(x, b1));
+        c10 = madd(x, b0, c10); c11 = madd(x, b1, c11);
         x = v128.load32_splat(pa + 2 * aRow);
-        c20 = f32x4.add(c20, f32x4.mul(x, b0)); c21 = f32x4.add(c21, f32x4.mul(x, b1));
+        c20 = madd(x, b0, c20); c21 = madd(x, b1, c21);
         x = v128.load32_splat(pa + 3 * aRow);
-        c30 = f32x4.add(c30, f32x4.mul(x, b0)); c31 = f32x4.add(c31, f32x4.mul(x, b1));
+        c30 = madd(x, b0, c30); c31 = madd(x, b1, c31);
         pa += aK; pb += bK;
       }
       const p = ci + (<usize>j << 2);
@@ -176,7 +177,7 @@ function broadcastRowsNarrow(c: usize, ldc: usize, a: usize, aRow: usize, aK: us
       let pa = ai, pb = b + (<usize>j << 2);
       let s = f32x4.splat(0);
       for (let k = 0; k < kc; k++) {
-        s = f32x4.add(s, f32x4.mul(v128.load32_splat(pa), v128.load(pb)));
+        s = madd(v128.load32_splat(pa), v128.load(pb), s);
         pa += aK; pb += bK;
       }
       updateVec(c + <usize>i * ldc + (<usize>j << 2), s, alpha, beta);
@@ -209,13 +210,13 @@ function dotBlock(c: usize, ldc: usize, a: usize, aRow: usize, b: usize, bCol: u
       for (let o: usize = 0; o < <usize>kVec << 2; o += 16) {
         const x0 = v128.load(a0 + o), x1 = v128.load(a1 + o);
         let y = v128.load(b0 + o);
-        s00 = f32x4.add(s00, f32x4.mul(x0, y)); s10 = f32x4.add(s10, f32x4.mul(x1, y));
+        s00 = madd(x0, y, s00); s10 = madd(x1, y, s10);
         y = v128.load(b1 + o);
-        s01 = f32x4.add(s01, f32x4.mul(x0, y)); s11 = f32x4.add(s11, f32x4.mul(x1, y));
+        s01 = madd(x0, y, s01); s11 = madd(x1, y, s11);
         y = v128.load(b2 + o);
-        s02 = f32x4.add(s02, f32x4.mul(x0, y)); s12 = f32x4.add(s12, f32x4.mul(x1, y));
+        s02 = madd(x0, y, s02); s12 = madd(x1, y, s12);
         y = v128.load(b3 + o);
-        s03 = f32x4.add(s03, f32x4.mul(x0, y)); s13 = f32x4.add(s13, f32x4.mul(x1, y));
+        s03 = madd(x0, y, s03); s13 = madd(x1, y, s13);
       }
       let r0 = hsum4(s00, s01, s02, s03), r1 = hsum4(s10, s11, s12, s13);
       for (let k = kVec; k < kc; k++) {
@@ -223,7 +224,7 @@ function dotBlock(c: usize, ldc: usize, a: usize, aRow: usize, b: usize, bCol: u
         const x0 = v128.load32_splat(a0 + o), x1 = v128.load32_splat(a1 + o);
         const y = f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(load<f32>(b0 + o)),
           1, load<f32>(b1 + o)), 2, load<f32>(b2 + o)), 3, load<f32>(b3 + o));
-        r0 = f32x4.add(r0, f32x4.mul(x0, y)); r1 = f32x4.add(r1, f32x4.mul(x1, y));
+        r0 = madd(x0, y, r0); r1 = madd(x1, y, r1);
       }
       const p = c + <usize>i * ldc + (<usize>j << 2);
       updateVec(p, r0, alpha, beta);
@@ -243,7 +244,7 @@ function dotRowsNarrow(c: usize, ldc: usize, a: usize, aRow: usize, b: usize, bC
     for (let j = j0; j < j1; j++) {
       const bj = b + <usize>j * bCol;
       let s = f32x4.splat(0);
-      for (let o: usize = 0; o < <usize>kVec << 2; o += 16) s = f32x4.add(s, f32x4.mul(v128.load(ai + o), v128.load(bj + o)));
+      for (let o: usize = 0; o < <usize>kVec << 2; o += 16) s = madd(v128.load(ai + o), v128.load(bj + o), s);
       let d = f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1) + f32x4.extract_lane(s, 2) + f32x4.extract_lane(s, 3);
       for (let k = kVec; k < kc; k++) d += load<f32>(ai + (<usize>k << 2)) * load<f32>(bj + (<usize>k << 2));
       update(c + <usize>i * ldc + (<usize>j << 2), d, alpha, beta);
@@ -332,13 +333,13 @@ function packedTile(ap: usize, bp: usize, kc: i32, c: usize, ldc: usize, rows: i
   for (let k = 0; k < kc; k++) {
     const b0 = v128.load(bp), b1 = v128.load(bp, 16);
     let x = v128.load32_splat(ap);
-    c00 = f32x4.add(c00, f32x4.mul(x, b0)); c01 = f32x4.add(c01, f32x4.mul(x, b1));
+    c00 = madd(x, b0, c00); c01 = madd(x, b1, c01);
     x = v128.load32_splat(ap, 4);
-    c10 = f32x4.add(c10, f32x4.mul(x, b0)); c11 = f32x4.add(c11, f32x4.mul(x, b1));
+    c10 = madd(x, b0, c10); c11 = madd(x, b1, c11);
     x = v128.load32_splat(ap, 8);
-    c20 = f32x4.add(c20, f32x4.mul(x, b0)); c21 = f32x4.add(c21, f32x4.mul(x, b1));
+    c20 = madd(x, b0, c20); c21 = madd(x, b1, c21);
     x = v128.load32_splat(ap, 12);
-    c30 = f32x4.add(c30, f32x4.mul(x, b0)); c31 = f32x4.add(c31, f32x4.mul(x, b1));
+    c30 = madd(x, b0, c30); c31 = madd(x, b1, c31);
     ap += 16; bp += 32;
   }
   if (rows == 4 && cols == 8) {
