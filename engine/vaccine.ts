@@ -45,11 +45,14 @@ export async function vaccineStep(model: LlamaModel, batch: Batch,
 
   // Pass 1: gradients w.r.t. the attention outputs only; the LoRA gradients of this pass are not used.
   const tape1 = model.forward(batch, { training: true, dropoutSeed: passSeed(opts.dropoutSeed, 1) });
-  let g: Tensor[];
+  let g: Tensor[] = [];
   let loss: number;
   try {
     g = model.backward(tape1, { loraGrads: false, attnOutGrads: true }).attnOutGrads!;
     loss = await model.loss(tape1);
+  } catch (e) {
+    for (const gl of g) gl.dispose();
+    throw e;
   } finally {
     model.disposeTape(tape1);
   }
@@ -65,6 +68,7 @@ export async function vaccineStep(model: LlamaModel, batch: Batch,
       perturbations.push(e);
       backend.scaleByInverseNorm(e.buf, gl.buf, sumSq.buf, opts.rho, VACCINE_EPS, rows * dim);
     }
+    // g is no longer needed once e is formed (disposed again in finally: dispose is idempotent)
     for (const gl of g) gl.dispose();
     // for tests: the perturbations as pass 2 will use them
     if (opts.inspectPerturbations) await opts.inspectPerturbations(perturbations);

@@ -31,6 +31,9 @@ export interface WasmBackendOptions {
 }
 
 const DEFAULT_PARALLEL_MIN_WORK = 1 << 18;
+/** Reductions keep one f64 partial per thread (sumSquares). (matmul's packed path, whose scratch
+ *  is sized for 8 threads, falls back to its unpacked form beyond that.) */
+const MAX_THREADS = 64;
 
 export class WasmBackend implements Backend {
   readonly name = 'wasm';
@@ -42,14 +45,17 @@ export class WasmBackend implements Backend {
   private readonly minWork: number;
 
   constructor(opts: WasmBackendOptions = {}) {
-    const threads = Math.max(1, Math.floor(opts.threads ?? Math.min(8, availableParallelism())));
+    const threads = opts.threads ?? Math.min(8, availableParallelism());
+    if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) {
+      throw new Error(`wasm backend: threads must be an integer from 1 to ${MAX_THREADS}, got ${opts.threads}`);
+    }
     const { module, memory, instance, workerUrl, fma } = loadKernels();
     const exports = instance.exports as Record<string, unknown>;
     this.memory = memory;
     const heapBase = (exports.heap_base as () => number)();
     this.alloc_ = new Allocator(memory, heapBase, MAX_PAGES * 65536);
     this.pool = new ThreadPool(threads, module, memory, exports, workerUrl);
-    this.partials = this.alloc_.alloc(8 * 64);
+    this.partials = this.alloc_.alloc(8 * MAX_THREADS);
     this.minWork = opts.parallelMinWork ?? DEFAULT_PARALLEL_MIN_WORK;
     if (opts.timing) this.pool.timings = new Map();
     this.description = `WebAssembly SIMD${fma ? ' + FMA' : ''}, ${threads} thread${threads > 1 ? 's' : ''}`;
@@ -66,7 +72,7 @@ export class WasmBackend implements Backend {
     return { ptr: this.alloc_.alloc(bytes), bytes };
   }
   free(buf: BufferHandle): void { this.alloc_.release((buf as WasmBuffer).ptr); }
-  bytesInUse(): number { return this.alloc_.bytesInUse() - 8 * 64; }
+  bytesInUse(): number { return this.alloc_.bytesInUse() - 8 * MAX_THREADS; }
 
   write(buf: BufferHandle, data: Float32Array | Int32Array, offset = 0): void {
     const b = buf as WasmBuffer;

@@ -66,9 +66,13 @@ export class ThreadPool {
     Atomics.store(ctl, ERROR, 0);
     Atomics.add(ctl, GEN, 1);
     Atomics.notify(ctl, GEN);
-    this.fns[id](...args, 0, n);
+    // Even when the main thread's share throws, wait for the workers: the next job resets DONE,
+    // and a worker still counting into it would make that job return early.
+    let mainError: unknown = null;
+    try { this.fns[id](...args, 0, n); } catch (e) { mainError = e; }
     let done: number;
     while ((done = Atomics.load(ctl, DONE)) < n - 1) Atomics.wait(ctl, DONE, done);
+    if (mainError) throw mainError;
     if (Atomics.load(ctl, ERROR)) throw new Error(`wasm backend: kernel '${name}' failed in a worker (see stderr)`);
   }
 

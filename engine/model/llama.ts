@@ -196,80 +196,89 @@ export class LlamaModel {
     const useDropout = (opts.training ?? true) && dropout > 0;
     const seed = opts.dropoutSeed ?? 0;
 
+    // Every tensor this pass makes: on an exception they are all returned, not leaked.
+    const made: Tensor[] = [];
+    const keep = (t: Tensor) => { made.push(t); return t; };
+    const mk = (shape: number[]) => keep(Tensor.zeros(be, shape));
     const tape: Tape = {
       batch, N, count,
-      ids: Tensor.from(be, [N], batch.ids),
-      shiftedLabels: Tensor.from(be, [N], shifted),
-      keyLen: Tensor.from(be, [B], batch.lengths),
+      ids: keep(Tensor.from(be, [N], batch.ids)),
+      shiftedLabels: keep(Tensor.from(be, [N], shifted)),
+      keyLen: keep(Tensor.from(be, [B], batch.lengths)),
       layers: [],
       xFinal: null!, hFinal: null!, rstdFinal: null!, logits: null!, rowLoss: null!,
-      ones: c.attentionBias ? Tensor.from(be, [N, 1], new Float32Array(N).fill(1)) : null,
+      ones: c.attentionBias ? keep(Tensor.from(be, [N, 1], new Float32Array(N).fill(1))) : null,
     };
+    try {
 
-    let x = Tensor.zeros(be, [N, c.dim]);
-    be.embedding(x.buf, this.embed.buf, tape.ids.buf, N, c.dim);
-    const qDim = c.nHeads * c.headDim, kvDim = c.nKvHeads * c.headDim;
+      let x = mk([N, c.dim]);
+      be.embedding(x.buf, this.embed.buf, tape.ids.buf, N, c.dim);
+      const qDim = c.nHeads * c.headDim, kvDim = c.nKvHeads * c.headDim;
 
-    for (let l = 0; l < c.nLayers; l++) {
-      const w = this.layers[l];
-      const lt: LayerTape = {
-        x,
-        h: Tensor.zeros(be, [N, c.dim]), rstd1: Tensor.zeros(be, [N]),
-        q: Tensor.zeros(be, [N, qDim]), k: Tensor.zeros(be, [N, kvDim]), v: Tensor.zeros(be, [N, kvDim]),
-        att: Tensor.zeros(be, [N, qDim]), lse: Tensor.zeros(be, [B * c.nHeads * T]),
-        o: Tensor.zeros(be, [N, c.dim]), xMid: Tensor.zeros(be, [N, c.dim]),
-        h2: Tensor.zeros(be, [N, c.dim]), rstd2: Tensor.zeros(be, [N]),
-        g: Tensor.zeros(be, [N, c.hiddenDim]), up: Tensor.zeros(be, [N, c.hiddenDim]), a: Tensor.zeros(be, [N, c.hiddenDim]),
-        lora: new Map(),
-      };
-      tape.layers.push(lt);
-      const proj = (target: LoraTarget, y: Tensor, input: Tensor, weight: Tensor, bias: Tensor | null) => {
-        this.linearForward(y, input, weight, N);
-        if (bias) be.matmul(y.buf, tape.ones!.buf, bias.buf, { M: N, N: bias.size, K: 1, transA: false, transB: false, alpha: 1, beta: 1 });
-        const m = this.lora?.get(l, target);
-        if (m) {
-          let mask: Tensor | null = null;
-          if (useDropout) {
-            mask = Tensor.zeros(be, [N, m.inF]);
-            be.dropoutMask(mask.buf, N * m.inF, dropout, mixSeed(seed, l, TARGET_INDEX[target]));
+      for (let l = 0; l < c.nLayers; l++) {
+        const w = this.layers[l];
+        const lt: LayerTape = {
+          x,
+          h: mk([N, c.dim]), rstd1: mk([N]),
+          q: mk([N, qDim]), k: mk([N, kvDim]), v: mk([N, kvDim]),
+          att: mk([N, qDim]), lse: mk([B * c.nHeads * T]),
+          o: mk([N, c.dim]), xMid: mk([N, c.dim]),
+          h2: mk([N, c.dim]), rstd2: mk([N]),
+          g: mk([N, c.hiddenDim]), up: mk([N, c.hiddenDim]), a: mk([N, c.hiddenDim]),
+          lora: new Map(),
+        };
+        tape.layers.push(lt);
+        const proj = (target: LoraTarget, y: Tensor, input: Tensor, weight: Tensor, bias: Tensor | null) => {
+          this.linearForward(y, input, weight, N);
+          if (bias) be.matmul(y.buf, tape.ones!.buf, bias.buf, { M: N, N: bias.size, K: 1, transA: false, transB: false, alpha: 1, beta: 1 });
+          const m = this.lora?.get(l, target);
+          if (m) {
+            let mask: Tensor | null = null;
+            if (useDropout) {
+              mask = mk([N, m.inF]);
+              be.dropoutMask(mask.buf, N * m.inF, dropout, mixSeed(seed, l, TARGET_INDEX[target]));
+            }
+            const u = mk([N, this.lora!.options.r]);
+            be.loraForward(y.buf, u.buf, input.buf, m.A.buf, m.B.buf, mask?.buf ?? null,
+              { T: N, inF: m.inF, outF: m.outF, r: this.lora!.options.r, scale: this.lora!.scale });
+            lt.lora.set(target, { module: m, u, mask });
           }
-          const u = Tensor.zeros(be, [N, this.lora!.options.r]);
-          be.loraForward(y.buf, u.buf, input.buf, m.A.buf, m.B.buf, mask?.buf ?? null,
-            { T: N, inF: m.inF, outF: m.outF, r: this.lora!.options.r, scale: this.lora!.scale });
-          lt.lora.set(target, { module: m, u, mask });
-        }
-      };
+        };
 
-      be.rmsnorm(lt.h.buf, lt.rstd1.buf, x.buf, w.attnNorm.buf, N, c.dim, c.normEps);
-      proj('q_proj', lt.q, lt.h, w.q, w.qBias);
-      proj('k_proj', lt.k, lt.h, w.k, w.kBias);
-      proj('v_proj', lt.v, lt.h, w.v, w.vBias);
-      be.rope(lt.q.buf, this.ropeCos.buf, this.ropeSin.buf, N, T, c.nHeads, c.headDim, 0, c.ropeInterleaved, false);
-      be.rope(lt.k.buf, this.ropeCos.buf, this.ropeSin.buf, N, T, c.nKvHeads, c.headDim, 0, c.ropeInterleaved, false);
-      be.attention(lt.att.buf, lt.lse.buf, lt.q.buf, lt.k.buf, lt.v.buf, tape.keyLen.buf, this.attentionDims(B, T, T, 0));
-      proj('o_proj', lt.o, lt.att, w.o, null);
-      const e = opts.perturbations?.[l];
-      if (e) be.axpy(lt.o.buf, e.buf, 1, N * c.dim);
-      be.copy(lt.xMid.buf, x.buf, N * c.dim);
-      be.axpy(lt.xMid.buf, lt.o.buf, 1, N * c.dim);
-      be.rmsnorm(lt.h2.buf, lt.rstd2.buf, lt.xMid.buf, w.ffnNorm.buf, N, c.dim, c.normEps);
-      proj('gate_proj', lt.g, lt.h2, w.gate, null);
-      proj('up_proj', lt.up, lt.h2, w.up, null);
-      be.swiglu(lt.a.buf, lt.g.buf, lt.up.buf, N * c.hiddenDim);
-      const next = Tensor.zeros(be, [N, c.dim]);
-      proj('down_proj', next, lt.a, w.down, null);
-      be.axpy(next.buf, lt.xMid.buf, 1, N * c.dim);
-      x = next;
+        be.rmsnorm(lt.h.buf, lt.rstd1.buf, x.buf, w.attnNorm.buf, N, c.dim, c.normEps);
+        proj('q_proj', lt.q, lt.h, w.q, w.qBias);
+        proj('k_proj', lt.k, lt.h, w.k, w.kBias);
+        proj('v_proj', lt.v, lt.h, w.v, w.vBias);
+        be.rope(lt.q.buf, this.ropeCos.buf, this.ropeSin.buf, N, T, c.nHeads, c.headDim, 0, c.ropeInterleaved, false);
+        be.rope(lt.k.buf, this.ropeCos.buf, this.ropeSin.buf, N, T, c.nKvHeads, c.headDim, 0, c.ropeInterleaved, false);
+        be.attention(lt.att.buf, lt.lse.buf, lt.q.buf, lt.k.buf, lt.v.buf, tape.keyLen.buf, this.attentionDims(B, T, T, 0));
+        proj('o_proj', lt.o, lt.att, w.o, null);
+        const e = opts.perturbations?.[l];
+        if (e) be.axpy(lt.o.buf, e.buf, 1, N * c.dim);
+        be.copy(lt.xMid.buf, x.buf, N * c.dim);
+        be.axpy(lt.xMid.buf, lt.o.buf, 1, N * c.dim);
+        be.rmsnorm(lt.h2.buf, lt.rstd2.buf, lt.xMid.buf, w.ffnNorm.buf, N, c.dim, c.normEps);
+        proj('gate_proj', lt.g, lt.h2, w.gate, null);
+        proj('up_proj', lt.up, lt.h2, w.up, null);
+        be.swiglu(lt.a.buf, lt.g.buf, lt.up.buf, N * c.hiddenDim);
+        const next = mk([N, c.dim]);
+        proj('down_proj', next, lt.a, w.down, null);
+        be.axpy(next.buf, lt.xMid.buf, 1, N * c.dim);
+        x = next;
+      }
+
+      tape.xFinal = x;
+      tape.hFinal = mk([N, c.dim]);
+      tape.rstdFinal = mk([N]);
+      be.rmsnorm(tape.hFinal.buf, tape.rstdFinal.buf, x.buf, this.finalNorm.buf, N, c.dim, c.normEps);
+      tape.logits = mk([N, c.vocabSize]);
+      this.linearForward(tape.logits, tape.hFinal, this.lmHead, N);
+      tape.rowLoss = mk([N]);
+      be.crossEntropy(tape.rowLoss.buf, tape.logits.buf, tape.shiftedLabels.buf, N, c.vocabSize);
+    } catch (e) {
+      for (const t of made) t.dispose();
+      throw e;
     }
-
-    tape.xFinal = x;
-    tape.hFinal = Tensor.zeros(be, [N, c.dim]);
-    tape.rstdFinal = Tensor.zeros(be, [N]);
-    be.rmsnorm(tape.hFinal.buf, tape.rstdFinal.buf, x.buf, this.finalNorm.buf, N, c.dim, c.normEps);
-    tape.logits = Tensor.zeros(be, [N, c.vocabSize]);
-    this.linearForward(tape.logits, tape.hFinal, this.lmHead, N);
-    tape.rowLoss = Tensor.zeros(be, [N]);
-    be.crossEntropy(tape.rowLoss.buf, tape.logits.buf, tape.shiftedLabels.buf, N, c.vocabSize);
     return tape;
   }
 
@@ -323,60 +332,66 @@ export class LlamaModel {
     const temps: Tensor[] = [];
     const tmp = (shape: number[]) => { const t = Tensor.zeros(be, shape); temps.push(t); return t; };
 
-    const dLogits = tmp([N, c.vocabSize]);
-    be.crossEntropyBackward(dLogits.buf, tape.logits.buf, tape.shiftedLabels.buf, N, c.vocabSize, tape.count > 0 ? 1 / tape.count : 0);
-    const dhFinal = tmp([N, c.dim]);
-    this.linearBackwardInput(dhFinal, dLogits, this.lmHead, N, 0);
-    // dx: gradient of the residual stream, carried down through the layers
-    const dx = tmp([N, c.dim]);
-    be.rmsnormBackward(dx.buf, null, dhFinal.buf, tape.xFinal.buf, this.finalNorm.buf, tape.rstdFinal.buf, N, c.dim);
+    try {
+      const dLogits = tmp([N, c.vocabSize]);
+      be.crossEntropyBackward(dLogits.buf, tape.logits.buf, tape.shiftedLabels.buf, N, c.vocabSize, tape.count > 0 ? 1 / tape.count : 0);
+      const dhFinal = tmp([N, c.dim]);
+      this.linearBackwardInput(dhFinal, dLogits, this.lmHead, N, 0);
+      // dx: gradient of the residual stream, carried down through the layers
+      const dx = tmp([N, c.dim]);
+      be.rmsnormBackward(dx.buf, null, dhFinal.buf, tape.xFinal.buf, this.finalNorm.buf, tape.rstdFinal.buf, N, c.dim);
 
-    const dn = tmp([N, c.dim]);            // gradient into a norm's output
-    const dNormIn = tmp([N, c.dim]);       // gradient into a norm's input
-    const da = tmp([N, c.hiddenDim]), dg = tmp([N, c.hiddenDim]), dup = tmp([N, c.hiddenDim]);
-    const datt = tmp([N, qDim]), dq = tmp([N, qDim]), dk = tmp([N, kvDim]), dv = tmp([N, kvDim]);
-    const du = tmp([N, this.lora?.options.r ?? 1]);
+      const dn = tmp([N, c.dim]);            // gradient into a norm's output
+      const dNormIn = tmp([N, c.dim]);       // gradient into a norm's input
+      const da = tmp([N, c.hiddenDim]), dg = tmp([N, c.hiddenDim]), dup = tmp([N, c.hiddenDim]);
+      const datt = tmp([N, qDim]), dq = tmp([N, qDim]), dk = tmp([N, kvDim]), dv = tmp([N, kvDim]);
+      const du = tmp([N, this.lora?.options.r ?? 1]);
 
-    for (let l = c.nLayers - 1; l >= 0; l--) {
-      const w = this.layers[l], lt = tape.layers[l];
-      // Gradient of a projection y = x W^T (+ LoRA): dxOut (+)= dy W, plus LoRA's share.
-      const projBack = (target: LoraTarget, dxOut: Tensor, dy: Tensor, input: Tensor, weight: Tensor, beta: number) => {
-        this.linearBackwardInput(dxOut, dy, weight, N, beta);
-        const s = lt.lora.get(target);
-        if (s) {
-          const m = s.module;
-          be.loraBackward(dxOut.buf, loraGrads ? m.dA.buf : null, loraGrads ? m.dB.buf : null, du.buf, dy.buf,
-            input.buf, m.A.buf, m.B.buf, s.u.buf, s.mask?.buf ?? null,
-            { T: N, inF: m.inF, outF: m.outF, r: this.lora!.options.r, scale: this.lora!.scale });
+      for (let l = c.nLayers - 1; l >= 0; l--) {
+        const w = this.layers[l], lt = tape.layers[l];
+        // Gradient of a projection y = x W^T (+ LoRA): dxOut (+)= dy W, plus LoRA's share.
+        const projBack = (target: LoraTarget, dxOut: Tensor, dy: Tensor, input: Tensor, weight: Tensor, beta: number) => {
+          this.linearBackwardInput(dxOut, dy, weight, N, beta);
+          const s = lt.lora.get(target);
+          if (s) {
+            const m = s.module;
+            be.loraBackward(dxOut.buf, loraGrads ? m.dA.buf : null, loraGrads ? m.dB.buf : null, du.buf, dy.buf,
+              input.buf, m.A.buf, m.B.buf, s.u.buf, s.mask?.buf ?? null,
+              { T: N, inF: m.inF, outF: m.outF, r: this.lora!.options.r, scale: this.lora!.scale });
+          }
+        };
+
+        // MLP: x'' = x' + down(silu(g) * u), with g, u from rmsnorm(x')
+        projBack('down_proj', da, dx, lt.a, w.down, 0);
+        be.swigluBackward(dg.buf, dup.buf, da.buf, lt.g.buf, lt.up.buf, N * c.hiddenDim);
+        projBack('gate_proj', dn, dg, lt.h2, w.gate, 0);
+        projBack('up_proj', dn, dup, lt.h2, w.up, 1);
+        be.rmsnormBackward(dNormIn.buf, null, dn.buf, lt.xMid.buf, w.ffnNorm.buf, lt.rstd2.buf, N, c.dim);
+        be.axpy(dx.buf, dNormIn.buf, 1, N * c.dim);
+        // now dx = dL/dx' = dL/d(attention-block output)
+        if (attnGrads) {
+          const g = Tensor.zeros(be, [N, c.dim]);
+          be.copy(g.buf, dx.buf, N * c.dim);
+          attnGrads[l] = g;
         }
-      };
-
-      // MLP: x'' = x' + down(silu(g) * u), with g, u from rmsnorm(x')
-      projBack('down_proj', da, dx, lt.a, w.down, 0);
-      be.swigluBackward(dg.buf, dup.buf, da.buf, lt.g.buf, lt.up.buf, N * c.hiddenDim);
-      projBack('gate_proj', dn, dg, lt.h2, w.gate, 0);
-      projBack('up_proj', dn, dup, lt.h2, w.up, 1);
-      be.rmsnormBackward(dNormIn.buf, null, dn.buf, lt.xMid.buf, w.ffnNorm.buf, lt.rstd2.buf, N, c.dim);
-      be.axpy(dx.buf, dNormIn.buf, 1, N * c.dim);
-      // now dx = dL/dx' = dL/d(attention-block output)
-      if (attnGrads) {
-        const g = Tensor.zeros(be, [N, c.dim]);
-        be.copy(g.buf, dx.buf, N * c.dim);
-        attnGrads[l] = g;
+        // attention: x' = x + o_proj(attention(rope(q), rope(k), v))
+        projBack('o_proj', datt, dx, lt.att, w.o, 0);
+        be.attentionBackward(dq.buf, dk.buf, dv.buf, datt.buf, lt.q.buf, lt.k.buf, lt.v.buf, lt.att.buf, lt.lse.buf,
+          tape.keyLen.buf, this.attentionDims(B, T, T, 0));
+        be.rope(dq.buf, this.ropeCos.buf, this.ropeSin.buf, N, T, c.nHeads, c.headDim, 0, c.ropeInterleaved, true);
+        be.rope(dk.buf, this.ropeCos.buf, this.ropeSin.buf, N, T, c.nKvHeads, c.headDim, 0, c.ropeInterleaved, true);
+        projBack('q_proj', dn, dq, lt.h, w.q, 0);
+        projBack('k_proj', dn, dk, lt.h, w.k, 1);
+        projBack('v_proj', dn, dv, lt.h, w.v, 1);
+        be.rmsnormBackward(dNormIn.buf, null, dn.buf, lt.x.buf, w.attnNorm.buf, lt.rstd1.buf, N, c.dim);
+        be.axpy(dx.buf, dNormIn.buf, 1, N * c.dim);
       }
-      // attention: x' = x + o_proj(attention(rope(q), rope(k), v))
-      projBack('o_proj', datt, dx, lt.att, w.o, 0);
-      be.attentionBackward(dq.buf, dk.buf, dv.buf, datt.buf, lt.q.buf, lt.k.buf, lt.v.buf, lt.att.buf, lt.lse.buf,
-        tape.keyLen.buf, this.attentionDims(B, T, T, 0));
-      be.rope(dq.buf, this.ropeCos.buf, this.ropeSin.buf, N, T, c.nHeads, c.headDim, 0, c.ropeInterleaved, true);
-      be.rope(dk.buf, this.ropeCos.buf, this.ropeSin.buf, N, T, c.nKvHeads, c.headDim, 0, c.ropeInterleaved, true);
-      projBack('q_proj', dn, dq, lt.h, w.q, 0);
-      projBack('k_proj', dn, dk, lt.h, w.k, 1);
-      projBack('v_proj', dn, dv, lt.h, w.v, 1);
-      be.rmsnormBackward(dNormIn.buf, null, dn.buf, lt.x.buf, w.attnNorm.buf, lt.rstd1.buf, N, c.dim);
-      be.axpy(dx.buf, dNormIn.buf, 1, N * c.dim);
+    } catch (e) {
+      attnGrads?.forEach((g) => g?.dispose());
+      throw e;
+    } finally {
+      for (const t of temps) t.dispose();
     }
-    for (const t of temps) t.dispose();
     return { attnOutGrads: attnGrads };
   }
 

@@ -2,37 +2,12 @@
 // right padding, LoRA on all seven projections with non-zero B) and stores logits, loss, the
 // attention-block outputs, their gradients and every LoRA gradient. The engine must match each
 // tensor with relative error <= 1e-4 (max |diff| / max |reference|), on every backend here.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Backend } from '../../engine/backend.ts';
-import { readSafetensors } from '../../engine/io/safetensors.ts';
-import { Lora, LORA_TARGETS, type LoraTarget } from '../../engine/lora.ts';
-import { LlamaModel, type Batch } from '../../engine/model/llama.ts';
-import { loadHFModel } from '../../engine/model/load_hf.ts';
 import { relErr, wasmBackend, webgpuBackend } from '../helpers.ts';
+import { FIXTURES, loadGolden } from './golden_fixture.ts';
 
-// golden/: LlamaForCausalLM with a separate lm_head. golden_qwen/: Qwen2-style q/k/v bias, tied embeddings.
-const FIXTURES = ['golden', 'golden_qwen'];
 const TOL = 1e-4;
-
-export function loadGolden(backend: Backend, fixture = 'golden') {
-  const DIR = new URL(`../fixtures/${fixture}/`, import.meta.url).pathname;
-  const { config, weights } = loadHFModel(DIR);
-  const expected = readSafetensors(join(DIR, 'expected.safetensors')).tensors;
-  const adapter = readSafetensors(join(DIR, 'adapter', 'adapter_model.safetensors')).tensors;
-  const acfg = JSON.parse(readFileSync(join(DIR, 'adapter', 'adapter_config.json'), 'utf8'));
-  const b = JSON.parse(readFileSync(join(DIR, 'batch.json'), 'utf8'));
-  const batch: Batch = { B: b.B, T: b.T, ids: Int32Array.from(b.ids), labels: Int32Array.from(b.labels), lengths: Int32Array.from(b.lengths) };
-  const model = LlamaModel.fromHost(backend, config, weights);
-  const targets = (acfg.target_modules as string[]).filter((t) => (LORA_TARGETS as readonly string[]).includes(t)) as LoraTarget[];
-  model.lora = Lora.fromWeights(backend, config, { r: acfg.r, alpha: acfg.lora_alpha, dropout: 0, targets, seed: 0 }, (layer, target) => {
-    const name = `base_model.model.model.layers.${layer}.${['gate_proj', 'up_proj', 'down_proj'].includes(target) ? 'mlp' : 'self_attn'}.${target}`;
-    return { A: adapter.get(`${name}.lora_A.weight`)!.data, B: adapter.get(`${name}.lora_B.weight`)!.data };
-  });
-  return { model, batch, expected, config };
-}
 
 function check(name: string, got: ArrayLike<number>, want: ArrayLike<number> | undefined) {
   assert.ok(want, `fixture has ${name}`);
@@ -54,10 +29,9 @@ for (const [label, be] of backends) {
     const wantLoss = expected.get('loss')!.data[0];
     assert.ok(Math.abs(loss - wantLoss) / Math.abs(wantLoss) <= TOL, `loss ${loss} vs ${wantLoss}`);
     const outs = model.attnOutputs(tape);
-    const hasTaps = expected.has('attn_out.0');
-    if (hasTaps) for (let l = 0; l < config.nLayers; l++) check(`attn_out.${l}`, await outs[l].read(), expected.get(`attn_out.${l}`)?.data);
+    for (let l = 0; l < config.nLayers; l++) check(`attn_out.${l}`, await outs[l].read(), expected.get(`attn_out.${l}`)?.data);
     const { attnOutGrads } = model.backward(tape, { attnOutGrads: true });
-    if (hasTaps) for (let l = 0; l < config.nLayers; l++) check(`grad_attn_out.${l}`, await attnOutGrads![l].read(), expected.get(`grad_attn_out.${l}`)?.data);
+    for (let l = 0; l < config.nLayers; l++) check(`grad_attn_out.${l}`, await attnOutGrads![l].read(), expected.get(`grad_attn_out.${l}`)?.data);
     let n = 0;
     for (const m of model.lora!.modules) {
       check(`grad ${m.peftName}.lora_A`, await m.dA.read(), expected.get(`grad.${m.peftName}.lora_A.weight`)?.data);
