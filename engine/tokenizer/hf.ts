@@ -1,6 +1,9 @@
 // Hugging Face tokenizer.json through @huggingface/tokenizers. BOS/EOS come from tokenizer_config.json
 // (bos_token / eos_token) beside it, else from config.json's ids; special tokens are added by this
 // wrapper (not by the post-processor) so that encode's {bos, eos} options mean the same everywhere.
+// {bos: true} adds BOS only where the tokenizer's own encoding does (Python's tokenizer(text)):
+// Llama-2/TinyLlama tokenizers do; Qwen2 and GPT-2-style ones (SmolLM) do not, and the reference
+// training pipeline then has no BOS either.
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Tokenizer as HFTokenizerImpl } from '@huggingface/tokenizers';
@@ -20,6 +23,8 @@ export class HFTokenizer implements Tokenizer {
   readonly bosId: number;
   readonly eosId: number;
   readonly vocabSize: number;
+  /** whether encoding with special tokens puts BOS first (what {bos: true} follows) */
+  readonly addsBos: boolean;
   private readonly impl: HFTokenizerImpl;
 
   constructor(tokenizerJson: Record<string, unknown>, tokenizerConfig: Record<string, unknown>, fallbackIds: { bos?: number; eos?: number } = {}) {
@@ -35,6 +40,7 @@ export class HFTokenizer implements Tokenizer {
     };
     this.bosId = idOf('bos_token', fallbackIds.bos);
     this.eosId = idOf('eos_token', fallbackIds.eos);
+    this.addsBos = this.bosId >= 0 && this.impl.encode('a', { add_special_tokens: true }).ids[0] === this.bosId;
     let maxId = -1;
     for (const id of this.impl.get_vocab(true).values()) maxId = Math.max(maxId, id);
     this.vocabSize = maxId + 1;
@@ -58,7 +64,7 @@ export class HFTokenizer implements Tokenizer {
 
   encode(text: string, opts: EncodeOptions = {}): number[] {
     const ids = this.impl.encode(text, { add_special_tokens: false }).ids;
-    if (opts.bos && this.bosId >= 0) ids.unshift(this.bosId);
+    if (opts.bos && this.addsBos) ids.unshift(this.bosId);
     if (opts.eos && this.eosId >= 0) ids.push(this.eosId);
     return ids;
   }

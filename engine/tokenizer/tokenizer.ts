@@ -1,5 +1,9 @@
 // The tokenizer contract every implementation (llama2.c, SentencePiece, Hugging Face) meets.
 
+/**
+ * bos: prepend BOS where this tokenizer's own encoding does (SentencePiece and llama2.c: always;
+ * Hugging Face: as Python's tokenizer(text) would, e.g. not for Qwen2). eos: append EOS.
+ */
 export interface EncodeOptions { bos?: boolean; eos?: boolean }
 
 export interface Tokenizer {

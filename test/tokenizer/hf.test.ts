@@ -2,6 +2,9 @@
 // expected ids were worked out by hand from its merge list (see test/fixtures/hf-tiny-tokenizer).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HFTokenizer } from '../../engine/tokenizer/hf.ts';
 import { loadTokenizer } from '../../engine/tokenizer/load.ts';
@@ -39,6 +42,21 @@ test('missing tokenizer.json is a clear error', () => {
     return;
   }
   assert.unreachable();
+});
+
+test('{bos: true} follows the tokenizer: no BOS where its post-processor adds none (Qwen2/GPT-2 style)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hf-nobos-'));
+  const json = JSON.parse(readFileSync(join(FIXTURE, 'tokenizer.json'), 'utf8'));
+  json.post_processor = null;
+  writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(json));
+  writeFileSync(join(dir, 'tokenizer_config.json'), readFileSync(join(FIXTURE, 'tokenizer_config.json')));
+  const tok = HFTokenizer.fromFile(join(dir, 'tokenizer.json'));
+  assert.is(tok.bosId, 1);
+  assert.is(tok.addsBos, false);
+  assert.equal(tok.encode('hello world', { bos: true, eos: true }), [18, 23, 2]);
+  const llamaStyle = HFTokenizer.fromFile(join(FIXTURE, 'tokenizer.json'));
+  assert.is(llamaStyle.addsBos, true);
+  rmSync(dir, { recursive: true });
 });
 
 test.run();
