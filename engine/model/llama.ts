@@ -350,8 +350,8 @@ export class LlamaModel {
       for (let l = c.nLayers - 1; l >= 0; l--) {
         const w = this.layers[l], lt = tape.layers[l];
         // Gradient of a projection y = x W^T (+ LoRA): dxOut (+)= dy W, plus LoRA's share.
-        const projBack = (target: LoraTarget, dxOut: Tensor, dy: Tensor, input: Tensor, weight: Tensor, beta: number) => {
-          this.linearBackwardInput(dxOut, dy, weight, N, beta);
+        const projBack = (target: LoraTarget, dxOut: Tensor, dy: Tensor, input: Tensor, weight: Tensor, beta: number, needInput = true) => {
+          if (needInput) this.linearBackwardInput(dxOut, dy, weight, N, beta);
           const s = lt.lora.get(target);
           if (s) {
             const m = s.module;
@@ -374,17 +374,24 @@ export class LlamaModel {
           be.copy(g.buf, dx.buf, N * c.dim);
           attnGrads[l] = g;
         }
+        // Below this point only LoRA gradients remain to be found: with none wanted, layer 0 is done.
+        if (l === 0 && !loraGrads) break;
         // attention: x' = x + o_proj(attention(rope(q), rope(k), v))
         projBack('o_proj', datt, dx, lt.att, w.o, 0);
         be.attentionBackward(dq.buf, dk.buf, dv.buf, datt.buf, lt.q.buf, lt.k.buf, lt.v.buf, lt.att.buf, lt.lse.buf,
           tape.keyLen.buf, this.attentionDims(B, T, T, 0));
         be.rope(dq.buf, this.ropeCos.buf, this.ropeSin.buf, N, T, c.nHeads, c.headDim, 0, c.ropeInterleaved, true);
         be.rope(dk.buf, this.ropeCos.buf, this.ropeSin.buf, N, T, c.nKvHeads, c.headDim, 0, c.ropeInterleaved, true);
-        projBack('q_proj', dn, dq, lt.h, w.q, 0);
-        projBack('k_proj', dn, dk, lt.h, w.k, 1);
-        projBack('v_proj', dn, dv, lt.h, w.v, 1);
-        be.rmsnormBackward(dNormIn.buf, null, dn.buf, lt.x.buf, w.attnNorm.buf, lt.rstd1.buf, N, c.dim);
-        be.axpy(dx.buf, dNormIn.buf, 1, N * c.dim);
+        // Layer 0's input is the frozen embedding: its gradient is never used, so skip the three
+        // base dX products and the norm backward there (LoRA's dA, dB still need dq, dk, dv).
+        const needInput = l > 0;
+        projBack('q_proj', dn, dq, lt.h, w.q, 0, needInput);
+        projBack('k_proj', dn, dk, lt.h, w.k, 1, needInput);
+        projBack('v_proj', dn, dv, lt.h, w.v, 1, needInput);
+        if (needInput) {
+          be.rmsnormBackward(dNormIn.buf, null, dn.buf, lt.x.buf, w.attnNorm.buf, lt.rstd1.buf, N, c.dim);
+          be.axpy(dx.buf, dNormIn.buf, 1, N * c.dim);
+        }
       }
     } catch (e) {
       attnGrads?.forEach((g) => g?.dispose());
