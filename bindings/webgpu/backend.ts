@@ -348,8 +348,7 @@ export class WebGPUBackend implements Backend {
   }
 
   adamw(p: BufferHandle, g: BufferHandle, m: BufferHandle, v: BufferHandle, o: AdamWParams): void {
-    this.flatDispatch('adamw', { file: 'adamw', entry: 'adamw', access: 'wrww' }, 'ufffffff',
-      [o.n, o.lr, o.beta1, o.beta2, o.eps, o.weightDecay, o.biasCorrection1, o.biasCorrection2], [p, g, m, v], o.n);
+    this.flatDispatch('adamw', { file: 'adamw', entry: 'adamw', access: 'wrww' }, 'ufffffffff', adamwWords(o), [p, g, m, v], o.n);
   }
 
   axpy(y: BufferHandle, x: BufferHandle, alpha: number, n: number): void {
@@ -572,6 +571,15 @@ function rowWorkgroup(len: number): { ROW_WG: number } {
   let wg = 32;
   while (wg < 256 && wg * 4 < len) wg *= 2;
   return { ROW_WG: wg };
+}
+
+/**
+ * adamw.wgsl's Params: the constants formed in f64 here (JS numbers, as torch's Python floats and
+ * kernels/as/adamw.ts) and rounded to f32 once when the uniform is written.
+ */
+function adamwWords(o: AdamWParams): number[] {
+  return [o.n, 1 - o.lr * o.weightDecay, o.beta1, 1 - o.beta1, o.beta2, 1 - o.beta2,
+    o.lr / o.biasCorrection1, Math.sqrt(o.biasCorrection2), o.eps];
 }
 
 function attnWords(d: AttentionDims): number[] {

@@ -6,7 +6,7 @@
 // cannot pass by luck.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { AttentionDims, LoraDims, MatmulParams } from '../../engine/backend.ts';
+import type { AttentionDims, Backend, LoraDims, MatmulParams } from '../../engine/backend.ts';
 import { createWebGPUBackend } from '../../bindings/webgpu/backend.ts';
 import { rand, randInt, relErr, wasmBackend, webgpuBackend } from '../helpers.ts';
 import { bitIdentical, runCase, type Case } from './harness.ts';
@@ -230,15 +230,44 @@ if (!gpu) {
     }
   });
 
-  test('adamw: one step in place on p, m, v', async () => {
-    const n = 1003;
-    await parity({
-      buffers: { p: rand(n, 130), g: rand(n, 131), m: rand(n, 132, 0.1), v: Float32Array.from(rand(n, 133, 0.01), Math.abs) },
-      outputs: ['p', 'm', 'v'],
-      run: (be, b) => be.adamw(b.p, b.g, b.m, b.v, {
-        n, lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, biasCorrection1: 1 - 0.9 ** 3, biasCorrection2: 1 - 0.999 ** 3,
-      }),
-    }, 'adamw');
+  // The update (p_after - p_before, about lr = 1e-3) is compared, not p: with |p| ~ 1 the f32
+  // rounding of p (6e-8) would hide a 1e-5 relative error in the update. p is kept at |p| ~ 0.02
+  // so its ulp (2e-9) resolves the update to 2e-6 relative. m and v start at 0 as in training,
+  // where v after step 1 is exactly (1 - beta2) g^2, so the rounding of 1 - beta2 shows directly.
+  test('adamw: the update, m and v over 3 steps with weight decay', async () => {
+    const n = 1003, steps = 3;
+    const [lr, beta1, beta2, eps, weightDecay] = [1e-3, 0.9, 0.999, 1e-8, 0.1];
+    const p0 = rand(n, 130, 0.02);
+    const grads = Array.from({ length: steps }, (_, s) => rand(n, 131 + s));
+    /** per step: update = p_after - p_before (in f64 from the f32 values), m and v */
+    const trajectory = async (be: Backend): Promise<{ update: Float64Array; m: Float32Array; v: Float32Array }[]> => {
+      const [p, g, m, v] = [be.alloc('f32', n), be.alloc('f32', n), be.alloc('f32', n), be.alloc('f32', n)];
+      be.write(p, p0);
+      be.fill(m, 0, n);
+      be.fill(v, 0, n);
+      let before = p0;
+      const out = [];
+      for (let t = 1; t <= steps; t++) {
+        be.write(g, grads[t - 1]);
+        be.adamw(p, g, m, v, {
+          n, lr, beta1, beta2, eps, weightDecay, biasCorrection1: 1 - beta1 ** t, biasCorrection2: 1 - beta2 ** t,
+        });
+        const after = await be.read(p, 'f32', n) as Float32Array;
+        out.push({
+          update: Float64Array.from(after, (x, i) => x - before[i]),
+          m: await be.read(m, 'f32', n) as Float32Array,
+          v: await be.read(v, 'f32', n) as Float32Array,
+        });
+        before = after;
+      }
+      for (const b of [p, g, m, v]) be.free(b);
+      return out;
+    };
+    const ref = await trajectory(cpu), got = await trajectory(gpu);
+    // every step's errors are listed when any is over, to show how far off a failing kernel is
+    const errs = ref.flatMap((r, s) => (['update', 'm', 'v'] as const).map((name) => ({ what: `step ${s + 1} ${name}`, e: relErr(got[s][name], r[name]) })));
+    const report = errs.map(({ what, e }) => `${what} ${e.toExponential(2)}`).join(', ');
+    assert.ok(errs.every(({ e }) => e <= TOL), `adamw relErr over ${TOL} (tol ${TOL}): ${report}`);
   });
 
   test('elementwise: fill, axpy, scale (also in place), scaleByInverseNorm (also in place)', async () => {
