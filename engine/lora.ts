@@ -45,7 +45,7 @@ export function projectionShape(config: LlamaConfig, target: LoraTarget): [numbe
 }
 
 export function peftModuleName(layer: number, target: LoraTarget): string {
-  const block = target.endsWith('_proj') && ['gate_proj', 'up_proj', 'down_proj'].includes(target) ? 'mlp' : 'self_attn';
+  const block = ['gate_proj', 'up_proj', 'down_proj'].includes(target) ? 'mlp' : 'self_attn';
   return `base_model.model.model.layers.${layer}.${block}.${target}`;
 }
 

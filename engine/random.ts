@@ -6,10 +6,6 @@ export class Rng {
   private s: number;
   constructor(seed: number) { this.s = seed >>> 0; }
 
-  /** The generator's state, for checkpoints. */
-  get state(): number { return this.s; }
-  set state(v: number) { this.s = v >>> 0; }
-
   next(): number {
     this.s = (this.s + 0x6d2b79f5) >>> 0;
     let t = this.s;
@@ -26,17 +22,6 @@ export class Rng {
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
   }
 
-  /** a 32-bit integer, for seeding kernels (dropout) */
-  u32(): number { return Math.floor(this.next() * 4294967296) >>> 0; }
-
-  /** Fisher-Yates shuffle, in place */
-  shuffle<T>(a: T[]): T[] {
-    for (let i = a.length - 1; i > 0; i--) {
-      const j = Math.floor(this.next() * (i + 1));
-      [a[i], a[j]] = [a[j], a[i]];
-    }
-    return a;
-  }
 }
 
 /** Mixes several integers into one 32-bit seed (for per-layer, per-module dropout seeds). */

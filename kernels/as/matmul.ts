@@ -1,9 +1,8 @@
 // matmul: C[M,N] = alpha * op(A) op(B) + beta * C (engine/backend.ts). WGSL twin: kernels/wgsl/matmul.wgsl.
 // transA: A is stored [K, M]; transB: B is stored [N, K] (nn.Linear weight layout).
 //
-// No packing: packing needs scratch, and a static scratch region (memory.data) is an active data
-// segment that every worker's instantiation rewrites on the shared memory, racing with kernels
-// already running. Instead each layout gets a micro-kernel that reads its operands in place:
+// Each layout gets a micro-kernel that reads its operands in place (plus, for B [K,N] with a row
+// stride that is a multiple of 2 KiB, the packed path described further down):
 // - B stored [K,N] (transB = false, any transA): broadcast form. A 4 x 8 tile of C lives in 8
 //   v128 accumulators; each k step broadcasts 4 values of op(A) (load32_splat: A's layout only
 //   changes the strides) and loads 8 contiguous floats of a row of B.
