@@ -1,5 +1,6 @@
-// Optimizers over the LoRA weights and the learning-rate schedules. AdamW follows torch.optim.AdamW
-// (the kernel does the arithmetic); the schedules follow Hugging Face's get_*_schedule_with_warmup,
+// Optimizers over the LoRA weights, gradient clipping and the learning-rate schedules. AdamW follows
+// torch.optim.AdamW (the kernel does the arithmetic); clipping follows torch.nn.utils.clip_grad_norm_;
+// the schedules follow Hugging Face's get_*_schedule_with_warmup (constant: get_constant_schedule),
 // evaluated the way HF Trainer does: the lr of optimizer step k (0-based) is lr * lambda(k), because
 // Trainer calls scheduler.step() after optimizer.step().
 import type { Backend } from './backend.ts';
@@ -14,16 +15,42 @@ export function warmupSteps(ratio: number, totalSteps: number): number {
   return Math.ceil(ratio * totalSteps);
 }
 
-/** HF's lr_lambda for each schedule (num_cycles 0.5 for cosine). */
+/**
+ * HF's lr_lambda for each schedule (num_cycles 0.5 for cosine). 'constant' is HF's
+ * get_constant_schedule, as `--lr_scheduler_type constant` gives: lambda 1, the warmup ignored.
+ */
 export function lrLambda(kind: SchedulerKind, step: number, warmup: number, total: number): number {
-  if (kind === 'constant') {
-    // get_constant_schedule_with_warmup
-    return step < warmup ? step / Math.max(1, warmup) : 1;
-  }
+  if (kind === 'constant') return 1;
   if (step < warmup) return step / Math.max(1, warmup);
   if (kind === 'linear') return Math.max(0, (total - step) / Math.max(1, total - warmup));
   const progress = (step - warmup) / Math.max(1, total - warmup);
   return Math.max(0, 0.5 * (1 + Math.cos(Math.PI * 0.5 * 2 * progress)));
+}
+
+/** torch.nn.utils.clip_grad_norm_'s epsilon: coef = maxNorm / (total + 1e-6). */
+export const CLIP_EPS = 1e-6;
+
+/**
+ * Clips the gradients in place to a total L2 norm of at most maxNorm, as torch's clip_grad_norm_
+ * does (one norm over every gradient; scaled only when the coefficient is below 1); maxNorm 0
+ * only measures. Returns the norm before clipping. `scratch` holds at least the largest gradient:
+ * backend ops do not allow their output to alias an input (WebGPU forbids it).
+ */
+export async function clipGradNorm(backend: Backend, grads: Tensor[], maxNorm: number, scratch: Tensor): Promise<number> {
+  const sum = Tensor.zeros(backend, [1]);
+  let total: number;
+  try {
+    for (const g of grads) backend.sumSquares(sum.buf, g.buf, g.size);
+    total = Math.sqrt((await sum.read())[0]);
+  } finally { sum.dispose(); }
+  const coef = maxNorm / (total + CLIP_EPS);
+  if (maxNorm > 0 && coef < 1) {
+    for (const g of grads) {
+      backend.copy(scratch.buf, g.buf, g.size);
+      backend.scale(g.buf, scratch.buf, coef, g.size);
+    }
+  }
+  return total;
 }
 
 export interface Optimizer {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { demoAlignmentRows, randomLlamaWeights, tinyLlamaConfig } from '../engine/demo.ts';
 import {
-  align, ALIGN_DEFAULTS, ALIGN_METHODS, AlignInputError, BACKENDS, OPTIMIZERS, SCHEDULERS,
+  align, ALIGN_DEFAULTS, ALIGN_METHODS, AlignInputError, BACKENDS, OPTIMIZERS, SCHEDULERS, stripUndefined,
   type AlignCallbacks, type AlignOptions, type AlignStartInfo, type StepMetrics,
 } from '../engine/jobs/align.ts';
 import { ByteTokenizer } from '../engine/tokenizer/bytes.ts';
@@ -40,7 +40,11 @@ Schedule and optimizer
   --weight-decay X        AdamW decoupled weight decay (default ${D.weightDecay})
   --warmup-ratio X        warmup steps = ceil(X * total steps) (default ${D.warmupRatio})
   --scheduler S           cosine | linear | constant (default ${D.scheduler}); cosine/linear as HF's
-                          get_*_schedule_with_warmup; constant: fixed lr, no warmup
+                          get_*_schedule_with_warmup; constant as HF's get_constant_schedule:
+                          fixed lr, no warmup (--warmup-ratio is ignored)
+  --max-grad-norm X       clip the LoRA gradients' total L2 norm to X before each step, as
+                          torch clip_grad_norm_ (default ${D.maxGradNorm}: HF Trainer's default, which the
+                          Vaccine reference scripts use; 0: no clipping)
   --optimizer O           adamw | sgd (default ${D.optimizer}); adamw as torch.optim.AdamW
                           (betas 0.9/0.999, eps 1e-8); sgd: p -= lr*g (for tests)
 
@@ -57,10 +61,10 @@ Run control
   --init-adapter DIR      start from this PEFT adapter (its r, alpha and targets are used)
   --merge-adapter DIR     merge this adapter into the base weights first (Double-LoRA)
   --backend B             auto | webgpu | wasm (default ${D.backend}; demo: ${DEMO.backend}). auto takes a
-                          hardware WebGPU adapter, else WASM (a CPU software renderer such as
-                          lavapipe is slower than WASM: --backend webgpu forces it)
+                          hardware WebGPU adapter, else WASM and prints why (a CPU software renderer
+                          such as lavapipe is slower than WASM: --backend webgpu forces it)
   --weights f32|f16       storage of the frozen weights; f16 needs WebGPU with shader-f16 (default ${D.weights})
-  --threads N             WASM worker threads (default: CPU cores, at most 8)
+  --threads N             WASM worker threads, 1..64 (default: CPU cores, at most 8)
   --save-every N          checkpoint every N optimizer steps into DIR/checkpoint-N (default 0: never)
   --resume                continue from the latest checkpoint in --out
   --quiet                 print only errors
@@ -74,7 +78,7 @@ const OPTIONS = {
   model: { type: 'string' }, tokenizer: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' },
   method: { type: 'string' }, rho: { type: 'string' }, epochs: { type: 'string' }, 'max-steps': { type: 'string' },
   'batch-size': { type: 'string' }, 'grad-accum': { type: 'string' }, lr: { type: 'string' },
-  'weight-decay': { type: 'string' }, 'warmup-ratio': { type: 'string' }, scheduler: { type: 'string' },
+  'weight-decay': { type: 'string' }, 'max-grad-norm': { type: 'string' }, 'warmup-ratio': { type: 'string' }, scheduler: { type: 'string' },
   optimizer: { type: 'string' }, 'lora-r': { type: 'string' }, 'lora-alpha': { type: 'string' },
   'lora-dropout': { type: 'string' }, 'lora-targets': { type: 'string' }, 'max-length': { type: 'string' },
   seed: { type: 'string' }, 'no-shuffle': { type: 'boolean' }, 'init-adapter': { type: 'string' },
@@ -110,7 +114,7 @@ function optionsFrom(v: Values): Partial<AlignOptions> {
     model: v.model, tokenizer: v.tokenizer, data: v.data, out: v.out,
     method: choice(v, 'method', ALIGN_METHODS), rho: num(v, 'rho'), epochs: num(v, 'epochs'),
     maxSteps: num(v, 'max-steps'), batchSize: num(v, 'batch-size'), gradAccum: num(v, 'grad-accum'),
-    lr: num(v, 'lr'), weightDecay: num(v, 'weight-decay'), warmupRatio: num(v, 'warmup-ratio'),
+    lr: num(v, 'lr'), weightDecay: num(v, 'weight-decay'), maxGradNorm: num(v, 'max-grad-norm'), warmupRatio: num(v, 'warmup-ratio'),
     scheduler: choice(v, 'scheduler', SCHEDULERS), optimizer: choice(v, 'optimizer', OPTIMIZERS),
     loraR: num(v, 'lora-r'), loraAlpha: num(v, 'lora-alpha'), loraDropout: num(v, 'lora-dropout'),
     loraTargets: v['lora-targets'], maxLength: num(v, 'max-length'), seed: num(v, 'seed'),
@@ -242,10 +246,6 @@ async function runDemo(opts: Partial<AlignOptions>, cb: AlignCallbacks, mode: Mo
   say('  node runtime/align.js --model path/to/hf-model-dir --data beavertails_safe.jsonl --out runs/sft --method sft --epochs 1');
   say('Run with --help for every option.');
   return 0;
-}
-
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 process.exitCode = await main(process.argv.slice(2));

@@ -5,7 +5,8 @@
 // Everything that can be wrong with the input (options, data, model, adapters) is checked before
 // anything is written to `out`, and every file written there goes through a temporary name, so a
 // failed run leaves no half-written files.
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { AdapterError, loadAdapter, saveAdapter, writeFileAtomic } from '../adapter.ts';
 import type { Backend } from '../backend.ts';
@@ -15,7 +16,7 @@ import { LORA_TARGETS, Lora, parseTargets, type LoraTarget } from '../lora.ts';
 import type { HostTensor, HostWeights, LlamaConfig } from '../model/config.ts';
 import { LlamaModel } from '../model/llama.ts';
 import { loadModel } from '../model/load.ts';
-import { createOptimizer, lrLambda, warmupSteps, type OptimizerKind, type Param, type SchedulerKind } from '../optim.ts';
+import { clipGradNorm, createOptimizer, lrLambda, warmupSteps, type OptimizerKind, type Param, type SchedulerKind } from '../optim.ts';
 import { mixSeed } from '../random.ts';
 import { Tensor } from '../tensor.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
@@ -60,8 +61,10 @@ export interface AlignOptions {
   mergeAdapter: string | null;
   /** a kind, or a backend the caller owns (it is not destroyed) */
   backend: BackendKind | Backend;
-  /** WASM worker threads (default: the machine's cores) */
+  /** WASM worker threads, 1..64 (default: the machine's cores) */
   threads?: number;
+  /** clip the LoRA gradients to this total L2 norm before each optimizer step (0: no clipping) */
+  maxGradNorm: number;
   /** storage of the frozen projection weights: 'f16' needs WebGPU with shader-f16 (compute stays f32) */
   weights: 'f32' | 'f16';
   /** save a checkpoint every N optimizer steps (0: never) */
@@ -72,7 +75,7 @@ export interface AlignOptions {
 
 export const ALIGN_DEFAULTS = {
   method: 'vaccine' as AlignMethod, rho: 2, epochs: 1, maxSteps: null as number | null, batchSize: 5, gradAccum: 1,
-  lr: 1e-3, weightDecay: 0.1, warmupRatio: 0.1, scheduler: 'cosine' as SchedulerKind, optimizer: 'adamw' as OptimizerKind,
+  lr: 1e-3, weightDecay: 0.1, warmupRatio: 0.1, maxGradNorm: 1.0, scheduler: 'cosine' as SchedulerKind, optimizer: 'adamw' as OptimizerKind,
   loraR: 8, loraAlpha: 4, loraDropout: 0.1, loraTargets: LORA_TARGETS.join(','), maxLength: 200, seed: 43, shuffle: true,
   initAdapter: null as string | null, mergeAdapter: null as string | null, backend: 'auto' as BackendKind,
   weights: 'f32' as 'f32' | 'f16', saveEvery: 0, resume: false,
@@ -93,6 +96,8 @@ export interface AlignStartInfo {
 export interface StepMetrics {
   step: number; epoch: number; lr: number; loss: number;
   perturbed_loss: number | null; grad_norm: number | null;
+  /** the LoRA gradients' total L2 norm before clipping */
+  lora_grad_norm: number;
   tokens: number; tokens_per_s: number; step_s: number; elapsed_s: number;
 }
 
@@ -131,6 +136,8 @@ export function normalizeOptions(input: Partial<AlignOptions>): AlignOptions & {
   num('grad-accum', o.gradAccum, int(o.gradAccum) && o.gradAccum >= 1, 'an integer >= 1');
   num('lr', o.lr, o.lr >= 0, 'a number >= 0');
   num('weight-decay', o.weightDecay, o.weightDecay >= 0, 'a number >= 0');
+  num('max-grad-norm', o.maxGradNorm, o.maxGradNorm >= 0, 'a number >= 0 (0: no clipping)');
+  if (o.threads !== undefined) num('threads', o.threads, int(o.threads) && o.threads >= 1 && o.threads <= 64, 'an integer in 1..64');
   num('warmup-ratio', o.warmupRatio, o.warmupRatio >= 0 && o.warmupRatio <= 1, 'a number in [0, 1]');
   num('lora-r', o.loraR, int(o.loraR) && o.loraR >= 1, 'an integer >= 1');
   num('lora-alpha', o.loraAlpha, o.loraAlpha > 0, 'a number > 0');
@@ -152,7 +159,8 @@ export function normalizeOptions(input: Partial<AlignOptions>): AlignOptions & {
   return { ...o, targets };
 }
 
-function stripUndefined<T extends object>(o: T): Partial<T> {
+/** The object without its undefined entries, so that they do not override defaults when spread. */
+export function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
@@ -194,14 +202,36 @@ export function totalStepsFor(o: { maxSteps: number | null; epochs: number; grad
   return Math.ceil(o.epochs * Math.max(1, Math.floor(batchesPerEpoch / o.gradAccum)));
 }
 
-/** What must match for --resume to continue a run exactly. */
-function fingerprint(o: AlignOptions & { targets: LoraTarget[] }, examples: number, totalSteps: number): Record<string, unknown> {
+/**
+ * What must match for --resume to continue a run exactly: the settings, the model (path, bytes on
+ * disk, config) and the data (a sha256 of the parsed rows, so a different file with the same row
+ * count is caught).
+ */
+function fingerprint(o: AlignOptions & { targets: LoraTarget[] }, modelPath: string | null, config: LlamaConfig,
+  rows: TextRow[], totalSteps: number): Record<string, unknown> {
+  const { namePath: _name, ...shape } = config;
+  const dataHash = createHash('sha256');
+  for (const r of rows) dataHash.update(JSON.stringify([r.instruction, r.input, r.output]) + '\n');
   return {
+    model: modelPath ?? '<in memory>', model_bytes: modelPath === null ? null : bytesOnDisk(modelPath),
+    model_config: shape, data_sha256: dataHash.digest('hex'), weights: o.weights, max_grad_norm: o.maxGradNorm,
     method: o.method, rho: o.rho, batch_size: o.batchSize, grad_accum: o.gradAccum, lr: o.lr, weight_decay: o.weightDecay,
     warmup_ratio: o.warmupRatio, scheduler: o.scheduler, optimizer: o.optimizer, lora_dropout: o.loraDropout,
     lora_r: o.loraR, lora_alpha: o.loraAlpha, lora_targets: o.targets, merge_adapter: o.mergeAdapter,
-    max_length: o.maxLength, seed: o.seed, shuffle: o.shuffle, examples, total_steps: totalSteps,
+    max_length: o.maxLength, seed: o.seed, shuffle: o.shuffle, examples: rows.length, total_steps: totalSteps,
   };
+}
+
+/** A file's size, or the total size of the files directly in a directory (a HF model directory). */
+function bytesOnDisk(path: string): number {
+  const st = statSync(path);
+  if (!st.isDirectory()) return st.size;
+  let n = 0;
+  for (const name of readdirSync(path).sort()) {
+    const f = statSync(join(path, name));
+    if (f.isFile()) n += f.size;
+  }
+  return n;
 }
 
 /** The latest complete checkpoint in `out`, if any. */
@@ -224,16 +254,23 @@ export async function align(input: Partial<AlignOptions>, cb: AlignCallbacks = {
   const log = (msg: string) => cb.onLog?.(msg);
 
   // ---- everything that can be wrong with the input, before anything is written ----
-  const { config, weights } = await asInput(() => typeof o.model === 'string' ? loadModel(o.model) : o.model as { config: LlamaConfig; weights: HostWeights });
+  // `host` is the only reference this job keeps to the host copy of the weights; it is dropped
+  // right after the upload so that copy (as large as the model) can be collected during training.
+  let host: { config: LlamaConfig; weights: HostWeights } | null =
+    await asInput(() => typeof o.model === 'string' ? loadModel(o.model) : o.model as { config: LlamaConfig; weights: HostWeights });
+  const config = host.config;
+  const modelPath = typeof o.model === 'string' ? o.model : null;
+  o.model = modelPath ?? '<in memory>'; // o must not keep a caller's in-memory weights alive either
   const tokenizer = typeof o.tokenizer === 'object' ? o.tokenizer
-    : await asInput(() => resolveTokenizer(o.model as string, o.tokenizer as string | undefined));
+    : await asInput(() => resolveTokenizer(modelPath!, o.tokenizer as string | undefined));
   const data = prepareData(o.data, tokenizer, config, o);
   const totalSteps = totalStepsFor(o, data.order.batchesPerEpoch);
-  const warmup = warmupSteps(o.warmupRatio, totalSteps);
+  // HF's constant schedule has no warmup: the ratio does not apply to it
+  const warmup = o.scheduler === 'constant' ? 0 : warmupSteps(o.warmupRatio, totalSteps);
   if (o.maxLength > config.maxSeqLen) log(`max length ${o.maxLength} is beyond the model's ${config.maxSeqLen}; truncating to ${config.maxSeqLen}`);
 
   const ownsBackend = typeof o.backend === 'string';
-  const backend = typeof o.backend === 'string' ? await resolveBackend(o.backend, o.threads) : o.backend;
+  const backend = typeof o.backend === 'string' ? await resolveBackend(o.backend, o.threads, log) : o.backend;
   if (backend.name === 'webgpu' && isSoftwareRenderer(backend.description)) {
     log(`note: the WebGPU adapter is a CPU software renderer (${backend.description}); --backend wasm is usually much faster here`);
   }
@@ -242,7 +279,13 @@ export async function align(input: Partial<AlignOptions>, cb: AlignCallbacks = {
   let optimizer: ReturnType<typeof createOptimizer> | null = null;
   const gradScratch: Tensor[] = [];
   try {
-    model = await asInput(() => LlamaModel.fromHost(backend, config, weights, { weightDtype: o.weights }));
+    try {
+      model = LlamaModel.fromHost(backend, config, host.weights, { weightDtype: o.weights });
+    } catch (e) {
+      throw new AlignInputError((e as Error).message);
+    } finally {
+      host = null;
+    }
     if (o.mergeAdapter) {
       const merged = await asInput(() => loadAdapter(backend, config, o.mergeAdapter!, { dropout: 0 }));
       model.mergeLora(merged);
@@ -252,7 +295,7 @@ export async function align(input: Partial<AlignOptions>, cb: AlignCallbacks = {
 
     const ckpt = o.resume ? findCheckpoint(o.out) : null;
     if (o.resume && !ckpt) log(`--resume: no checkpoint in ${o.out}; starting from step 0`);
-    const fp = fingerprint(o, data.examples.length, totalSteps);
+    const fp = fingerprint(o, modelPath, config, data.rows, totalSteps);
     let state: { step: number; optimizer_step_count: number; fingerprint: Record<string, unknown> } | null = null;
     if (ckpt) {
       state = JSON.parse(readFileSync(join(ckpt.dir, 'trainer_state.json'), 'utf8'));
@@ -298,10 +341,8 @@ export async function align(input: Partial<AlignOptions>, cb: AlignCallbacks = {
       trainableParams: params.reduce((s, q) => s + q.p.size, 0), out: o.out,
     });
 
-    if (o.gradAccum > 1) {
-      const maxSize = Math.max(...params.map((q) => q.g.size));
-      gradScratch.push(Tensor.zeros(backend, [maxSize]));
-    }
+    gradScratch.push(Tensor.zeros(backend, [Math.max(...params.map((q) => q.g.size))]));
+    const grads = params.map((q) => q.g);
     const metrics: StepMetrics[] = [];
     const t0 = performance.now();
     for (let k = startStep; k < totalSteps; k++) {
@@ -336,6 +377,8 @@ export async function align(input: Partial<AlignOptions>, cb: AlignCallbacks = {
           backend.scale(q.g.buf, scratch.buf, 1 / o.gradAccum, q.g.size);
         }
       }
+      // HF Trainer clips after accumulation, before the step (max_grad_norm, default 1.0)
+      const loraGradNorm = await clipGradNorm(backend, grads, o.maxGradNorm, gradScratch[0]);
       optimizer.step(lr);
       await backend.sync();
       const now = performance.now();
@@ -343,7 +386,7 @@ export async function align(input: Partial<AlignOptions>, cb: AlignCallbacks = {
       const m: StepMetrics = {
         step: k + 1, epoch: round(epoch, 6), lr, loss,
         perturbed_loss: res!.perturbedLoss === null ? null : pLoss,
-        grad_norm: res!.gradNorm === null ? null : gNorm,
+        grad_norm: res!.gradNorm === null ? null : gNorm, lora_grad_norm: loraGradNorm,
         tokens, tokens_per_s: round(tokens / stepS, 2), step_s: round(stepS, 4), elapsed_s: round((now - t0) / 1000, 3),
       };
       metrics.push(m);

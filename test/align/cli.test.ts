@@ -1,7 +1,8 @@
 // The command line, spawned as users run it (`node runtime/align.js` over the dist/ bundle):
 // bad input exits 2 with a clear message and writes nothing; --init-adapter with --max-steps 0
 // writes the same adapter back; metrics.jsonl and --json lines; --resume reproduces an
-// uninterrupted run exactly.
+// uninterrupted run exactly and refuses a checkpoint from other settings or data; --backend auto
+// says why it chose WASM.
 import { spawnSync, execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +13,7 @@ import { saveAdapter } from '../../engine/adapter.ts';
 import { randomLlamaWeights } from '../../engine/demo.ts';
 import { readSafetensors, readSafetensorsHeader, writeSafetensors } from '../../engine/io/safetensors.ts';
 import { lrLambda, warmupSteps } from '../../engine/optim.ts';
+import { isSoftwareRenderer } from '../../bindings/select.ts';
 import { wasmBackend } from '../helpers.ts';
 import { randomLora, tinyConfig } from './helpers_align.ts';
 
@@ -67,6 +69,10 @@ test('bad input: exit 2, a clear message, and nothing written to --out', async (
     ['merge adapter that does not fit', ['--data', dataPath, '--merge-adapter', badAdapter], /does not fit this model|needs \[24, 4\]/],
     ['unknown option', ['--data', dataPath, '--learning-rate', '1'], /Unknown option '--learning-rate'/],
     ['not a number', ['--data', dataPath, '--lr', 'fast'], /--lr must be a number, got 'fast'/],
+    ['zero threads', ['--data', dataPath, '--threads', '0'], /--threads must be an integer in 1\.\.64, got 0/],
+    ['fractional threads', ['--data', dataPath, '--threads', '1.5'], /--threads must be an integer in 1\.\.64, got 1\.5/],
+    ['too many threads', ['--data', dataPath, '--threads', '65'], /--threads must be an integer in 1\.\.64, got 65/],
+    ['negative max grad norm', ['--data', dataPath, '--max-grad-norm=-1'], /--max-grad-norm must be a number >= 0/],
     ['model without data', [], /--data is missing/],
   ];
   for (const [what, args, re] of cases) {
@@ -113,7 +119,8 @@ test('metrics.jsonl: one line per optimizer step with the documented fields; --j
   assert.is(lines.length, 4);
   const w = warmupSteps(0.1, 4);
   lines.forEach((m, k) => {
-    for (const key of ['step', 'epoch', 'lr', 'loss', 'perturbed_loss', 'grad_norm', 'tokens_per_s', 'elapsed_s']) assert.ok(key in m, key);
+    for (const key of ['step', 'epoch', 'lr', 'loss', 'perturbed_loss', 'grad_norm', 'lora_grad_norm', 'tokens_per_s', 'elapsed_s']) assert.ok(key in m, key);
+    assert.ok(m.lora_grad_norm > 0, 'lora_grad_norm');
     assert.is(m.step, k + 1);
     assert.ok(Math.abs(m.lr - 1e-3 * lrLambda('cosine', k, w, 4)) <= 1e-18);
     assert.ok(Number.isFinite(m.loss) && m.loss > 0 && Number.isFinite(m.perturbed_loss) && m.grad_norm > 0);
@@ -161,6 +168,50 @@ test('--resume from a checkpoint reaches the same adapter as an uninterrupted ru
   const r = run([...base, '--out', out, '--resume', '--lr', '0.01']);
   assert.is(r.code, 2);
   assert.match(r.stderr, /--resume: .*checkpoint-2 was written with different settings \(lr: 0\.001 vs 0\.01\)/);
+  // other data with the same number of rows, and another clipping norm, are refused too
+  const other = join(work, 'other-data.jsonl');
+  writeFileSync(other, rows.map((x) => JSON.stringify({ ...x, output: 'Sure, here is how.' })).join('\n') + '\n');
+  const r2 = run([...base.map((a) => a === dataPath ? other : a), '--out', out, '--resume']);
+  assert.is(r2.code, 2, r2.stderr);
+  assert.match(r2.stderr, /--resume: .*checkpoint-2 was written with different settings \(data_sha256: "[0-9a-f]{64}" vs "[0-9a-f]{64}"\)/);
+  const r3 = run([...base, '--out', out, '--resume', '--max-grad-norm', '0.5']);
+  assert.is(r3.code, 2, r3.stderr);
+  assert.match(r3.stderr, /\(max_grad_norm: 1 vs 0\.5\)/);
+  // the same settings resume
+  assert.is(run([...base, '--out', out, '--resume']).code, 0);
+});
+
+test('--help documents --max-grad-norm with its default (HF Trainer\'s 1.0) and constant without warmup', () => {
+  const r = run(['--help']);
+  assert.is(r.code, 0);
+  assert.match(r.stdout, /--max-grad-norm X\s+clip .*\n.*\(default 1: HF Trainer's default/);
+  assert.match(r.stdout, /constant as HF's get_constant_schedule:\s+fixed lr, no warmup/);
+});
+
+test('--backend auto: when it falls back to WASM, the output says why', async () => {
+  // what this machine offers, found independently of the job
+  let expected: RegExp;
+  let hardware = false;
+  try {
+    const { createWebGPUBackend } = await import('../../bindings/webgpu/backend.ts');
+    const gpu = await createWebGPUBackend({ quiet: true });
+    hardware = !isSoftwareRenderer(gpu.description);
+    const esc = gpu.description.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    expected = hardware ? new RegExp(esc)
+      : new RegExp(`backend: auto chose WASM \\(the WebGPU adapter is a CPU software renderer: ${esc}`);
+    await gpu.destroy();
+  } catch {
+    expected = /backend: auto chose WASM \(no WebGPU adapter/;
+  }
+  const out = freshOut();
+  const r = run(['--model', modelDir, '--data', dataPath, '--out', out, '--max-steps', '1', ...FAST, '--backend', 'auto']);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, expected);
+  if (hardware) assert.not.match(r.stdout, /chose WASM/);
+  // --quiet prints nothing at all
+  const q = run(['--model', modelDir, '--data', dataPath, '--out', freshOut(), '--max-steps', '1', ...FAST, '--backend', 'auto', '--quiet']);
+  assert.is(q.code, 0, q.stderr);
+  assert.is(q.stdout, '');
 });
 
 test('the package entry (dist/index.mjs) exports align(), which runs with progress callbacks', async () => {

@@ -1,5 +1,6 @@
-// The alignment job through the library API: gradient accumulation as HF does it, --merge-adapter
-// wiring, callbacks, and random-Vaccine's noise (rho is its variance).
+// The alignment job through the library API: gradient accumulation and gradient clipping as HF
+// does them, the constant schedule, --merge-adapter wiring, callbacks, and random-Vaccine's noise
+// (rho is its variance).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,7 +39,8 @@ function microBatches(batchSize: number, ks: number[]) {
 test('grad accumulation: one SGD step with accum 2 is p - lr * (g1 + g2) / 2 (rel 1e-6)', async () => {
   const out = tmp();
   const lr = 0.3;
-  await align({ ...common, out, method: 'sft', optimizer: 'sgd', lr, batchSize: 2, gradAccum: 2, maxSteps: 1, loraR: 4, loraAlpha: 8 });
+  // no clipping: the hand computation below is the unclipped update
+  await align({ ...common, out, method: 'sft', optimizer: 'sgd', lr, batchSize: 2, gradAccum: 2, maxSteps: 1, loraR: 4, loraAlpha: 8, maxGradNorm: 0 });
   const trained = loadAdapter(be, config, out);
   // by hand, from the same initial adapter (same seed) and the same two micro-batches
   const model = LlamaModel.fromHost(be, config, weights);
@@ -62,6 +64,58 @@ test('grad accumulation: one SGD step with accum 2 is p - lr * (g1 + g2) / 2 (re
   }
   assert.ok(worst < 1e-6, `accumulated update rel err ${worst} (1e-6)`);
   trained.dispose(); model.lora.dispose(); model.dispose();
+  rmSync(out, { recursive: true });
+});
+
+test('--max-grad-norm c: one SGD step is p - lr * min(1, c / (||g|| + 1e-6)) * g, ||g|| over every LoRA grad (rel 1e-5)', async () => {
+  // by hand: the gradients of the initial adapter on the first micro-batch, their norm in f64
+  const model = LlamaModel.fromHost(be, config, weights);
+  model.lora = Lora.create(be, config, { r: 4, alpha: 8, dropout: 0, targets: [...LORA_TARGETS], seed: 43 });
+  const [b] = microBatches(2, [0]);
+  model.lora.zeroGrad();
+  await sftStep(model, b, { dropoutSeed: 0 });
+  const g = await readGrads(model.lora);
+  const p0: Float32Array[] = [];
+  for (const m of model.lora.modules) p0.push(await m.A.toFloat32(), await m.B.toFloat32());
+  let sq = 0;
+  for (const x of g) for (const v of x) sq += v * v;
+  const norm = Math.sqrt(sq);
+  const lr = 0.5;
+  // a quarter of the norm clips (coef ~1/4); four times it does not (coef would be ~4 > 1)
+  for (const maxGradNorm of [norm / 4, norm * 4]) {
+    const out = tmp();
+    const res = await align({ ...common, out, method: 'sft', optimizer: 'sgd', lr, batchSize: 2, maxSteps: 1, loraR: 4, loraAlpha: 8, maxGradNorm });
+    const logged = res.metrics[0].lora_grad_norm;
+    // f32 sum of squares on the device vs f64 here: rel 1e-5
+    assert.ok(Math.abs(logged - norm) / norm < 1e-5, `lora_grad_norm ${logged} vs ${norm} (rel 1e-5)`);
+    const coef = Math.min(1, maxGradNorm / (norm + 1e-6));
+    const trained = loadAdapter(be, config, out);
+    const got: number[] = [], want: number[] = [];
+    let i = 0;
+    for (const m of model.lora.modules) {
+      const t = trained.get(m.layer, m.target)!;
+      for (const q of [t.A, t.B]) {
+        const p = await q.toFloat32();
+        p.forEach((x, j) => { got.push(x - p0[i][j]); want.push(-lr * coef * g[i][j]); });
+        i++;
+      }
+    }
+    trained.dispose();
+    rmSync(out, { recursive: true });
+    // the update itself, so the tolerance is relative to it: rel 1e-5
+    const err = relErr(Float32Array.from(got), want);
+    assert.ok(err < 1e-5, `clipped update rel err ${err} (max norm ${maxGradNorm}, ||g|| ${norm})`);
+  }
+  model.lora.dispose(); model.dispose();
+});
+
+test('--scheduler constant ignores the warmup ratio: every step has the peak lr, warmup 0', async () => {
+  const out = tmp();
+  let warm = -1;
+  const res = await align({ ...common, out, method: 'sft', batchSize: 2, maxSteps: 4, scheduler: 'constant', warmupRatio: 0.5 },
+    { onStart: (i) => { warm = i.warmupSteps; } });
+  assert.equal(res.metrics.map((m) => m.lr), [1e-3, 1e-3, 1e-3, 1e-3]);
+  assert.is(warm, 0);
   rmSync(out, { recursive: true });
 });
 

@@ -31,12 +31,19 @@ test('cosine, linear and constant lambdas match HF at every step', () => {
       // exact formula, same f64 arithmetic order: equality to 1e-15 absolute
       assert.ok(Math.abs(lrLambda('cosine', k, w, total) - hfCosine(k, w, total)) < 1e-15, `cosine k=${k}`);
       assert.ok(Math.abs(lrLambda('linear', k, w, total) - hfLinear(k, w, total)) < 1e-15, `linear k=${k}`);
-      assert.is(lrLambda('constant', k, 0, total), 1);
+      // HF's get_constant_schedule: 1 at every step, whatever the warmup
+      assert.is(lrLambda('constant', k, w, total), 1, `constant k=${k} warmup ${w}`);
     }
   }
-  // first step of a warmed-up run has lr 0, as in HF Trainer
-  assert.is(lrLambda('cosine', 0, 20, 200), 0);
-  assert.is(lrLambda('cosine', 20, 20, 200), 1);
+  // the warmup branch, by hand: step / warmup; the first step of a warmed-up run has lr 0, as in HF Trainer
+  for (const kind of ['cosine', 'linear'] as const) {
+    assert.is(lrLambda(kind, 0, 20, 200), 0);
+    assert.is(lrLambda(kind, 5, 20, 200), 0.25);
+    assert.is(lrLambda(kind, 19, 20, 200), 0.95);
+    assert.is(lrLambda(kind, 20, 20, 200), 1);
+  }
+  assert.is(lrLambda('constant', 0, 20, 200), 1);
+  assert.is(lrLambda('constant', 5, 20, 200), 1);
 });
 
 test('AdamW follows torch.optim.AdamW for 3 steps (f64 reference, rel 1e-5)', async () => {
