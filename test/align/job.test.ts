@@ -1,14 +1,17 @@
 // The alignment job through the library API: gradient accumulation and gradient clipping as HF
 // does them, the constant schedule, --merge-adapter wiring, callbacks, and random-Vaccine's noise
 // (rho is its variance).
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadAdapter, saveAdapter } from '../../engine/adapter.ts';
 import { BatchOrder, collate, encodeExample, parseRows } from '../../engine/data.ts';
 import { demoAlignmentRows, randomLlamaWeights } from '../../engine/demo.ts';
+import { writeSafetensors } from '../../engine/io/safetensors.ts';
 import { align } from '../../engine/jobs/align.ts';
 import { Lora, LORA_TARGETS } from '../../engine/lora.ts';
 import { LlamaModel } from '../../engine/model/llama.ts';
@@ -117,6 +120,35 @@ test('--scheduler constant ignores the warmup ratio: every step has the peak lr,
   assert.equal(res.metrics.map((m) => m.lr), [1e-3, 1e-3, 1e-3, 1e-3]);
   assert.is(warm, 0);
   rmSync(out, { recursive: true });
+});
+
+test('the host copy of the weights is not kept once uploaded (collected by a full GC during training)', async () => {
+  const dir = tmp();
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({
+    architectures: ['LlamaForCausalLM'], model_type: 'llama', vocab_size: 258, hidden_size: 16, intermediate_size: 24,
+    num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 8, max_position_embeddings: 256,
+    rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: false, bos_token_id: 256, eos_token_id: 257,
+  }));
+  writeSafetensors(join(dir, 'model.safetensors'), weights);
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  // A finalizer (not a WeakRef, which would keep its target alive through the current job) on the
+  // weights the job loads from disk: if the job still held them at the GC in step 2, they would
+  // only become garbage after align() returns, and no GC runs between that and the check below.
+  let finalized = false;
+  const registry = new FinalizationRegistry(() => { finalized = true; });
+  const fromHost = LlamaModel.fromHost;
+  let collectedAtStep = 0;
+  LlamaModel.fromHost = (b, c, w, o) => { registry.register(w, 'weights'); return fromHost.call(LlamaModel, b, c, w, o); };
+  try {
+    await align({ ...common, model: dir, out: join(dir, 'out'), method: 'sft', batchSize: 2, maxSteps: 3 }, {
+      onStep: (m) => { if (m.step === 2) { gc(); collectedAtStep = m.step; } },
+    });
+  } finally { LlamaModel.fromHost = fromHost; }
+  for (let i = 0; i < 10 && !finalized; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.is(collectedAtStep, 2);
+  assert.ok(finalized, 'the loaded HostWeights were still referenced during training');
+  rmSync(dir, { recursive: true });
 });
 
 test('--merge-adapter: the first step\'s loss is the loss of the base model with that adapter applied (rel 1e-5)', async () => {

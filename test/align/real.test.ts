@@ -1,6 +1,7 @@
-// Real data: stories260K aligned with safety_refusals.jsonl on WASM. Short SFT and Vaccine runs must
-// lower the loss on fixed examples (no dropout at evaluation). The 200-step runs and the step-time
-// ratio are in bench/align_real.ts. Skipped, with a note, when the shared data is absent.
+// Real data: stories260K aligned with safety_refusals.jsonl on WASM. 200-step SFT and Vaccine runs
+// with the default hyper-parameters (the issue's setting) must lower the loss on fixed examples (no
+// dropout at evaluation). The step-time ratio is in bench/align_real.ts. Not registered, with a
+// note, when the shared data is absent.
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +21,7 @@ const dataPath = join(DATA_DIR, 'alignment/safety_refusals.jsonl');
 if (!existsSync(modelPath) || !existsSync(dataPath)) {
   console.log(`(align/real: ${DATA_DIR} has no stories260K or safety_refusals.jsonl: real-data alignment tests not run)`);
 } else {
-  test('stories260K + safety_refusals: 40-step SFT and Vaccine runs lower the loss on fixed examples', async () => {
+  test('stories260K + safety_refusals: 200-step SFT and Vaccine runs lower the loss on fixed examples', async () => {
     const be = await wasmBackend();
     const { config, weights } = loadModel(modelPath);
     const tokenizer = loadTokenizer(modelPath);
@@ -32,15 +33,20 @@ if (!existsSync(modelPath) || !existsSync(dataPath)) {
     const memBefore = be.bytesInUse();
     for (const method of ['sft', 'vaccine'] as const) {
       const out = mkdtempSync(join(tmpdir(), `align-real-${method}-`));
-      const res = await align({ model: { config, weights }, tokenizer, data: dataPath, out, method, maxSteps: 40, backend: be });
-      assert.is(res.metrics.length, 40);
+      const res = await align({ model: { config, weights }, tokenizer, data: dataPath, out, method, maxSteps: 200, backend: be });
+      assert.is(res.metrics.length, 200);
       const m = LlamaModel.fromHost(be, config, weights);
       m.lora = loadAdapter(be, config, out, { dropout: 0 });
       const after = await evaluateLoss(m, evalExamples, 5, evalSet.padId);
       m.lora.dispose(); m.dispose();
       rmSync(out, { recursive: true, force: true });
-      // 40 steps at lr 1e-3 take the loss from ~3.4 to ~2.5; demand at least a 15% drop
-      assert.ok(after < 0.85 * before, `${method}: eval loss ${before} -> ${after} (want < 0.85x)`);
+      console.log(`(align/real: ${method}, 200 steps: eval loss ${before.toFixed(4)} -> ${after.toFixed(4)})`);
+      // measured here: 3.362 -> 1.791 (SFT) and -> 1.971 (Vaccine), drops of 47% and 41%; demand at
+      // least 25%, i.e. a drop of 0.84 nats: far beyond run-to-run noise, well short of the measured
+      assert.ok(after < 0.75 * before, `${method}: eval loss ${before} -> ${after} (want < 0.75x)`);
+      // the training loss falls too: mean of the last 20 steps below the mean of the first 20
+      const mean = (xs: typeof res.metrics) => xs.reduce((a, x) => a + x.loss, 0) / xs.length;
+      assert.ok(mean(res.metrics.slice(-20)) < mean(res.metrics.slice(0, 20)), `${method}: training loss did not fall`);
       if (method === 'vaccine') assert.ok(res.metrics.every((x) => x.perturbed_loss! > x.loss), 'the perturbation raises the loss at every step');
     }
     assert.is(be.bytesInUse(), memBefore, 'the job frees everything it allocated on a caller-owned backend');
