@@ -1,6 +1,7 @@
 // Shared test utilities: backends (created once per process), seeded random data and error
 // metrics. Tolerances live in the tests that use them, stated next to the assertion.
 import type { Backend } from '../engine/backend.ts';
+import { finiteDiffAt } from './reference/sampled_grad.ts';
 
 let wasm: Promise<Backend> | null = null;
 let webgpu: Promise<Backend | null> | null = null;
@@ -69,16 +70,7 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
  * h is relative to max(1, |x_i|).
  */
 export function finiteDiff(f: (x: Float64Array) => number, x: Float64Array, h = 1e-6): Float64Array {
-  const g = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const xi = x[i];
-    const step = h * Math.max(1, Math.abs(xi));
-    x[i] = xi + step; const fp = f(x);
-    x[i] = xi - step; const fm = f(x);
-    x[i] = xi;
-    g[i] = (fp - fm) / (2 * step);
-  }
-  return g;
+  return finiteDiffAt(f, x, Array.from({ length: x.length }, (_, i) => i), h);
 }
 
 /** sum_i a_i * w_i in f64: turns a tensor output into a scalar loss for gradient checks. */
