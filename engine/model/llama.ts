@@ -67,6 +67,22 @@ interface LayerTape {
   lora: Map<LoraTarget, LoraSaved>;
 }
 
+/** What one layer's forward needs beyond its weights and buffers. */
+interface LayerContext {
+  B: number; T: number; N: number;
+  /** position of each sequence's row 0 (0 in training; the chunk's start when decoding) */
+  pos0: number;
+  keyLen: Tensor;
+  /** [N, 1] ones for the bias trick (q/k/v bias), when the model has biases */
+  ones: Tensor | null;
+  /** decoding: the per-layer KV caches, [capacity, kvDim] each */
+  cache: { k: Tensor[]; v: Tensor[]; capacity: number } | null;
+  perturbation: Tensor | null;
+  dropout: { p: number; seed: number } | null;
+  /** allocates a tensor the caller will free */
+  mk: (shape: number[]) => Tensor;
+}
+
 export interface Tape {
   batch: Batch;
   N: number;
@@ -213,57 +229,16 @@ export class LlamaModel {
 
       let x = mk([N, c.dim]);
       be.embedding(x.buf, this.embed.buf, tape.ids.buf, N, c.dim);
-      const qDim = c.nHeads * c.headDim, kvDim = c.nKvHeads * c.headDim;
 
       for (let l = 0; l < c.nLayers; l++) {
-        const w = this.layers[l];
-        const lt: LayerTape = {
-          x,
-          h: mk([N, c.dim]), rstd1: mk([N]),
-          q: mk([N, qDim]), k: mk([N, kvDim]), v: mk([N, kvDim]),
-          att: mk([N, qDim]), lse: mk([B * c.nHeads * T]),
-          o: mk([N, c.dim]), xMid: mk([N, c.dim]),
-          h2: mk([N, c.dim]), rstd2: mk([N]),
-          g: mk([N, c.hiddenDim]), up: mk([N, c.hiddenDim]), a: mk([N, c.hiddenDim]),
-          lora: new Map(),
-        };
+        const lt = this.layerBuffers(x, N, B * T, mk);
         tape.layers.push(lt);
-        const proj = (target: LoraTarget, y: Tensor, input: Tensor, weight: Tensor, bias: Tensor | null) => {
-          this.linearForward(y, input, weight, N);
-          if (bias) be.matmul(y.buf, tape.ones!.buf, bias.buf, { M: N, N: bias.size, K: 1, transA: false, transB: false, alpha: 1, beta: 1 });
-          const m = this.lora?.get(l, target);
-          if (m) {
-            let mask: Tensor | null = null;
-            if (useDropout) {
-              mask = mk([N, m.inF]);
-              be.dropoutMask(mask.buf, N * m.inF, dropout, mixSeed(seed, l, TARGET_INDEX[target]));
-            }
-            const u = mk([N, this.lora!.options.r]);
-            be.loraForward(y.buf, u.buf, input.buf, m.A.buf, m.B.buf, mask?.buf ?? null,
-              { T: N, inF: m.inF, outF: m.outF, r: this.lora!.options.r, scale: this.lora!.scale });
-            lt.lora.set(target, { module: m, u, mask });
-          }
-        };
-
-        be.rmsnorm(lt.h.buf, lt.rstd1.buf, x.buf, w.attnNorm.buf, N, c.dim, c.normEps);
-        proj('q_proj', lt.q, lt.h, w.q, w.qBias);
-        proj('k_proj', lt.k, lt.h, w.k, w.kBias);
-        proj('v_proj', lt.v, lt.h, w.v, w.vBias);
-        be.rope(lt.q.buf, this.ropeCos.buf, this.ropeSin.buf, N, T, c.nHeads, c.headDim, 0, c.ropeInterleaved, false);
-        be.rope(lt.k.buf, this.ropeCos.buf, this.ropeSin.buf, N, T, c.nKvHeads, c.headDim, 0, c.ropeInterleaved, false);
-        be.attention(lt.att.buf, lt.lse.buf, lt.q.buf, lt.k.buf, lt.v.buf, tape.keyLen.buf, this.attentionDims(B, T, T, 0));
-        proj('o_proj', lt.o, lt.att, w.o, null);
-        const e = opts.perturbations?.[l];
-        if (e) be.axpy(lt.o.buf, e.buf, 1, N * c.dim);
-        be.copy(lt.xMid.buf, x.buf, N * c.dim);
-        be.axpy(lt.xMid.buf, lt.o.buf, 1, N * c.dim);
-        be.rmsnorm(lt.h2.buf, lt.rstd2.buf, lt.xMid.buf, w.ffnNorm.buf, N, c.dim, c.normEps);
-        proj('gate_proj', lt.g, lt.h2, w.gate, null);
-        proj('up_proj', lt.up, lt.h2, w.up, null);
-        be.swiglu(lt.a.buf, lt.g.buf, lt.up.buf, N * c.hiddenDim);
         const next = mk([N, c.dim]);
-        proj('down_proj', next, lt.a, w.down, null);
-        be.axpy(next.buf, lt.xMid.buf, 1, N * c.dim);
+        this.layerForward(l, lt, next, {
+          B, T, N, pos0: 0, keyLen: tape.keyLen, ones: tape.ones, cache: null, mk,
+          perturbation: opts.perturbations?.[l] ?? null,
+          dropout: useDropout ? { p: dropout, seed } : null,
+        });
         x = next;
       }
 
@@ -280,6 +255,72 @@ export class LlamaModel {
       throw e;
     }
     return tape;
+  }
+
+  /** The buffers one layer writes (kept on the tape in training), for N rows. */
+  private layerBuffers(x: Tensor, N: number, lseRows: number, mk: (shape: number[]) => Tensor): LayerTape {
+    const c = this.config;
+    const qDim = c.nHeads * c.headDim, kvDim = c.nKvHeads * c.headDim;
+    return {
+      x,
+      h: mk([N, c.dim]), rstd1: mk([N]),
+      q: mk([N, qDim]), k: mk([N, kvDim]), v: mk([N, kvDim]),
+      att: mk([N, qDim]), lse: mk([lseRows * c.nHeads]),
+      o: mk([N, c.dim]), xMid: mk([N, c.dim]),
+      h2: mk([N, c.dim]), rstd2: mk([N]),
+      g: mk([N, c.hiddenDim]), up: mk([N, c.hiddenDim]), a: mk([N, c.hiddenDim]),
+      lora: new Map(),
+    };
+  }
+
+  /**
+   * One decoder layer: lt.x -> next, writing every intermediate into lt (see the file header).
+   * Training attends the batch's own keys; decoding (ctx.cache) first appends this chunk's keys
+   * and values at rows pos0.. of the layer's cache, then attends the cache.
+   */
+  private layerForward(l: number, lt: LayerTape, next: Tensor, ctx: LayerContext): void {
+    const c = this.config, be = this.backend, w = this.layers[l];
+    const { B, T, N } = ctx;
+    const proj = (target: LoraTarget, y: Tensor, input: Tensor, weight: Tensor, bias: Tensor | null) => {
+      this.linearForward(y, input, weight, N);
+      if (bias) be.matmul(y.buf, ctx.ones!.buf, bias.buf, { M: N, N: bias.size, K: 1, transA: false, transB: false, alpha: 1, beta: 1 });
+      const m = this.lora?.get(l, target);
+      if (!m) return;
+      let mask: Tensor | null = null;
+      if (ctx.dropout) {
+        mask = ctx.mk([N, m.inF]);
+        be.dropoutMask(mask.buf, N * m.inF, ctx.dropout.p, mixSeed(ctx.dropout.seed, l, TARGET_INDEX[target]));
+      }
+      const u = ctx.mk([N, this.lora!.options.r]);
+      be.loraForward(y.buf, u.buf, input.buf, m.A.buf, m.B.buf, mask?.buf ?? null,
+        { T: N, inF: m.inF, outF: m.outF, r: this.lora!.options.r, scale: this.lora!.scale });
+      lt.lora.set(target, { module: m, u, mask });
+    };
+    const kvDim = c.nKvHeads * c.headDim;
+    be.rmsnorm(lt.h.buf, lt.rstd1.buf, lt.x.buf, w.attnNorm.buf, N, c.dim, c.normEps);
+    proj('q_proj', lt.q, lt.h, w.q, w.qBias);
+    proj('k_proj', lt.k, lt.h, w.k, w.kBias);
+    proj('v_proj', lt.v, lt.h, w.v, w.vBias);
+    be.rope(lt.q.buf, this.ropeCos.buf, this.ropeSin.buf, N, T, c.nHeads, c.headDim, ctx.pos0, c.ropeInterleaved, false);
+    be.rope(lt.k.buf, this.ropeCos.buf, this.ropeSin.buf, N, T, c.nKvHeads, c.headDim, ctx.pos0, c.ropeInterleaved, false);
+    if (ctx.cache) {
+      const { k, v, capacity } = ctx.cache;
+      be.copy(k[l].buf, lt.k.buf, N * kvDim, ctx.pos0 * kvDim);
+      be.copy(v[l].buf, lt.v.buf, N * kvDim, ctx.pos0 * kvDim);
+      be.attention(lt.att.buf, lt.lse.buf, lt.q.buf, k[l].buf, v[l].buf, ctx.keyLen.buf, this.attentionDims(B, T, capacity, ctx.pos0));
+    } else {
+      be.attention(lt.att.buf, lt.lse.buf, lt.q.buf, lt.k.buf, lt.v.buf, ctx.keyLen.buf, this.attentionDims(B, T, T, 0));
+    }
+    proj('o_proj', lt.o, lt.att, w.o, null);
+    if (ctx.perturbation) be.axpy(lt.o.buf, ctx.perturbation.buf, 1, N * c.dim);
+    be.copy(lt.xMid.buf, lt.x.buf, N * c.dim);
+    be.axpy(lt.xMid.buf, lt.o.buf, 1, N * c.dim);
+    be.rmsnorm(lt.h2.buf, lt.rstd2.buf, lt.xMid.buf, w.ffnNorm.buf, N, c.dim, c.normEps);
+    proj('gate_proj', lt.g, lt.h2, w.gate, null);
+    proj('up_proj', lt.up, lt.h2, w.up, null);
+    be.swiglu(lt.a.buf, lt.g.buf, lt.up.buf, N * c.hiddenDim);
+    proj('down_proj', next, lt.a, w.down, null);
+    be.axpy(next.buf, lt.xMid.buf, 1, N * c.dim);
   }
 
   /** y[N, out] = x[N, in] W^T, W stored [out, in]. */
@@ -452,45 +493,22 @@ export class LlamaModel {
   private async decodeChunk(ids: number[], pos0: number, cacheK: Tensor[], cacheV: Tensor[], capacity: number): Promise<Float32Array> {
     const c = this.config, be = this.backend;
     const n = ids.length;
-    const qDim = c.nHeads * c.headDim, kvDim = c.nKvHeads * c.headDim;
     const temps: Tensor[] = [];
-    const tmp = (shape: number[]) => { const t = Tensor.zeros(be, shape); temps.push(t); return t; };
-    const idT = Tensor.from(be, [n], Int32Array.from(ids)); temps.push(idT);
-    const keyLen = Tensor.from(be, [1], Int32Array.of(pos0 + n)); temps.push(keyLen);
-    const ones = c.attentionBias ? Tensor.from(be, [n, 1], new Float32Array(n).fill(1)) : null;
-    if (ones) temps.push(ones);
-    const x = tmp([n, c.dim]), h = tmp([n, c.dim]), rstd = tmp([n]);
-    const q = tmp([n, qDim]), k = tmp([n, kvDim]), v = tmp([n, kvDim]), att = tmp([n, qDim]), lse = tmp([c.nHeads * n]);
-    const o = tmp([n, c.dim]), g = tmp([n, c.hiddenDim]), up = tmp([n, c.hiddenDim]), a = tmp([n, c.hiddenDim]);
-    const u = tmp([n, this.lora?.options.r ?? 1]);
+    const keep = (t: Tensor) => { temps.push(t); return t; };
+    const tmp = (shape: number[]) => keep(Tensor.zeros(be, shape));
     try {
+      const idT = keep(Tensor.from(be, [n], Int32Array.from(ids)));
+      const keyLen = keep(Tensor.from(be, [1], Int32Array.of(pos0 + n)));
+      const ones = c.attentionBias ? keep(Tensor.from(be, [n, 1], new Float32Array(n).fill(1))) : null;
+      let x = tmp([n, c.dim]);
       be.embedding(x.buf, this.embed.buf, idT.buf, n, c.dim);
       for (let l = 0; l < c.nLayers; l++) {
-        const w = this.layers[l];
-        const proj = (target: LoraTarget, y: Tensor, input: Tensor, weight: Tensor, bias: Tensor | null) => {
-          this.linearForward(y, input, weight, n);
-          if (bias) be.matmul(y.buf, ones!.buf, bias.buf, { M: n, N: bias.size, K: 1, transA: false, transB: false, alpha: 1, beta: 1 });
-          const m = this.lora?.get(l, target);
-          if (m) be.loraForward(y.buf, u.buf, input.buf, m.A.buf, m.B.buf, null,
-            { T: n, inF: m.inF, outF: m.outF, r: this.lora!.options.r, scale: this.lora!.scale });
-        };
-        be.rmsnorm(h.buf, rstd.buf, x.buf, w.attnNorm.buf, n, c.dim, c.normEps);
-        proj('q_proj', q, h, w.q, w.qBias);
-        proj('k_proj', k, h, w.k, w.kBias);
-        proj('v_proj', v, h, w.v, w.vBias);
-        be.rope(q.buf, this.ropeCos.buf, this.ropeSin.buf, n, n, c.nHeads, c.headDim, pos0, c.ropeInterleaved, false);
-        be.rope(k.buf, this.ropeCos.buf, this.ropeSin.buf, n, n, c.nKvHeads, c.headDim, pos0, c.ropeInterleaved, false);
-        be.copy(cacheK[l].buf, k.buf, n * kvDim, pos0 * kvDim);
-        be.copy(cacheV[l].buf, v.buf, n * kvDim, pos0 * kvDim);
-        be.attention(att.buf, lse.buf, q.buf, cacheK[l].buf, cacheV[l].buf, keyLen.buf, this.attentionDims(1, n, capacity, pos0));
-        proj('o_proj', o, att, w.o, null);
-        be.axpy(x.buf, o.buf, 1, n * c.dim);
-        be.rmsnorm(h.buf, rstd.buf, x.buf, w.ffnNorm.buf, n, c.dim, c.normEps);
-        proj('gate_proj', g, h, w.gate, null);
-        proj('up_proj', up, h, w.up, null);
-        be.swiglu(a.buf, g.buf, up.buf, n * c.hiddenDim);
-        proj('down_proj', o, a, w.down, null);
-        be.axpy(x.buf, o.buf, 1, n * c.dim);
+        const next = tmp([n, c.dim]);
+        this.layerForward(l, this.layerBuffers(x, n, n, tmp), next, {
+          B: 1, T: n, N: n, pos0, keyLen, ones, cache: { k: cacheK, v: cacheV, capacity }, mk: tmp,
+          perturbation: null, dropout: null,
+        });
+        x = next;
       }
       // only the last row's logits are needed
       const last = tmp([1, c.dim]), hl = tmp([1, c.dim]), rl = tmp([1]), logits = tmp([1, c.vocabSize]);
