@@ -175,13 +175,15 @@ export interface Backend {
   adamw(p: BufferHandle, g: BufferHandle, m: BufferHandle, v: BufferHandle, o: AdamWParams): void;
 
   // ---- elementwise helpers (kernels/<as|wgsl>/elementwise) -----------------------------------
+  // These three may run in place (out === x); every other op needs distinct buffers.
   /** y[i] += alpha * x[i] */
   axpy(y: BufferHandle, x: BufferHandle, alpha: number, n: number): void;
-  /** out[i] = alpha * x[i]; alpha may be read from a 1-element device buffer instead (see scaleBy). */
+  /** out[i] = alpha * x[i] (out may be x) */
   scale(out: BufferHandle, x: BufferHandle, alpha: number, n: number): void;
   /**
    * out[i] = x[i] * rho / (sqrt(s[0]) + eps), where s is a 1-element buffer holding a sum of
    * squares: normalises by a global norm without a round trip to the host (Vaccine's step 2).
+   * out may be x.
    */
   scaleByInverseNorm(out: BufferHandle, x: BufferHandle, s: BufferHandle, rho: number, eps: number, n: number): void;
 

@@ -33,10 +33,9 @@ export const CLIP_EPS = 1e-6;
 /**
  * Clips the gradients in place to a total L2 norm of at most maxNorm, as torch's clip_grad_norm_
  * does (one norm over every gradient; scaled only when the coefficient is below 1); maxNorm 0
- * only measures. Returns the norm before clipping. `scratch` holds at least the largest gradient:
- * backend ops do not allow their output to alias an input (WebGPU forbids it).
+ * only measures. Returns the norm before clipping.
  */
-export async function clipGradNorm(backend: Backend, grads: Tensor[], maxNorm: number, scratch: Tensor): Promise<number> {
+export async function clipGradNorm(backend: Backend, grads: Tensor[], maxNorm: number): Promise<number> {
   const sum = Tensor.zeros(backend, [1]);
   let total: number;
   try {
@@ -45,10 +44,7 @@ export async function clipGradNorm(backend: Backend, grads: Tensor[], maxNorm: n
   } finally { sum.dispose(); }
   const coef = maxNorm / (total + CLIP_EPS);
   if (maxNorm > 0 && coef < 1) {
-    for (const g of grads) {
-      backend.copy(scratch.buf, g.buf, g.size);
-      backend.scale(g.buf, scratch.buf, coef, g.size);
-    }
+    for (const g of grads) backend.scale(g.buf, g.buf, coef, g.size);
   }
   return total;
 }

@@ -57,19 +57,13 @@ export async function vaccineStep(model: LlamaModel, batch: Batch,
     model.disposeTape(tape1);
   }
 
-  // s = sum_l ||g_l||^2, then e_l = rho * g_l / (sqrt(s) + eps), all on the device.
+  // s = sum_l ||g_l||^2, then e_l = rho * g_l / (sqrt(s) + eps) in place, all on the device:
+  // from here on g holds the perturbations.
   const sumSq = Tensor.zeros(backend, [1]);
-  const perturbations: Tensor[] = [];
+  const perturbations = g;
   try {
     for (const gl of g) backend.sumSquares(sumSq.buf, gl.buf, rows * dim);
-    for (const gl of g) {
-      // A separate output tensor: WebGPU cannot bind one buffer as both input and output.
-      const e = Tensor.zeros(backend, [rows, dim]);
-      perturbations.push(e);
-      backend.scaleByInverseNorm(e.buf, gl.buf, sumSq.buf, opts.rho, VACCINE_EPS, rows * dim);
-    }
-    // g is no longer needed once e is formed (disposed again in finally: dispose is idempotent)
-    for (const gl of g) gl.dispose();
+    for (const e of perturbations) backend.scaleByInverseNorm(e.buf, e.buf, sumSq.buf, opts.rho, VACCINE_EPS, rows * dim);
     // for tests: the perturbations as pass 2 will use them
     if (opts.inspectPerturbations) await opts.inspectPerturbations(perturbations);
 
@@ -85,7 +79,6 @@ export async function vaccineStep(model: LlamaModel, batch: Batch,
     const gradNorm = Math.sqrt((await sumSq.read())[0]);
     return { loss, perturbedLoss, gradNorm };
   } finally {
-    for (const gl of g) gl.dispose();
     for (const e of perturbations) e.dispose();
     sumSq.dispose();
   }

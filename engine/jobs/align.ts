@@ -277,7 +277,6 @@ export async function align(input: Partial<AlignOptions>, cb: AlignCallbacks = {
   let model: LlamaModel | null = null;
   let lora: Lora | null = null;
   let optimizer: ReturnType<typeof createOptimizer> | null = null;
-  const gradScratch: Tensor[] = [];
   try {
     try {
       model = LlamaModel.fromHost(backend, config, host.weights, { weightDtype: o.weights });
@@ -341,7 +340,6 @@ export async function align(input: Partial<AlignOptions>, cb: AlignCallbacks = {
       trainableParams: params.reduce((s, q) => s + q.p.size, 0), out: o.out,
     });
 
-    gradScratch.push(Tensor.zeros(backend, [Math.max(...params.map((q) => q.g.size))]));
     const grads = params.map((q) => q.g);
     const metrics: StepMetrics[] = [];
     const t0 = performance.now();
@@ -370,15 +368,9 @@ export async function align(input: Partial<AlignOptions>, cb: AlignCallbacks = {
       // Vaccine trainer calls model.zero_grad() between its two passes, which with accumulation
       // would also drop earlier micro-batches' gradients; we keep them, as accumulation intends.
       // With --grad-accum 1, the reference's setting, the two agree.)
-      if (o.gradAccum > 1) {
-        const scratch = gradScratch[0];
-        for (const q of params) {
-          backend.copy(scratch.buf, q.g.buf, q.g.size);
-          backend.scale(q.g.buf, scratch.buf, 1 / o.gradAccum, q.g.size);
-        }
-      }
+      if (o.gradAccum > 1) for (const q of params) backend.scale(q.g.buf, q.g.buf, 1 / o.gradAccum, q.g.size);
       // HF Trainer clips after accumulation, before the step (max_grad_norm, default 1.0)
-      const loraGradNorm = await clipGradNorm(backend, grads, o.maxGradNorm, gradScratch[0]);
+      const loraGradNorm = await clipGradNorm(backend, grads, o.maxGradNorm);
       optimizer.step(lr);
       await backend.sync();
       const now = performance.now();
@@ -403,7 +395,6 @@ export async function align(input: Partial<AlignOptions>, cb: AlignCallbacks = {
     if (e instanceof AdapterError || e instanceof DataError) throw new AlignInputError(e.message);
     throw e;
   } finally {
-    for (const t of gradScratch) t.dispose();
     optimizer?.dispose();
     if (model) model.lora = null;
     lora?.dispose();
