@@ -14,31 +14,35 @@ export interface SelectOptions {
   timing?: boolean;
   /** WASM: worker threads */
   threads?: number;
+  /** called with the reason when `auto` falls back to WASM (also when quiet) */
+  onFallback?: (reason: string) => void;
 }
 
 export async function selectBackend(kind: BackendKind, opts: SelectOptions = {}): Promise<Backend> {
   const say = (msg: string): void => { if (!opts.quiet) console.log(msg); };
+  if (kind !== 'auto' && kind !== 'webgpu' && kind !== 'wasm') {
+    throw new Error(`unknown backend '${kind as string}' (expected auto, webgpu or wasm)`);
+  }
+  let fallback = '';
   if (kind === 'webgpu' || kind === 'auto') {
     try {
       const { createWebGPUBackend } = await import('./webgpu/backend.ts');
       const be = await createWebGPUBackend({ quiet: true, timing: opts.timing });
-      if (kind === 'auto' && isSoftwareRenderer(be.description)) {
-        say(`backend: the only WebGPU adapter is a CPU software renderer (${be.description}); using WASM (--backend webgpu forces it)`);
-        await be.destroy();
-      } else {
+      if (kind === 'webgpu' || !isSoftwareRenderer(be.description)) {
         say(`backend: ${be.description}`);
         return be;
       }
+      fallback = `the WebGPU adapter is a CPU software renderer: ${be.description}; --backend webgpu forces it`;
+      await be.destroy();
     } catch (e) {
       if (kind === 'webgpu') throw e;
-      say(`backend: WebGPU unavailable (${(e as Error).message}); using WASM`);
+      fallback = `no WebGPU adapter: ${(e as Error).message}`;
     }
-  } else if (kind !== 'wasm') {
-    throw new Error(`unknown backend '${kind as string}' (expected auto, webgpu or wasm)`);
   }
   const { createWasmBackend } = await import('./wasm/backend.ts');
   const be = await createWasmBackend({ threads: opts.threads });
-  say(`backend: ${be.description}`);
+  if (fallback) opts.onFallback?.(fallback);
+  say(fallback ? `backend: auto chose WASM (${fallback})` : `backend: ${be.description}`);
   return be;
 }
 

@@ -3,7 +3,7 @@
 import type { Backend } from '../backend.ts';
 import { loadTokenizer } from '../tokenizer/load.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
-import { isSoftwareRenderer, selectBackend, type BackendKind } from '../../bindings/select.ts';
+import { selectBackend, type BackendKind } from '../../bindings/select.ts';
 
 export type { BackendKind };
 
@@ -13,22 +13,9 @@ export function resolveTokenizer(modelPath: string, path?: string): Tokenizer {
 }
 
 /**
- * The backend for `kind`. `auto` takes a hardware WebGPU adapter, else WASM, and then says why
- * through `log` (the job's onLog), so the command line shows the reason rather than only the result:
- * selectBackend would print to the console itself, which a library caller cannot redirect.
+ * The backend for `kind`. When `auto` falls back to WASM the reason goes to `log` (the job's
+ * onLog), so the command line shows it and a library caller can redirect it.
  */
 export async function resolveBackend(kind: BackendKind, threads?: number, log?: (message: string) => void): Promise<Backend> {
-  if (kind !== 'auto') return selectBackend(kind, { quiet: true, threads });
-  let reason: string;
-  try {
-    const { createWebGPUBackend } = await import('../../bindings/webgpu/backend.ts');
-    const gpu = await createWebGPUBackend({ quiet: true });
-    if (!isSoftwareRenderer(gpu.description)) return gpu;
-    reason = `the WebGPU adapter is a CPU software renderer: ${gpu.description}; --backend webgpu forces it`;
-    await gpu.destroy();
-  } catch (e) {
-    reason = `no WebGPU adapter: ${(e as Error).message}`;
-  }
-  log?.(`backend: auto chose WASM (${reason})`);
-  return selectBackend('wasm', { quiet: true, threads });
+  return selectBackend(kind, { quiet: true, threads, onFallback: (reason) => log?.(`backend: auto chose WASM (${reason})`) });
 }
