@@ -120,3 +120,41 @@ export function configFromHF(json: unknown, path: string): LlamaConfig {
     namePath: path,
   };
 }
+
+/** Every weight the model needs, with its expected shape. lm_head only when untied. */
+export function expectedWeightShapes(c: LlamaConfig): Map<string, number[]> {
+  const m = new Map<string, number[]>();
+  const q = c.nHeads * c.headDim, kv = c.nKvHeads * c.headDim;
+  m.set('model.embed_tokens.weight', [c.vocabSize, c.dim]);
+  for (let i = 0; i < c.nLayers; i++) {
+    const p = `model.layers.${i}.`;
+    m.set(`${p}input_layernorm.weight`, [c.dim]);
+    m.set(`${p}self_attn.q_proj.weight`, [q, c.dim]);
+    m.set(`${p}self_attn.k_proj.weight`, [kv, c.dim]);
+    m.set(`${p}self_attn.v_proj.weight`, [kv, c.dim]);
+    m.set(`${p}self_attn.o_proj.weight`, [c.dim, q]);
+    if (c.attentionBias) {
+      m.set(`${p}self_attn.q_proj.bias`, [q]);
+      m.set(`${p}self_attn.k_proj.bias`, [kv]);
+      m.set(`${p}self_attn.v_proj.bias`, [kv]);
+    }
+    m.set(`${p}post_attention_layernorm.weight`, [c.dim]);
+    m.set(`${p}mlp.gate_proj.weight`, [c.hiddenDim, c.dim]);
+    m.set(`${p}mlp.up_proj.weight`, [c.hiddenDim, c.dim]);
+    m.set(`${p}mlp.down_proj.weight`, [c.dim, c.hiddenDim]);
+  }
+  m.set('model.norm.weight', [c.dim]);
+  if (!c.tiedEmbeddings) m.set('lm_head.weight', [c.vocabSize, c.dim]);
+  return m;
+}
+
+/** Throws naming the first missing or misshaped weight; `where` names the checkpoint. */
+export function checkWeights(c: LlamaConfig, weights: HostWeights, where: string): void {
+  for (const [name, shape] of expectedWeightShapes(c)) {
+    const t = weights.get(name);
+    if (!t) throw new Error(`${where}: missing weight '${name}' (expected shape [${shape}])`);
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      throw new Error(`${where}: weight '${name}' has shape [${t.shape}], expected [${shape}]`);
+    }
+  }
+}

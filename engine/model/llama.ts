@@ -13,7 +13,7 @@ import type { Backend, MatmulParams } from '../backend.ts';
 import type { Lora, LoraModule, LoraTarget } from '../lora.ts';
 import { mixSeed, Rng } from '../random.ts';
 import { Tensor } from '../tensor.ts';
-import type { HostTensor, HostWeights, LlamaConfig } from './config.ts';
+import { checkWeights, expectedWeightShapes, type HostTensor, type HostWeights, type LlamaConfig } from './config.ts';
 
 export interface Batch {
   B: number;
@@ -116,42 +116,36 @@ export class LlamaModel {
       throw new Error(`f16 weights need a backend with f16 storage (WebGPU with shader-f16); ${backend.name} (${backend.description}) has none`);
     }
     this.weightDtype = half ? 'f16' : 'f32';
-    const host = (name: string, shape: number[]) => {
-      const t = weights.get(name);
-      if (!t) throw new Error(`${c.namePath}: missing weight ${name}`);
-      if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-        throw new Error(`${c.namePath}: weight ${name} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
-      }
-      return t.data;
-    };
-    const get = (name: string, shape: number[]): Tensor => Tensor.from(backend, shape, host(name, shape));
+    // One definition of the weights and their shapes (config.ts), checked once, used for upload.
+    checkWeights(c, weights, c.namePath);
+    const shapes = expectedWeightShapes(c);
+    const get = (name: string): Tensor => Tensor.from(backend, shapes.get(name)!, weights.get(name)!.data);
     // a matrix multiplied by the activations: f16 storage where asked for
-    const getMatrix = (name: string, shape: number[]): Tensor => {
-      if (!half) return get(name, shape);
-      const data = host(name, shape);
+    const getMatrix = (name: string): Tensor => {
+      if (!half) return get(name);
+      const data = weights.get(name)!.data;
       const buf = backend.allocF16!(data.length);
       backend.writeF16!(buf, data);
-      return new Tensor(backend, shape, 'f16', buf);
+      return new Tensor(backend, shapes.get(name)!, 'f16', buf);
     };
-    const qDim = c.nHeads * c.headDim, kvDim = c.nKvHeads * c.headDim;
-    this.embed = get('model.embed_tokens.weight', [c.vocabSize, c.dim]);
-    this.finalNorm = get('model.norm.weight', [c.dim]);
-    this.lmHead = c.tiedEmbeddings ? this.embed : getMatrix('lm_head.weight', [c.vocabSize, c.dim]);
+    this.embed = get('model.embed_tokens.weight');
+    this.finalNorm = get('model.norm.weight');
+    this.lmHead = c.tiedEmbeddings ? this.embed : getMatrix('lm_head.weight');
     for (let l = 0; l < c.nLayers; l++) {
       const p = `model.layers.${l}.`;
       this.layers.push({
-        attnNorm: get(p + 'input_layernorm.weight', [c.dim]),
-        ffnNorm: get(p + 'post_attention_layernorm.weight', [c.dim]),
-        q: getMatrix(p + 'self_attn.q_proj.weight', [qDim, c.dim]),
-        k: getMatrix(p + 'self_attn.k_proj.weight', [kvDim, c.dim]),
-        v: getMatrix(p + 'self_attn.v_proj.weight', [kvDim, c.dim]),
-        o: getMatrix(p + 'self_attn.o_proj.weight', [c.dim, qDim]),
-        qBias: c.attentionBias ? get(p + 'self_attn.q_proj.bias', [qDim]) : null,
-        kBias: c.attentionBias ? get(p + 'self_attn.k_proj.bias', [kvDim]) : null,
-        vBias: c.attentionBias ? get(p + 'self_attn.v_proj.bias', [kvDim]) : null,
-        gate: getMatrix(p + 'mlp.gate_proj.weight', [c.hiddenDim, c.dim]),
-        up: getMatrix(p + 'mlp.up_proj.weight', [c.hiddenDim, c.dim]),
-        down: getMatrix(p + 'mlp.down_proj.weight', [c.dim, c.hiddenDim]),
+        attnNorm: get(p + 'input_layernorm.weight'),
+        ffnNorm: get(p + 'post_attention_layernorm.weight'),
+        q: getMatrix(p + 'self_attn.q_proj.weight'),
+        k: getMatrix(p + 'self_attn.k_proj.weight'),
+        v: getMatrix(p + 'self_attn.v_proj.weight'),
+        o: getMatrix(p + 'self_attn.o_proj.weight'),
+        qBias: c.attentionBias ? get(p + 'self_attn.q_proj.bias') : null,
+        kBias: c.attentionBias ? get(p + 'self_attn.k_proj.bias') : null,
+        vBias: c.attentionBias ? get(p + 'self_attn.v_proj.bias') : null,
+        gate: getMatrix(p + 'mlp.gate_proj.weight'),
+        up: getMatrix(p + 'mlp.up_proj.weight'),
+        down: getMatrix(p + 'mlp.down_proj.weight'),
       });
     }
     // Tables up to the model's context, capped: some configs declare 128k positions.
