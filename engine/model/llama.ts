@@ -494,15 +494,19 @@ export class LlamaModel {
       const idT = keep(Tensor.from(be, [n], Int32Array.from(ids)));
       const keyLen = keep(Tensor.from(be, [1], Int32Array.of(pos0 + n)));
       const ones = c.attentionBias ? keep(Tensor.from(be, [n, 1], new Float32Array(n).fill(1))) : null;
-      let x = tmp([n, c.dim]);
+      // Nothing is kept for a backward: one set of layer buffers serves every layer, and the
+      // residual stream alternates between two tensors.
+      let x = tmp([n, c.dim]), next = tmp([n, c.dim]);
       be.embedding(x.buf, this.embed.buf, idT.buf, n, c.dim);
+      const lt = this.layerBuffers(x, n, n, tmp);
+      const ctx: LayerContext = {
+        B: 1, T: n, N: n, pos0, keyLen, ones, cache: { k: cacheK, v: cacheV, capacity }, mk: tmp,
+        perturbation: null, dropout: null,
+      };
       for (let l = 0; l < c.nLayers; l++) {
-        const next = tmp([n, c.dim]);
-        this.layerForward(l, this.layerBuffers(x, n, n, tmp), next, {
-          B: 1, T: n, N: n, pos0, keyLen, ones, cache: { k: cacheK, v: cacheV, capacity }, mk: tmp,
-          perturbation: null, dropout: null,
-        });
-        x = next;
+        lt.x = x;
+        this.layerForward(l, lt, next, ctx);
+        [x, next] = [next, x];
       }
       // only the last row's logits are needed
       const last = tmp([1, c.dim]), hl = tmp([1, c.dim]), rl = tmp([1]), logits = tmp([1, c.vocabSize]);
