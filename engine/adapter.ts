@@ -2,8 +2,11 @@
 // under base_model.model.model.layers.{i}.{self_attn|mlp}.{target}.lora_{A|B}.weight) and
 // adapter_config.json (a LoraConfig). Adapters trained on a llama2.c checkpoint are saved in
 // Hugging Face's row order for q_proj/k_proj, so the same file works on the HF-converted model.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from './io/atomic.ts';
+
+export { writeFileAtomic };
+import { join } from 'node:path';
 import type { Backend } from './backend.ts';
 import { readSafetensors, writeSafetensors } from './io/safetensors.ts';
 import { LORA_TARGETS, Lora, projectionShape, peftModuleName, type LoraTarget } from './lora.ts';
@@ -62,17 +65,6 @@ export function adapterConfigJson(lora: Lora, config: LlamaConfig): AdapterConfi
   };
 }
 
-/** Writes a file through a temporary name in the same directory, so no reader sees half of it. */
-export function writeFileAtomic(path: string, data: string | Uint8Array): void {
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
-  try {
-    writeFileSync(tmp, data);
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-}
 
 /** Saves the adapter into `dir` (created if needed): the weights, then the config. */
 export async function saveAdapter(dir: string, lora: Lora, config: LlamaConfig): Promise<void> {

@@ -2,7 +2,8 @@
 // { name: { dtype, shape, data_offsets: [begin, end] }, "__metadata__"?: {str: str} }, then the data
 // section; offsets are relative to the data section. Every header entry is validated before any data
 // is read, so a corrupt file fails with a message naming the file and the tensor, not with garbage.
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { writeFileAtomic } from './atomic.ts';
 import { basename, dirname, join } from 'node:path';
 import type { HostTensor, HostWeights } from '../model/config.ts';
 import { bf16ToF32Array, f16ToF32Array, f32ToBf16Array, f32ToF16Array } from './dtype.ts';
@@ -159,19 +160,7 @@ export function writeSafetensors(path: string, tensors: Map<string, HostTensor>,
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(headerBytes.length));
 
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${Date.now()}`);
-  const fd = openSync(tmp, 'w');
-  try {
-    writeSync(fd, len);
-    writeSync(fd, headerBytes);
-    for (const t of tensors.values()) writeSync(fd, encode(t.data, dtype));
-  } catch (e) {
-    closeSync(fd);
-    try { unlinkSync(tmp); } catch { /* already gone */ }
-    throw e;
-  }
-  closeSync(fd);
-  renameSync(tmp, path);
+  writeFileAtomic(path, [len, headerBytes, ...[...tensors.values()].map((t) => encode(t.data, dtype))]);
 }
 
 function encode(data: Float32Array, dtype: 'F32' | 'F16' | 'BF16'): Uint8Array {

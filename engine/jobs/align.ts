@@ -8,7 +8,8 @@
 import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { AdapterError, loadAdapter, saveAdapter, writeFileAtomic } from '../adapter.ts';
+import { AdapterError, loadAdapter, saveAdapter } from '../adapter.ts';
+import { writeFileAtomic } from '../io/atomic.ts';
 import type { Backend } from '../backend.ts';
 import { BatchOrder, collate, DataError, encodeExample, parseRows, readRows, type Example, type TextRow } from '../data.ts';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.ts';
