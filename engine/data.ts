@@ -150,13 +150,7 @@ export class BatchOrder {
     if (p) return p;
     p = new Int32Array(this.nExamples);
     for (let i = 0; i < p.length; i++) p[i] = i;
-    if (this.shuffle) {
-      const rng = new Rng(mixSeed(this.seed, epoch));
-      for (let i = p.length - 1; i > 0; i--) {
-        const j = Math.floor(rng.next() * (i + 1));
-        const t = p[i]; p[i] = p[j]; p[j] = t;
-      }
-    }
+    if (this.shuffle) new Rng(mixSeed(this.seed, epoch)).shuffle(p);
     this.cache.clear(); // one epoch at a time is enough
     this.cache.set(epoch, p);
     return p;

@@ -16,6 +16,15 @@ export class Rng {
 
   uniform(lo: number, hi: number): number { return lo + (hi - lo) * this.next(); }
 
+  /** Fisher-Yates shuffle, in place */
+  shuffle<T extends { length: number; [i: number]: number }>(a: T): T {
+    for (let i = a.length - 1; i > 0; i--) {
+      const j = Math.floor(this.next() * (i + 1));
+      const t = a[i]; a[i] = a[j]; a[j] = t;
+    }
+    return a;
+  }
+
   /** standard normal (Box-Muller) */
   normal(): number {
     const u = 1 - this.next(), v = this.next();
