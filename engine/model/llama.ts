@@ -11,6 +11,7 @@
 //   x'' = x' + d
 import type { Backend, MatmulParams } from '../backend.ts';
 import type { Lora, LoraModule, LoraTarget } from '../lora.ts';
+import { ropeTableValues } from '../ops/rope.ts';
 import { mixSeed, Rng } from '../random.ts';
 import { Tensor } from '../tensor.ts';
 import { checkWeights, expectedWeightShapes, type HostTensor, type HostWeights, type LlamaConfig } from './config.ts';
@@ -150,7 +151,7 @@ export class LlamaModel {
     }
     // Tables up to the model's context, capped: some configs declare 128k positions.
     this.maxPositions = Math.min(c.maxSeqLen, MAX_ROPE_POSITIONS);
-    const { cos, sin } = ropeTables(this.maxPositions, c.headDim, c.ropeTheta);
+    const { cos, sin } = ropeTableValues(this.maxPositions, c.headDim, c.ropeTheta);
     this.ropeCos = Tensor.from(backend, [this.maxPositions, c.headDim / 2], cos);
     this.ropeSin = Tensor.from(backend, [this.maxPositions, c.headDim / 2], sin);
   }
@@ -536,27 +537,6 @@ const MAX_ROPE_POSITIONS = 16384;
 const TARGET_INDEX: Record<LoraTarget, number> = {
   q_proj: 0, k_proj: 1, v_proj: 2, o_proj: 3, gate_proj: 4, up_proj: 5, down_proj: 6,
 };
-
-/**
- * RoPE tables [maxPos, hd/2] computed as PyTorch/HF do in f32: inv_freq[j] = 1 / theta^(2j/hd),
- * angle = pos * inv_freq[j] rounded to f32, then cos/sin of that f32 angle. llama2.c uses the
- * same frequencies, paired (2j, 2j+1) instead of (j, j + hd/2).
- */
-export function ropeTables(maxPos: number, hd: number, theta: number): { cos: Float32Array; sin: Float32Array } {
-  const half = hd / 2;
-  const f = Math.fround;
-  const invFreq = new Float32Array(half);
-  for (let j = 0; j < half; j++) invFreq[j] = f(1 / f(Math.pow(theta, f(f(2 * j) / hd))));
-  const cos = new Float32Array(maxPos * half), sin = new Float32Array(maxPos * half);
-  for (let p = 0; p < maxPos; p++) {
-    for (let j = 0; j < half; j++) {
-      const angle = f(p * invFreq[j]);
-      cos[p * half + j] = Math.cos(angle);
-      sin[p * half + j] = Math.sin(angle);
-    }
-  }
-  return { cos, sin };
-}
 
 function argmax(x: Float32Array): number {
   let best = 0;

@@ -19,7 +19,7 @@ export interface RopeTables {
  * Hugging Face duplicates the table (cat(freqs, freqs)) for rotate-half; we keep the hd/2 unique
  * columns. llama2.c uses the same frequencies, freq_j = 1/theta^(2j/hd), on the pairs (2j, 2j+1).
  */
-export function ropeTables(backend: Backend, maxPos: number, hd: number, theta = 10000): RopeTables {
+export function ropeTableValues(maxPos: number, hd: number, theta = 10000): { cos: Float32Array; sin: Float32Array } {
   if (hd % 2 !== 0) throw new Error(`ropeTables: head dim ${hd} must be even`);
   const half = hd / 2;
   const f = Math.fround;
@@ -33,7 +33,13 @@ export function ropeTables(backend: Backend, maxPos: number, hd: number, theta =
       sin[p * half + j] = f(Math.sin(angle));
     }
   }
-  return { cos: Tensor.from(backend, [maxPos, half], cos), sin: Tensor.from(backend, [maxPos, half], sin) };
+  return { cos, sin };
+}
+
+/** The same tables, uploaded to `backend`. */
+export function ropeTables(backend: Backend, maxPos: number, hd: number, theta = 10000): RopeTables {
+  const { cos, sin } = ropeTableValues(maxPos, hd, theta);
+  return { cos: Tensor.from(backend, [maxPos, hd / 2], cos), sin: Tensor.from(backend, [maxPos, hd / 2], sin) };
 }
 
 export interface RopeOptions {
