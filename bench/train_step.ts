@@ -11,7 +11,8 @@ import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Backend } from '../engine/backend.ts';
 import { Lora, LORA_TARGETS } from '../engine/lora.ts';
-import type { HostWeights, LlamaConfig } from '../engine/model/config.ts';
+import { randomLlamaWeights } from '../engine/demo.ts';
+import type { LlamaConfig } from '../engine/model/config.ts';
 import { LlamaModel, type Batch } from '../engine/model/llama.ts';
 import { Rng } from '../engine/random.ts';
 import { Tensor } from '../engine/tensor.ts';
@@ -42,34 +43,6 @@ const config: LlamaConfig = {
   bosId: 1, eosId: 2, source: 'hf', namePath: `bench:${values.config}`,
 };
 
-function randomWeights(): HostWeights {
-  const rng = new Rng(1);
-  const w: HostWeights = new Map();
-  const add = (name: string, shape: number[], std: number, one = false) => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const data = new Float32Array(n);
-    for (let i = 0; i < n; i++) data[i] = one ? 1 : rng.normal() * std;
-    w.set(name, { shape, data });
-  };
-  const c = config, q = c.nHeads * c.headDim, kv = c.nKvHeads * c.headDim;
-  add('model.embed_tokens.weight', [c.vocabSize, c.dim], 1);
-  add('model.norm.weight', [c.dim], 0, true);
-  add('lm_head.weight', [c.vocabSize, c.dim], 0.02);
-  for (let l = 0; l < c.nLayers; l++) {
-    const p = `model.layers.${l}.`;
-    add(p + 'input_layernorm.weight', [c.dim], 0, true);
-    add(p + 'post_attention_layernorm.weight', [c.dim], 0, true);
-    add(p + 'self_attn.q_proj.weight', [q, c.dim], 0.02);
-    add(p + 'self_attn.k_proj.weight', [kv, c.dim], 0.02);
-    add(p + 'self_attn.v_proj.weight', [kv, c.dim], 0.02);
-    add(p + 'self_attn.o_proj.weight', [c.dim, q], 0.02);
-    add(p + 'mlp.gate_proj.weight', [c.hiddenDim, c.dim], 0.02);
-    add(p + 'mlp.up_proj.weight', [c.hiddenDim, c.dim], 0.02);
-    add(p + 'mlp.down_proj.weight', [c.dim, c.hiddenDim], 0.02);
-  }
-  return w;
-}
-
 function randomBatch(): Batch {
   const rng = new Rng(2);
   const { B, T } = shape;
@@ -78,7 +51,7 @@ function randomBatch(): Batch {
 }
 
 async function timeSteps(backend: Backend): Promise<{ sftMs: number; vaccineMs: number }> {
-  const model = LlamaModel.fromHost(backend, config, randomWeights());
+  const model = LlamaModel.fromHost(backend, config, randomLlamaWeights(config, 1));
   model.lora = Lora.create(backend, config, { r, alpha: 16, dropout: 0, targets: [...LORA_TARGETS], seed: 3 });
   const batch = randomBatch();
   const m = model.lora.modules.flatMap((mod) => [[mod.A, mod.dA], [mod.B, mod.dB]] as const)

@@ -1,7 +1,7 @@
 // The built-in demo's ingredients, generated here so the demo downloads nothing: a tiny random Llama
 // over the byte tokenizer, and a small alignment set of harmful-style instructions paired with
 // refusals, written from templates.
-import type { HostWeights, LlamaConfig } from './model/config.ts';
+import { expectedWeightShapes, type HostWeights, type LlamaConfig } from './model/config.ts';
 import { Rng } from './random.ts';
 
 export function tinyLlamaConfig(over: Partial<LlamaConfig> = {}): LlamaConfig {
@@ -21,32 +21,16 @@ export function tinyLlamaConfig(over: Partial<LlamaConfig> = {}): LlamaConfig {
 export function randomLlamaWeights(config: LlamaConfig, seed: number): HostWeights {
   const rng = new Rng(seed);
   const w: HostWeights = new Map();
-  const set = (name: string, shape: number[], init: 'rand' | 'ones' = 'rand') => {
+  for (const [name, shape] of expectedWeightShapes(config)) {
     const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-    const std = name.includes('embed') || name.startsWith('lm_head') ? 0.2 : 1 / Math.sqrt(shape[shape.length - 1]);
-    const bound = std * Math.sqrt(3);
-    for (let i = 0; i < data.length; i++) data[i] = init === 'ones' ? 1 : rng.uniform(-bound, bound);
-    w.set(name, { shape, data });
-  };
-  const c = config, q = c.nHeads * c.headDim, kv = c.nKvHeads * c.headDim;
-  set('model.embed_tokens.weight', [c.vocabSize, c.dim]);
-  for (let l = 0; l < c.nLayers; l++) {
-    const p = `model.layers.${l}.`;
-    set(p + 'input_layernorm.weight', [c.dim], 'ones');
-    set(p + 'post_attention_layernorm.weight', [c.dim], 'ones');
-    set(p + 'self_attn.q_proj.weight', [q, c.dim]);
-    set(p + 'self_attn.k_proj.weight', [kv, c.dim]);
-    set(p + 'self_attn.v_proj.weight', [kv, c.dim]);
-    set(p + 'self_attn.o_proj.weight', [c.dim, q]);
-    if (c.attentionBias) {
-      set(p + 'self_attn.q_proj.bias', [q]); set(p + 'self_attn.k_proj.bias', [kv]); set(p + 'self_attn.v_proj.bias', [kv]);
+    if (name.endsWith('norm.weight')) data.fill(1);
+    else {
+      const std = name.includes('embed') || name.startsWith('lm_head') ? 0.2 : 1 / Math.sqrt(shape[shape.length - 1]);
+      const bound = std * Math.sqrt(3);
+      for (let i = 0; i < data.length; i++) data[i] = rng.uniform(-bound, bound);
     }
-    set(p + 'mlp.gate_proj.weight', [c.hiddenDim, c.dim]);
-    set(p + 'mlp.up_proj.weight', [c.hiddenDim, c.dim]);
-    set(p + 'mlp.down_proj.weight', [c.dim, c.hiddenDim]);
+    w.set(name, { shape, data });
   }
-  set('model.norm.weight', [c.dim], 'ones');
-  if (!c.tiedEmbeddings) set('lm_head.weight', [c.vocabSize, c.dim]);
   return w;
 }
 
