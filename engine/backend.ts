@@ -161,12 +161,16 @@ export interface Backend {
   swigluBackward(dGate: BufferHandle, dUp: BufferHandle, dOut: BufferHandle, gate: BufferHandle, up: BufferHandle, n: number): void;
 
   /**
-   * cross-entropy per row: loss[i] = logsumexp(logits_i) - logits_i[labels[i]], or 0 where
-   * labels[i] == -100. logits [N, V], labels i32 [N] (already shifted for causal LM).
+   * cross-entropy per row: lse[i] = logsumexp(logits_i) (saved for the backward) and
+   * loss[i] = lse[i] - logits_i[labels[i]], or loss 0 where labels[i] == -100 (lse is then not
+   * used). logits [N, V], labels i32 [N] (already shifted for causal LM).
    */
-  crossEntropy(loss: BufferHandle, logits: BufferHandle, labels: BufferHandle, N: number, V: number): void;
-  /** cross-entropy backward: dLogits = scale * (softmax(logits) - onehot(label)); rows with label -100 get 0. */
-  crossEntropyBackward(dLogits: BufferHandle, logits: BufferHandle, labels: BufferHandle, N: number, V: number, scale: number): void;
+  crossEntropy(loss: BufferHandle, lse: BufferHandle, logits: BufferHandle, labels: BufferHandle, N: number, V: number): void;
+  /**
+   * cross-entropy backward from the forward's lse: dLogits = scale * (exp(logits - lse) -
+   * onehot(label)); rows with label -100 get 0.
+   */
+  crossEntropyBackward(dLogits: BufferHandle, logits: BufferHandle, lse: BufferHandle, labels: BufferHandle, N: number, V: number, scale: number): void;
 
   /** sum of squares: out[0] += sum_i x[i]^2, i < n (out is a 1-element f32 buffer). */
   sumSquares(out: BufferHandle, x: BufferHandle, n: number): void;

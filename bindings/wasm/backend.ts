@@ -178,11 +178,11 @@ export class WasmBackend implements Backend {
     this.pool.run('swiglu_backward', [ptr(dGate), ptr(dUp), ptr(dOut), ptr(gate), ptr(up), n], n >= this.minWork);
   }
 
-  crossEntropy(loss: BufferHandle, logits: BufferHandle, labels: BufferHandle, N: number, V: number): void {
-    this.pool.run('cross_entropy', [ptr(loss), ptr(logits), ptr(labels), N, V], N * V >= this.minWork);
+  crossEntropy(loss: BufferHandle, lse: BufferHandle, logits: BufferHandle, labels: BufferHandle, N: number, V: number): void {
+    this.pool.run('cross_entropy', [ptr(loss), ptr(lse), ptr(logits), ptr(labels), N, V], N * V >= this.minWork);
   }
-  crossEntropyBackward(dLogits: BufferHandle, logits: BufferHandle, labels: BufferHandle, N: number, V: number, scale: number): void {
-    this.pool.run('cross_entropy_backward', [ptr(dLogits), ptr(logits), ptr(labels), N, V, scale], N * V >= this.minWork);
+  crossEntropyBackward(dLogits: BufferHandle, logits: BufferHandle, lse: BufferHandle, labels: BufferHandle, N: number, V: number, scale: number): void {
+    this.pool.run('cross_entropy_backward', [ptr(dLogits), ptr(logits), ptr(lse), ptr(labels), N, V, scale], N * V >= this.minWork);
   }
 
   sumSquares(out: BufferHandle, x: BufferHandle, n: number): void {

@@ -330,13 +330,14 @@ export class WebGPUBackend implements Backend {
       [dGate, dUp, dOut, gate, up], n);
   }
 
-  crossEntropy(loss: BufferHandle, logits: BufferHandle, labels: BufferHandle, N: number, V: number): void {
-    this.rowDispatch('cross_entropy', { file: 'cross_entropy', entry: 'cross_entropy', access: 'wrr', overrides: rowWorkgroup(V) }, 'uuf', [N, V, 0],
-      [loss, logits, labels], N);
+  crossEntropy(loss: BufferHandle, lse: BufferHandle, logits: BufferHandle, labels: BufferHandle, N: number, V: number): void {
+    this.rowDispatch('cross_entropy', { file: 'cross_entropy', entry: 'cross_entropy', access: 'wrrw', overrides: rowWorkgroup(V) }, 'uuf', [N, V, 0],
+      [loss, logits, labels, lse], N);
   }
-  crossEntropyBackward(dLogits: BufferHandle, logits: BufferHandle, labels: BufferHandle, N: number, V: number, scale: number): void {
-    this.rowDispatch('cross_entropy_backward', { file: 'cross_entropy', entry: 'cross_entropy_backward', access: 'wrr', overrides: rowWorkgroup(V) }, 'uuf',
-      [N, V, scale], [dLogits, logits, labels], N);
+  crossEntropyBackward(dLogits: BufferHandle, logits: BufferHandle, lse: BufferHandle, labels: BufferHandle, N: number, V: number, scale: number): void {
+    // elementwise from the saved lse: one invocation per logit
+    this.flatDispatch('cross_entropy_backward', { file: 'cross_entropy', entry: 'cross_entropy_backward', access: 'wrrr' }, 'uuf',
+      [N, V, scale], [dLogits, logits, labels, lse], N * V);
   }
 
   sumSquares(out: BufferHandle, x: BufferHandle, n: number): void {

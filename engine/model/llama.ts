@@ -92,6 +92,8 @@ export interface Tape {
   xFinal: Tensor; hFinal: Tensor; rstdFinal: Tensor;
   logits: Tensor;
   rowLoss: Tensor;
+  /** log-sum-exp of each logits row, saved for the cross-entropy backward */
+  rowLse: Tensor;
   /** labels that count in the mean */
   count: number;
   ones: Tensor | null;
@@ -217,7 +219,7 @@ export class LlamaModel {
       shiftedLabels: keep(Tensor.from(be, [N], shifted)),
       keyLen: keep(Tensor.from(be, [B], batch.lengths)),
       layers: [],
-      xFinal: null!, hFinal: null!, rstdFinal: null!, logits: null!, rowLoss: null!,
+      xFinal: null!, hFinal: null!, rstdFinal: null!, logits: null!, rowLoss: null!, rowLse: null!,
       ones: c.attentionBias ? keep(Tensor.from(be, [N, 1], new Float32Array(N).fill(1))) : null,
     };
     try {
@@ -244,7 +246,8 @@ export class LlamaModel {
       tape.logits = mk([N, c.vocabSize]);
       this.linearForward(tape.logits, tape.hFinal, this.lmHead, N);
       tape.rowLoss = mk([N]);
-      be.crossEntropy(tape.rowLoss.buf, tape.logits.buf, tape.shiftedLabels.buf, N, c.vocabSize);
+      tape.rowLse = mk([N]);
+      be.crossEntropy(tape.rowLoss.buf, tape.rowLse.buf, tape.logits.buf, tape.shiftedLabels.buf, N, c.vocabSize);
     } catch (e) {
       for (const t of made) t.dispose();
       throw e;
@@ -370,7 +373,7 @@ export class LlamaModel {
 
     try {
       const dLogits = tmp([N, c.vocabSize]);
-      be.crossEntropyBackward(dLogits.buf, tape.logits.buf, tape.shiftedLabels.buf, N, c.vocabSize, tape.count > 0 ? 1 / tape.count : 0);
+      be.crossEntropyBackward(dLogits.buf, tape.logits.buf, tape.rowLse.buf, tape.shiftedLabels.buf, N, c.vocabSize, tape.count > 0 ? 1 / tape.count : 0);
       const dhFinal = tmp([N, c.dim]);
       this.linearBackwardInput(dhFinal, dLogits, this.lmHead, N, 0);
       // dx: gradient of the residual stream, carried down through the layers
@@ -440,7 +443,7 @@ export class LlamaModel {
 
   disposeTape(tape: Tape): void {
     const all: (Tensor | null)[] = [tape.ids, tape.shiftedLabels, tape.keyLen, tape.xFinal, tape.hFinal, tape.rstdFinal,
-      tape.logits, tape.rowLoss, tape.ones];
+      tape.logits, tape.rowLoss, tape.rowLse, tape.ones];
     for (const lt of tape.layers) {
       all.push(lt.x, lt.h, lt.rstd1, lt.q, lt.k, lt.v, lt.att, lt.lse, lt.o, lt.xMid, lt.h2, lt.rstd2, lt.g, lt.up, lt.a);
       for (const s of lt.lora.values()) all.push(s.u, s.mask);

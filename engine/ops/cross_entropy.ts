@@ -15,31 +15,36 @@ function dims(what: string, logits: Tensor, labels: Tensor): [number, number] {
   return [N, V];
 }
 
-/** loss[i] = logsumexp(logits_i) - logits_i[labels[i]] (written). */
-export function crossEntropy(loss: Tensor, logits: Tensor, labels: Tensor): void {
+/** lse[i] = logsumexp(logits_i), loss[i] = lse[i] - logits_i[labels[i]] (both written). */
+export function crossEntropy(loss: Tensor, lse: Tensor, logits: Tensor, labels: Tensor): void {
   const [N, V] = dims('crossEntropy', logits, labels);
-  expectDType('crossEntropy loss', loss, 'f32');
-  expectShape('crossEntropy loss', loss, [N]);
-  logits.backend.crossEntropy(loss.buf, logits.buf, labels.buf, N, V);
+  for (const [what, t] of [['loss', loss], ['lse', lse]] as const) {
+    expectDType(`crossEntropy ${what}`, t, 'f32');
+    expectShape(`crossEntropy ${what}`, t, [N]);
+  }
+  logits.backend.crossEntropy(loss.buf, lse.buf, logits.buf, labels.buf, N, V);
 }
 
-/** A new [N] tensor of per-row losses (the caller disposes it). */
-export function crossEntropyLoss(logits: Tensor, labels: Tensor): Tensor {
+/** New [N] tensors of per-row losses and log-sum-exps (the backward's input); the caller disposes them. */
+export function crossEntropyLoss(logits: Tensor, labels: Tensor): { loss: Tensor; lse: Tensor } {
   const backend: Backend = logits.backend;
   const loss = Tensor.zeros(backend, [logits.shape[0] ?? 0]);
+  const lse = Tensor.zeros(backend, [logits.shape[0] ?? 0]);
   try {
-    crossEntropy(loss, logits, labels);
+    crossEntropy(loss, lse, logits, labels);
   } catch (e) {
     loss.dispose();
+    lse.dispose();
     throw e;
   }
-  return loss;
+  return { loss, lse };
 }
 
-/** dLogits = scale * (softmax(logits) - onehot(label)) (written). */
-export function crossEntropyBackward(dLogits: Tensor, logits: Tensor, labels: Tensor, scale: number): void {
+/** dLogits = scale * (softmax(logits) - onehot(label)) (written), from the forward's lse. */
+export function crossEntropyBackward(dLogits: Tensor, logits: Tensor, lse: Tensor, labels: Tensor, scale: number): void {
   const [N, V] = dims('crossEntropyBackward', logits, labels);
   expectDType('crossEntropyBackward dLogits', dLogits, 'f32');
   expectShape('crossEntropyBackward dLogits', dLogits, [N, V]);
-  logits.backend.crossEntropyBackward(dLogits.buf, logits.buf, labels.buf, N, V, scale);
+  expectShape('crossEntropyBackward lse', lse, [N]);
+  logits.backend.crossEntropyBackward(dLogits.buf, logits.buf, lse.buf, labels.buf, N, V, scale);
 }

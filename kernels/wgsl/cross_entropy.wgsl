@@ -1,14 +1,18 @@
 // Cross-entropy per row over logits [N, V] and its backward. Twin of kernels/as/cross_entropy.ts.
-//   loss_i = logsumexp(logits_i) - logits_i[label_i];  dLogits_i = scale * (softmax - onehot)
+//   lse_i = logsumexp(logits_i), loss_i = lse_i - logits_i[label_i]
+//   dLogits_i = scale * (exp(logits_i - lse_i) - onehot)      (from the forward's saved lse)
 // A label outside [0, V) (e.g. -100, ignore_index) gives loss 0 and a zero gradient row.
-// One workgroup of ROW_WG invocations per row: max, then sum of exp(x - max), reduced in
-// workgroup memory.
+// Forward: one workgroup of ROW_WG invocations per row (max, then sum of exp(x - max), reduced in
+// workgroup memory). Backward: one invocation per logit, 256 per workgroup.
 struct Params { N: u32, V: u32, scale: f32 }
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read_write> outp: array<f32>;
 @group(0) @binding(2) var<storage, read> logits: array<f32>;
 @group(0) @binding(3) var<storage, read> labels: array<i32>;
+// binding 4: lse [N], written by the forward, read by the backward
+@group(0) @binding(4) var<storage, read_write> lseOut: array<f32>;
+@group(0) @binding(4) var<storage, read> lse: array<f32>;
 
 // invocations per row (a power of two, 32..256): the host sizes it to the row length, since
 // idle invocations still pay for every barrier of the reduction
@@ -50,37 +54,35 @@ fn rowStats(base: u32, lid: u32) -> vec2f {
   return vec2f(rowMax, workgroupSum(s, lid));
 }
 
-// outp = loss [N]
+// outp = loss [N], lseOut = logsumexp per row
 @compute @workgroup_size(ROW_WG)
 fn cross_entropy(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let row = wid.x + wid.y * nwg.x;
   if (row >= P.N) { return; }
   let label = labels[row];
   if (label < 0 || u32(label) >= P.V) {
-    if (lid == 0u) { outp[row] = 0.0; }
+    if (lid == 0u) { outp[row] = 0.0; lseOut[row] = 0.0; }
     return;
   }
   let base = row * P.V;
   let st = rowStats(base, lid);
-  if (lid == 0u) { outp[row] = (log(st.y) + st.x) - logits[base + u32(label)]; }
+  if (lid == 0u) {
+    let l = log(st.y) + st.x;
+    lseOut[row] = l;
+    outp[row] = l - logits[base + u32(label)];
+  }
 }
 
 // outp = dLogits [N, V]
-@compute @workgroup_size(ROW_WG)
+@compute @workgroup_size(256)
 fn cross_entropy_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let row = wid.x + wid.y * nwg.x;
-  if (row >= P.N) { return; }
-  let base = row * P.V;
+  let i = (wid.x + wid.y * nwg.x) * 256u + lid;
+  if (i >= P.N * P.V) { return; }
+  let row = i / P.V;
+  let j = i - row * P.V;
   let label = labels[row];
-  if (label < 0 || u32(label) >= P.V) {
-    for (var j = lid; j < P.V; j += ROW_WG) { outp[base + j] = 0.0; }
-    return;
-  }
-  let st = rowStats(base, lid);
-  let f = P.scale / st.y;
-  for (var j = lid; j < P.V; j += ROW_WG) {
-    var g = exp(logits[base + j] - st.x) * f;
-    if (j == u32(label)) { g -= P.scale; }
-    outp[base + j] = g;
-  }
+  if (label < 0 || u32(label) >= P.V) { outp[i] = 0.0; return; }
+  var g = exp(logits[i] - lse[row]) * P.scale;
+  if (j == u32(label)) { g -= P.scale; }
+  outp[i] = g;
 }

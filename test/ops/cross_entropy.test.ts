@@ -18,7 +18,7 @@ async function check(name: string, N: number, V: number, seed: number, sampled?:
   if (N > 4) { labels[3] = V; labels[4] = -1; } // out of range: ignored, never indexed
   const scale = 0.37;
   const lT = Tensor.from(backend, [N, V], logits), yT = Tensor.from(backend, [N], labels);
-  const loss = crossEntropyLoss(lT, yT);
+  const { loss, lse } = crossEntropyLoss(lT, yT);
   const got = await loss.toFloat32(), ref = crossEntropyRef(logits, labels, N, V);
   assert.ok(relErr(got, ref) < 1e-5, `${name}: loss rel err ${relErr(got, ref)} (tol 1e-5)`);
   assert.is(got[1], 0, `${name}: ignored row has loss 0`);
@@ -27,7 +27,7 @@ async function check(name: string, N: number, V: number, seed: number, sampled?:
   // loss = scale * sum_i loss_i: that is the scalar differenced here.
   const dl = Tensor.zeros(backend, [N, V]);
   backend.fill(dl.buf, 7, dl.size);
-  crossEntropyBackward(dl, lT, yT, scale);
+  crossEntropyBackward(dl, lT, lse, yT, scale);
   const g = await dl.toFloat32();
   const x64 = Float64Array.from(logits);
   const f = (x: Float64Array) => scale * crossEntropyRef(x, labels, N, V).reduce((a, b) => a + b, 0);
@@ -37,7 +37,7 @@ async function check(name: string, N: number, V: number, seed: number, sampled?:
   for (const i of [1, ...(N > 4 ? [3, 4] : [])]) {
     assert.ok(g.subarray(i * V, (i + 1) * V).every((v) => v === 0), `${name}: ignored row ${i} has zero gradient`);
   }
-  for (const t of [lT, yT, loss, dl]) t.dispose();
+  for (const t of [lT, yT, loss, lse, dl]) t.dispose();
 }
 
 test('small rows, V with a scalar tail', () => check('small', 6, 11, 1));

@@ -213,9 +213,9 @@ if (!gpu) {
       const labels = randInt(N, 110, V);
       labels[2] = -100; if (N > 5) labels[5] = V + 3;
       await parity({
-        buffers: { loss: garbage(N, 111), logits: rand(N * V, 112, 5), labels, dLogits: garbage(N * V, 113) },
+        buffers: { loss: garbage(N, 111), lse: garbage(N, 114), logits: rand(N * V, 112, 5), labels, dLogits: garbage(N * V, 113) },
         outputs: ['loss', 'dLogits'],
-        run: (be, b) => { be.crossEntropy(b.loss, b.logits, b.labels, N, V); be.crossEntropyBackward(b.dLogits, b.logits, b.labels, N, V, 0.25); },
+        run: (be, b) => { be.crossEntropy(b.loss, b.lse, b.logits, b.labels, N, V); be.crossEntropyBackward(b.dLogits, b.logits, b.lse, b.labels, N, V, 0.25); },
       }, `cross-entropy N=${N} V=${V}`);
     }
   });
