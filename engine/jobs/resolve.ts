@@ -1,11 +1,11 @@
-// Finding the pieces an alignment job needs from paths: the tokenizer (beside the model unless
-// named) and the compute backend. Kept apart from the training loop so the loop reads as training only.
+// Finding the pieces a job's session needs from names: the tokenizer (beside the model unless
+// named) and the compute backend. This is the jobs' only way to bindings/: the backend factory
+// is imported when a session opens a backend by kind, not when a job module loads, and a
+// session can be handed another factory (SessionOptions.openBackend) or a backend object.
 import type { Backend } from '../backend.ts';
 import { loadTokenizer } from '../tokenizer/load.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
-import { selectBackend, type BackendKind } from '../../bindings/select.ts';
-
-export type { BackendKind };
+import type { BackendKind } from './session.ts';
 
 /** The tokenizer at `path`, or the one found from the model path (its directory or beside the .bin). */
 export function resolveTokenizer(modelPath: string, path?: string): Tokenizer {
@@ -13,9 +13,17 @@ export function resolveTokenizer(modelPath: string, path?: string): Tokenizer {
 }
 
 /**
- * The backend for `kind`. When `auto` falls back to WASM the reason goes to `log` (the job's
- * onLog), so the command line shows it and a library caller can redirect it.
+ * The backend for `kind` (bindings/select.ts). When `auto` falls back to WASM the reason goes to
+ * `log` (the job's onLog), so the command line shows it and a library caller can redirect it;
+ * so does a note when the WebGPU adapter it got is a CPU software renderer.
  */
-export async function resolveBackend(kind: BackendKind, threads?: number, log?: (message: string) => void): Promise<Backend> {
-  return selectBackend(kind, { quiet: true, threads, onFallback: (reason) => log?.(`backend: auto chose WASM (${reason})`) });
+export async function resolveBackend(kind: BackendKind, opts: { threads?: number; log: (message: string) => void }): Promise<Backend> {
+  const { selectBackend, isSoftwareRenderer } = await import('../../bindings/select.ts');
+  const backend = await selectBackend(kind, {
+    quiet: true, threads: opts.threads, onFallback: (reason) => opts.log(`backend: auto chose WASM (${reason})`),
+  });
+  if (backend.name === 'webgpu' && isSoftwareRenderer(backend.description)) {
+    opts.log(`note: the WebGPU adapter is a CPU software renderer (${backend.description}); --backend wasm is usually much faster here`);
+  }
+  return backend;
 }
