@@ -73,7 +73,7 @@ const SESSION_KEYS = ['model', 'tokenizer', 'backend', 'threads', 'weights'] as 
 export function normalizeAlignOptions(input: Partial<AlignOptions>, onSession = false): AlignValues & { out: string } {
   if (onSession) {
     const given = SESSION_KEYS.filter((k) => input[k] !== undefined);
-    if (given.length > 0) throw new InputError(`alignOn: ${given.join(', ')} belong to the session; do not pass them with it`);
+    if (given.length > 0) throw new InputError(`alignOn: ${given.join(', ')} ${given.length === 1 ? 'is' : 'are'} the session's; do not pass ${given.length === 1 ? 'it' : 'them'} with a session`);
   }
   if (!onSession && !input.model) throw new InputError('no model given (--model PATH)');
   if (!input.data) throw new InputError('no data given (--data PATH)');
