@@ -5,6 +5,7 @@
 //   const tape = model.forward(batch);                     // loss, logits, attention outputs
 //   const { attnOutGrads } = model.backward(tape, { attnOutGrads: true });  // LoRA grads + Vaccine's hook
 //   await align({ model: '...', data: '...', out: '...' }); // the whole alignment job
+import type { WebGPUBackendOptions } from '../bindings/webgpu/options.ts';
 import type { Backend } from './backend.ts';
 import { LlamaModel } from './model/llama.ts';
 import { loadModel } from './model/load.ts';
@@ -14,7 +15,7 @@ import type { Tokenizer } from './tokenizer/tokenizer.ts';
 export { Tensor } from './tensor.ts';
 export type { Backend, BufferHandle, DType } from './backend.ts';
 export { createWasmBackend } from '../bindings/wasm/backend.ts';
-export { createWebGPUBackend } from '../bindings/webgpu/backend.ts';
+export type { WebGPUBackendOptions } from '../bindings/webgpu/options.ts';
 export { selectBackend } from '../bindings/select.ts';
 export { LlamaModel, type Batch, type ForwardOptions, type Tape } from './model/llama.ts';
 export { ropeTables, ropeTableValues } from './ops/rope.ts';
@@ -40,4 +41,14 @@ export async function loadPretrained(path: string, opts: { backend: Backend; tok
   const tokenizer = loadTokenizer(opts.tokenizer ?? path);
   const { config, weights } = loadModel(path);
   return { model: LlamaModel.fromHost(opts.backend, config, weights), tokenizer };
+}
+
+/**
+ * Opens a WebGPU device through dawn.node and returns the WebGPU backend on it. The backend (and
+ * with it the native addon) is imported here, on first use: importing the engine loads neither.
+ * Typed as the Backend interface, so the public types name no WebGPU type.
+ */
+export async function createWebGPUBackend(opts: WebGPUBackendOptions = {}): Promise<Backend> {
+  const { createWebGPUBackend: create } = await import('../bindings/webgpu/backend.ts');
+  return create(opts);
 }

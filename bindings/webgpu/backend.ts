@@ -9,20 +9,14 @@ import type {
   AdamWParams, AttentionDims, Backend, BufferHandle, DType, LoraDims, MatmulParams,
 } from '../../engine/backend.ts';
 import { f32ToF16Bits } from '../../engine/io/dtype.ts';
+import type { WebGPUBackendOptions } from './options.ts';
 import { describeAdapter, openDevice, type GPUContext } from './provider.ts';
+
+export type { WebGPUBackendOptions } from './options.ts';
 
 interface GpuBuffer extends BufferHandle {
   readonly buffer: GPUBuffer;
   readonly bytes: number;
-}
-
-export interface WebGPUBackendOptions {
-  /** do not print the adapter */
-  quiet?: boolean;
-  /** record GPU timestamps per dispatch (needs timestamp-query); see kernelTimes() */
-  timing?: boolean;
-  /** attention.wgsl tile rows (16 or 8); default: 16 where workgroup memory allows. For tests. */
-  attentionTile?: 8 | 16;
 }
 
 /** Parameter word types of a uniform struct: u32, i32, f32. */

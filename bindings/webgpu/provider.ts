@@ -2,7 +2,8 @@
 // real limits and the optional features the kernels can use, and turns every way a device can
 // fail (no adapter, loss, uncaptured errors, validation / out-of-memory in error scopes) into
 // plain thrown JS Errors, so nothing hangs or fails silently.
-import { create, globals } from 'webgpu';
+// dawn.node (a native addon) is imported by the first openDevice(), not when this module loads:
+// importing the engine must not load it for a WASM-only user.
 
 /** Optional features requested when the adapter has them. */
 const WANTED_FEATURES = ['shader-f16', 'subgroups', 'timestamp-query'] as const;
@@ -41,13 +42,13 @@ export interface GPUContext {
   destroy(): void;
 }
 
-let gpuSingleton: GPU | null = null;
+let gpuSingleton: Promise<GPU> | null = null;
 
-function gpu(): GPU {
-  if (!gpuSingleton) {
+function gpu(): Promise<GPU> {
+  gpuSingleton ??= import('webgpu').then(({ create, globals }) => {
     Object.assign(globalThis, globals);
-    gpuSingleton = create(DAWN_OPTIONS);
-  }
+    return create(DAWN_OPTIONS);
+  });
   return gpuSingleton;
 }
 
@@ -57,7 +58,7 @@ export function describeAdapter(info: AdapterDescription): string {
 }
 
 export async function openDevice(): Promise<GPUContext> {
-  const adapter = await gpu().requestAdapter({ powerPreference: 'high-performance' });
+  const adapter = await (await gpu()).requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) throw new Error('WebGPU: no adapter found (dawn.node could not find a Vulkan/Metal/D3D12 device)');
 
   const requiredLimits: Record<string, number> = {};
