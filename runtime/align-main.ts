@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { demoAlignmentRows, randomLlamaWeights, tinyLlamaConfig } from '../engine/demo.ts';
 import { align, ALIGN_DEFAULTS, ALIGN_OPTIONS, InputError, type AlignCallbacks, type AlignOptions } from '../engine/jobs/align.ts';
-import { formatHelp, stripUndefined } from '../engine/jobs/options.ts';
+import { formatHelp, opt, stripUndefined } from '../engine/jobs/options.ts';
 import { TRAIN_GROUPS } from '../engine/jobs/train-options.ts';
 import { ByteTokenizer } from '../engine/tokenizer/bytes.ts';
 import { outputOptions, progress, runCli, type Mode } from './cli.ts';
@@ -20,6 +20,8 @@ const CLI_OPTIONS = {
   ...ALIGN_OPTIONS,
   out: { ...ALIGN_OPTIONS.out, help: `output directory (created; demo default: ${DEMO_OUT})` },
   backend: { ...ALIGN_OPTIONS.backend, help: ALIGN_OPTIONS.backend.help.replace('(default {default})', `(default {default}; demo: ${DEMO.backend})`) },
+  // read by runtime/align.js, which then leaves stderr unfiltered (runtime/dawn-noise.js)
+  verbose: opt.boolean({ group: 'Run control', default: false, help: 'also show Dawn\'s own WebGPU warnings on stderr (hidden by default)' }),
   ...outputOptions('Run control'),
 };
 
@@ -37,7 +39,7 @@ nothing is written to --out.`,
 }
 
 async function main(argv: string[]): Promise<number> {
-  return runCli('align', CLI_OPTIONS, argv, helpText, async ({ quiet: _q, json: _j, help: _h, ...opts }, mode) => {
+  return runCli('align', CLI_OPTIONS, argv, helpText, async ({ quiet: _q, json: _j, help: _h, verbose: _v, ...opts }, mode) => {
     const demo = !opts.model && !opts.data;
     if (!demo && (!opts.model || !opts.data)) {
       throw new InputError(`${opts.model ? '--data' : '--model'} is missing: give both --model and --data (or neither for the built-in demo)`);
