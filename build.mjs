@@ -1,13 +1,23 @@
-// Builds everything a fresh clone needs: the AssemblyScript kernels to build/kernels.wasm and
-// the TypeScript sources bundled by esbuild into dist/ so that `node runtime/align.js` runs as
-// plain JavaScript. Run by `npm install` (prepare) and `npm run build`.
+// Builds everything a fresh clone needs: the AssemblyScript kernels to build/kernels.wasm, the
+// TypeScript sources bundled by esbuild into dist/ so that `node runtime/align.js` runs as plain
+// JavaScript, and the public API's declarations into dist/types/. Run by `npm install` (prepare),
+// `npm pack` / `npm publish` (prepack: the tarball ships these outputs, see "files" in
+// package.json) and `npm run build`.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+// `npm pack` and `npm publish` run prepack and then prepare on the same folder: build once.
+if (process.env.npm_lifecycle_event === 'prepare' && ['pack', 'publish'].includes(process.env.npm_command ?? '')) {
+  console.log(`build: skipped for prepare (npm ${process.env.npm_command} builds in prepack)`);
+  process.exit(0);
+}
+
 const root = dirname(fileURLToPath(import.meta.url));
 mkdirSync(join(root, 'build'), { recursive: true });
+// dist/ is shipped whole: start it empty so that nothing stale goes into a tarball.
+rmSync(join(root, 'dist'), { recursive: true, force: true });
 
 const asc = join(root, 'node_modules', 'assemblyscript', 'bin', 'asc.js');
 const t0 = Date.now();
@@ -36,3 +46,10 @@ await esbuild.build({
   logLevel: 'warning',
 });
 console.log(`build: engine + runtime -> dist/ (${Date.now() - t1} ms)`);
+
+// Declarations of the public API (engine/index.ts and what its types reach), with tsc's
+// declaration emit: tsconfig.types.json. The bundle above carries no types.
+const t2 = Date.now();
+const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+execFileSync(process.execPath, [tsc, '-p', 'tsconfig.types.json'], { cwd: root, stdio: 'inherit' });
+console.log(`build: engine/index.ts declarations -> dist/types/ (${Date.now() - t2} ms)`);

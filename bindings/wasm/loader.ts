@@ -5,11 +5,16 @@ import v8 from 'node:v8';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The package root: the nearest folder above this file that holds build.mjs and package.json. */
+/**
+ * The package root: the nearest folder above this file whose package.json names vaccine-engine.
+ * The same from the sources (bindings/wasm/), from the bundle (dist/) and from an installed
+ * package (node_modules/vaccine-engine/dist/), which ships no build.mjs.
+ */
 export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'build.mjs'))) return dir;
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'vaccine-engine') return dir;
     const up = dirname(dir);
     if (up === dir) throw new Error('cannot find the vaccine-engine package root');
     dir = up;
