@@ -161,11 +161,15 @@ test('installed package: a TypeScript consumer type-checks against the packed de
   const tsconfig = JSON.parse(readFileSync(join(here, 'tsconfig.json'), 'utf8'));
   // @types/node from this repository: the consumer installs only the package
   tsconfig.compilerOptions.typeRoots = [join(root, 'node_modules', '@types')];
-  writeFileSync(join(project, 'tsconfig.json'), JSON.stringify(tsconfig, null, 2));
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-  const r = spawnSync(process.execPath, [tsc, '-p', project], { cwd: project, encoding: 'utf8' });
-  assert.is(r.stdout + r.stderr, '', 'tsc reported errors');
-  assert.is(r.status, 0);
+  // as a Node ESM project (nodenext) and as a bundler-built one
+  for (const [module, moduleResolution] of [['nodenext', 'nodenext'], ['esnext', 'bundler']]) {
+    Object.assign(tsconfig.compilerOptions, { module, moduleResolution });
+    writeFileSync(join(project, 'tsconfig.json'), JSON.stringify(tsconfig, null, 2));
+    const r = spawnSync(process.execPath, [tsc, '-p', project], { cwd: project, encoding: 'utf8' });
+    assert.is(r.stdout + r.stderr, '', `tsc (${moduleResolution}) reported errors`);
+    assert.is(r.status, 0);
+  }
   // the check is real: the same file with a wrong type fails
   writeFileSync(join(project, 'consumer.ts'), readFileSync(join(here, 'consumer.ts'), 'utf8').replace("const ids: number[] = tokenizer.encode('hello');", "const ids: string = tokenizer.encode('hello');"));
   const bad = spawnSync(process.execPath, [tsc, '-p', project], { cwd: project, encoding: 'utf8' });
