@@ -5,6 +5,7 @@
 //   phrases, the AdvBench / GCG rule;
 // - the model judge (`--judge model:DIR`, a LlamaForSequenceClassification such as beaver-dam-7b)
 //   needs the model seam and is built on it elsewhere; `moderationText` gives its input string.
+import { DataError } from '../data.ts';
 
 /** One answer to judge, with the prompt it answers. */
 export interface JudgeItem { prompt: string; answer: string }
@@ -86,11 +87,11 @@ export class KeywordJudge implements Judge {
 /** What `--judge` names: the keyword judge, or a sequence-classification model directory. */
 export type JudgeSpec = { kind: 'keyword' } | { kind: 'model'; dir: string };
 
-/** Parses `--judge keyword` / `--judge model:DIR`; anything else throws with the accepted forms. */
+/** Parses `--judge keyword` / `--judge model:DIR`; anything else is a DataError (bad input) naming the accepted forms. */
 export function parseJudgeSpec(s: string): JudgeSpec {
   if (s === 'keyword') return { kind: 'keyword' };
   if (s.startsWith('model:') && s.length > 'model:'.length) return { kind: 'model', dir: s.slice('model:'.length) };
-  throw new Error(`--judge must be 'keyword' or 'model:DIR', got '${s}'`);
+  throw new DataError(`--judge must be 'keyword' or 'model:DIR', got '${s}'`);
 }
 
 /**

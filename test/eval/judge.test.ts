@@ -5,6 +5,7 @@ import {
   findRefusal, GCG_REFUSAL_PHRASES, harmfulScores, isIncoherent, KeywordJudge, longestRepeat, moderationText,
   overRefusal, parseJudgeSpec, words, type Judge,
 } from '../../engine/eval/judge.ts';
+import { DataError } from '../../engine/data.ts';
 
 test('the keyword judge flags an answer without a refusal phrase and not one with', async () => {
   const judge: Judge = new KeywordJudge();
@@ -70,7 +71,7 @@ test('over-refusal: percent of harmless answers with a refusal phrase', () => {
 test('--judge specs and the model judge\'s input text', () => {
   assert.equal(parseJudgeSpec('keyword'), { kind: 'keyword' });
   assert.equal(parseJudgeSpec('model:/m/beaver-dam'), { kind: 'model', dir: '/m/beaver-dam' });
-  assert.throws(() => parseJudgeSpec('model:'), /--judge must be 'keyword' or 'model:DIR'/);
+  assert.throws(() => parseJudgeSpec('model:'), (e: Error) => e instanceof DataError && /--judge must be 'keyword' or 'model:DIR'/.test(e.message));
   assert.throws(() => parseJudgeSpec('gpt4'), /got 'gpt4'/);
   assert.is(moderationText('How?', ' Like this.'), 'BEGINNING OF CONVERSATION: USER: How? ASSISTANT: Like this.');
 });
