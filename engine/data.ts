@@ -35,11 +35,27 @@ export function formatPrompt(row: { instruction: string; input?: string }): stri
   return fill(PROMPT_NO_INPUT, 'instruction', row.instruction);
 }
 
-/** Parses a JSON array or JSONL text into rows; `file` is named in every error. */
-export function parseRows(text: string, file: string): TextRow[] {
+/** One JSON object of a data file, with where it came from (for error messages). */
+export interface DataRecord { obj: Record<string, unknown>; line: number; where: string }
+
+/** "file:line (line N)" or "file:N (row N)": the location every data error starts with. */
+export function recordAt(file: string, rec: { line: number; where: string }): string {
+  return `${file}:${rec.line} (${rec.where})`;
+}
+
+/**
+ * Parses a JSON array or JSONL text into its objects, in file order; `file` is named in every
+ * error. Row formats (Alpaca, BeaverTails, task rows) are read from these by their own readers.
+ */
+export function parseRecords(text: string, file: string): DataRecord[] {
   const trimmed = text.trim();
   if (trimmed.length === 0) throw new DataError(`${file}: the data file is empty`);
-  const rows: TextRow[] = [];
+  const recs: DataRecord[] = [];
+  const push = (obj: unknown, where: string, line: number) => {
+    const rec = { obj: obj as Record<string, unknown>, line, where };
+    if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw new DataError(`${recordAt(file, rec)}: expected a JSON object`);
+    recs.push(rec);
+  };
   if (trimmed.startsWith('[')) {
     let arr: unknown;
     try { arr = JSON.parse(trimmed); } catch (e) {
@@ -47,7 +63,7 @@ export function parseRows(text: string, file: string): TextRow[] {
     }
     if (!Array.isArray(arr)) throw new DataError(`${file}: expected a JSON array of rows`);
     // A JSON array has no reliable per-row line numbers; we report the row index (1-based) as "row N".
-    arr.forEach((obj, i) => rows.push(toRow(obj, file, `row ${i + 1}`, i + 1)));
+    arr.forEach((obj, i) => push(obj, `row ${i + 1}`, i + 1));
   } else {
     const lines = text.split('\n');
     for (let i = 0; i < lines.length; i++) {
@@ -57,17 +73,23 @@ export function parseRows(text: string, file: string): TextRow[] {
       try { obj = JSON.parse(l); } catch (e) {
         throw new DataError(`${file}:${i + 1}: not valid JSON (${(e as Error).message})`);
       }
-      rows.push(toRow(obj, file, `line ${i + 1}`, i + 1));
+      push(obj, `line ${i + 1}`, i + 1);
     }
   }
-  if (rows.length === 0) throw new DataError(`${file}: the data file has no rows`);
-  return rows;
+  if (recs.length === 0) throw new DataError(`${file}: the data file has no rows`);
+  return recs;
 }
 
-function toRow(obj: unknown, file: string, where: string, line: number): TextRow {
-  const at = `${file}:${line} (${where})`;
-  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw new DataError(`${at}: expected a JSON object`);
-  const o = obj as Record<string, unknown>;
+/** Parses a JSON array or JSONL text into rows; `file` is named in every error. */
+export function parseRows(text: string, file: string): TextRow[] {
+  return parseRecords(text, file).map((r) => rowFromRecord(r, file));
+}
+
+/** An Alpaca row `{instruction, input?, output}` or a BeaverTails row `{prompt, response}` as text. */
+export function rowFromRecord(rec: DataRecord, file: string): TextRow {
+  const at = recordAt(file, rec);
+  const o = rec.obj;
+  const line = rec.line;
   const str = (key: string): string => {
     const v = o[key];
     if (typeof v !== 'string') {

@@ -32,6 +32,18 @@ export { saveAdapter, loadAdapter, AdapterError } from './adapter.ts';
 export { formatPrompt, parseRows, readRows, encodeExample, collate, DataError } from './data.ts';
 export { AdamW, SGD, lrLambda, warmupSteps } from './optim.ts';
 export { ByteTokenizer } from './tokenizer/bytes.ts';
+export { parseRecords, rowFromRecord, recordAt, type DataRecord, type TextRow } from './data.ts';
+export { TASK_NAMES, parseTask, taskRow, parseTaskRows, readTaskRows, SST2_INSTRUCTION, SST2_LABELS, AGNEWS_INSTRUCTION, AGNEWS_CATEGORIES, GSM8K_QUESTION_SUFFIX, GSM8K_ANSWER_PROMPT, type TaskName } from './tasks/tasks.ts';
+export { parseHarmfulRows, readHarmfulRows, parsePromptRows, readPromptRows, type HarmfulRow, type PromptRow } from './tasks/harmful.ts';
+export { buildMix, planMix, mixedRows, mixCounts, writeMixRecord, MIX_RULE, type MixOptions, type MixRecord, type MixSource, type MixedRow, type MixPlan } from './tasks/mix.ts';
+export { evalPrompt, responseFromDecoded, responseFromContinuation, pyStrip, RESPONSE_MARKER } from './eval/answer.ts';
+export { KeywordJudge, GCG_REFUSAL_PHRASES, findRefusal, parseJudgeSpec, moderationText, isIncoherent, longestRepeat, harmfulScores, overRefusal, type Judge, type JudgeItem, type JudgeVerdict, type JudgeSpec, type HarmfulSummary } from './eval/judge.ts';
+export { extractGsm8kNumber, isCorrect, checkGold, finetuneAccuracy, type ScoredTask } from './eval/accuracy.ts';
+export { embeddingDrift, type HiddenBatch } from './eval/drift.ts';
+export { aggregateCells, meanSd, type GroupSummary, type Stat } from './eval/aggregate.ts';
+export { validateResults, METRIC_KEYS, type ExperimentResults, type CellResult, type AlignmentRun, type LossPoint, type MetricKey, type Metrics } from './eval/results.ts';
+export { renderReport, type ReportOptions } from './eval/report/html.ts';
+export { reportCharts, chartToSvg, type ChartSpec } from './eval/report/charts.ts';
 
 /**
  * Loads a model (a Hugging Face directory or a llama2.c .bin) onto `backend`, and its tokenizer
