@@ -14,6 +14,9 @@ import { Lora, LORA_TARGETS } from '../engine/lora.ts';
 import { randomLlamaWeights } from '../engine/demo.ts';
 import type { LlamaConfig } from '../engine/model/config.ts';
 import { LlamaModel, type Batch } from '../engine/model/llama.ts';
+import { adamwStep } from '../engine/ops/adamw.ts';
+import { scaleByInverseNorm } from '../engine/ops/elementwise.ts';
+import { sumSquares } from '../engine/ops/sum_squares.ts';
 import { Rng } from '../engine/random.ts';
 import { Tensor } from '../engine/tensor.ts';
 
@@ -57,7 +60,7 @@ async function timeSteps(backend: Backend): Promise<{ sftMs: number; vaccineMs: 
   const m = model.lora.modules.flatMap((mod) => [[mod.A, mod.dA], [mod.B, mod.dB]] as const)
     .map(([p, g]) => ({ p, g, m: Tensor.zeros(backend, p.shape), v: Tensor.zeros(backend, p.shape) }));
   const update = (t: number) => {
-    for (const s of m) backend.adamw(s.p.buf, s.g.buf, s.m.buf, s.v.buf, { n: s.p.size, lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, biasCorrection1: 1 - 0.9 ** t, biasCorrection2: 1 - 0.999 ** t });
+    for (const s of m) adamwStep(s.p, s.g, s.m, s.v, { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, step: t });
     model.lora!.zeroGrad();
   };
   const sft = async (t: number) => {
@@ -74,8 +77,8 @@ async function timeSteps(backend: Backend): Promise<{ sftMs: number; vaccineMs: 
     const { attnOutGrads } = model.backward(tape, { loraGrads: false, attnOutGrads: true });
     model.disposeTape(tape);
     const s = Tensor.zeros(backend, [1]);
-    for (const g of attnOutGrads!) backend.sumSquares(s.buf, g.buf, g.size);
-    for (const g of attnOutGrads!) backend.scaleByInverseNorm(g.buf, g.buf, s.buf, 2, 1e-7, g.size);
+    sumSquares(s, ...attnOutGrads!);
+    for (const g of attnOutGrads!) scaleByInverseNorm(g, g, s, 2, 1e-7);
     const tape2 = model.forward(batch, { perturbations: attnOutGrads! });
     await model.loss(tape2);
     model.backward(tape2);

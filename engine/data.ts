@@ -4,9 +4,10 @@
 // comparable with it.
 import { readFileSync } from 'node:fs';
 import type { Batch } from './model/llama.ts';
+import { IGNORE_INDEX } from './ops/cross_entropy.ts';
 import { mixSeed, Rng } from './random.ts';
 
-export const IGNORE_INDEX = -100;
+export { IGNORE_INDEX };
 
 /** One training example as text. `line` is its 1-based line in the file (JSONL) or its index + 1 (JSON array). */
 export interface TextRow { instruction: string; input: string; output: string; line: number }
@@ -128,7 +129,7 @@ export function encodeExample(row: TextRow, encode: (text: string) => number[], 
   return { ids, labels };
 }
 
-/** Right-padded batch: padded positions get `padId` and label -100; lengths are the real lengths. */
+/** Right-padded batch: padded positions get `padId` and label IGNORE_INDEX; lengths are the real lengths. */
 export function collate(examples: Example[], padId: number): Batch {
   const B = examples.length;
   const T = Math.max(...examples.map((e) => e.ids.length));

@@ -3,6 +3,7 @@
 // tensors train; the base weights stay frozen.
 import type { Backend } from './backend.ts';
 import type { LlamaConfig } from './model/config.ts';
+import { fill } from './ops/elementwise.ts';
 import { Rng } from './random.ts';
 import { Tensor } from './tensor.ts';
 
@@ -132,10 +133,7 @@ export class Lora {
   }
 
   zeroGrad(): void {
-    for (const m of this.modules) {
-      this.backend.fill(m.dA.buf, 0, m.dA.size);
-      this.backend.fill(m.dB.buf, 0, m.dB.size);
-    }
+    for (const m of this.modules) { fill(m.dA, 0); fill(m.dB, 0); }
   }
 
   dispose(): void {

@@ -4,6 +4,9 @@
 // evaluated the way HF Trainer does: the lr of optimizer step k (0-based) is lr * lambda(k), because
 // Trainer calls scheduler.step() after optimizer.step().
 import type { Backend } from './backend.ts';
+import { ADAMW_DEFAULTS, adamwStep, type AdamWHyperparameters } from './ops/adamw.ts';
+import { axpy, scale } from './ops/elementwise.ts';
+import { sumSquares } from './ops/sum_squares.ts';
 import { Tensor } from './tensor.ts';
 
 export interface Param { p: Tensor; g: Tensor }
@@ -39,12 +42,12 @@ export async function clipGradNorm(backend: Backend, grads: Tensor[], maxNorm: n
   const sum = Tensor.zeros(backend, [1]);
   let total: number;
   try {
-    for (const g of grads) backend.sumSquares(sum.buf, g.buf, g.size);
+    sumSquares(sum, ...grads);
     total = Math.sqrt((await sum.read())[0]);
   } finally { sum.dispose(); }
   const coef = maxNorm / (total + CLIP_EPS);
   if (maxNorm > 0 && coef < 1) {
-    for (const g of grads) backend.scale(g.buf, g.buf, coef, g.size);
+    for (const g of grads) scale(g, g, coef);
   }
   return total;
 }
@@ -59,32 +62,25 @@ export interface Optimizer {
   dispose(): void;
 }
 
-export interface AdamWOptions { beta1?: number; beta2?: number; eps?: number; weightDecay: number }
+/** AdamW's constants; betas and eps default to torch's. */
+export type AdamWOptions = Partial<AdamWHyperparameters> & { weightDecay: number };
 
 export class AdamW implements Optimizer {
   readonly kind = 'adamw';
   stepCount = 0;
-  readonly beta1: number; readonly beta2: number; readonly eps: number; readonly weightDecay: number;
+  readonly hyper: AdamWHyperparameters;
   private m: Tensor[]; private v: Tensor[];
 
-  constructor(private backend: Backend, private params: Param[], o: AdamWOptions) {
-    this.beta1 = o.beta1 ?? 0.9; this.beta2 = o.beta2 ?? 0.999; this.eps = o.eps ?? 1e-8;
-    this.weightDecay = o.weightDecay;
+  constructor(backend: Backend, private params: Param[], o: AdamWOptions) {
+    this.hyper = { ...ADAMW_DEFAULTS, ...o };
     this.m = params.map((q) => Tensor.zeros(backend, q.p.shape));
     this.v = params.map((q) => Tensor.zeros(backend, q.p.shape));
   }
 
   step(lr: number): void {
     this.stepCount++;
-    const t = this.stepCount;
-    const biasCorrection1 = 1 - this.beta1 ** t;
-    const biasCorrection2 = 1 - this.beta2 ** t;
-    this.params.forEach((q, i) => {
-      this.backend.adamw(q.p.buf, q.g.buf, this.m[i].buf, this.v[i].buf, {
-        n: q.p.size, lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps,
-        weightDecay: this.weightDecay, biasCorrection1, biasCorrection2,
-      });
-    });
+    const step = { ...this.hyper, lr, step: this.stepCount };
+    this.params.forEach((q, i) => adamwStep(q.p, q.g, this.m[i], this.v[i], step));
   }
 
   stateTensors(): Map<string, Tensor> {
@@ -100,15 +96,15 @@ export class AdamW implements Optimizer {
 export class SGD implements Optimizer {
   readonly kind = 'sgd';
   stepCount = 0;
-  constructor(private backend: Backend, private params: Param[]) {}
+  constructor(private params: Param[]) {}
   step(lr: number): void {
     this.stepCount++;
-    for (const q of this.params) this.backend.axpy(q.p.buf, q.g.buf, -lr, q.p.size);
+    for (const q of this.params) axpy(q.p, q.g, -lr);
   }
   stateTensors(): Map<string, Tensor> { return new Map(); }
   dispose(): void {}
 }
 
 export function createOptimizer(kind: OptimizerKind, backend: Backend, params: Param[], weightDecay: number): Optimizer {
-  return kind === 'adamw' ? new AdamW(backend, params, { weightDecay }) : new SGD(backend, params);
+  return kind === 'adamw' ? new AdamW(backend, params, { weightDecay }) : new SGD(params);
 }

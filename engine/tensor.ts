@@ -1,27 +1,54 @@
-// A typed tensor: a shape, a dtype and one backend buffer. Tensors own their buffer: dispose()
-// returns it, and Backend.bytesInUse() tells what is still held (tests check that a training
-// step leaves it unchanged).
+// A typed tensor: a shape, a dtype and one backend buffer. A tensor made by the constructor,
+// zeros() or from() owns its buffer: dispose() returns it, and Backend.bytesInUse() tells what is
+// still held (tests check that a training step leaves it unchanged). view() gives the same buffer
+// under another shape without owning it: it lets code that keeps activations as [rows, features]
+// hand them to the shape-checked ops in engine/ops as, say, [B, T, H, hd].
 import type { Backend, BufferHandle, DType } from './backend.ts';
 
 export class Tensor {
   readonly size: number;
   private _buf: BufferHandle | null;
+  /** The tensor that owns the buffer when this one is a view; null when this one owns it. */
+  private readonly owner: Tensor | null;
 
-  constructor(readonly backend: Backend, readonly shape: readonly number[], readonly dtype: DType, buf?: BufferHandle) {
+  constructor(readonly backend: Backend, readonly shape: readonly number[], readonly dtype: DType, buf?: BufferHandle,
+    owner: Tensor | null = null) {
     for (const d of shape) {
       if (!Number.isInteger(d) || d < 0) throw new Error(`Tensor: bad shape [${shape.join(', ')}]`);
     }
     this.size = shape.reduce((a, b) => a * b, 1);
+    this.owner = owner;
     this._buf = buf ?? backend.alloc(dtype, Math.max(1, this.size));
   }
 
-  /** The backend buffer; throws after dispose(). */
+  /** The backend buffer; throws after dispose() (of this tensor, or of the one a view shares). */
   get buf(): BufferHandle {
-    if (!this._buf) throw new Error('Tensor: used after dispose()');
+    if (!this._buf || (this.owner !== null && this.owner._buf === null)) throw new Error('Tensor: used after dispose()');
     return this._buf;
   }
 
-  get disposed(): boolean { return this._buf === null; }
+  get disposed(): boolean { return this._buf === null || (this.owner !== null && this.owner._buf === null); }
+
+  /** Whether this tensor is a view (it shares, and does not own, its buffer). */
+  get isView(): boolean { return this.owner !== null; }
+
+  /**
+   * The same elements under another shape (one entry may be -1: inferred), sharing this tensor's
+   * buffer. The view owns nothing: disposing it only detaches it, and it is unusable once the
+   * owner is disposed.
+   */
+  view(shape: readonly number[]): Tensor {
+    let dims = shape;
+    const free = shape.indexOf(-1);
+    if (free >= 0) {
+      const known = shape.reduce((a, d, i) => (i === free ? a : a * d), 1);
+      if (known === 0 || this.size % known !== 0) throw new Error(`Tensor.view: cannot view [${this.shape.join(', ')}] as [${shape.join(', ')}]`);
+      dims = shape.map((d, i) => (i === free ? this.size / known : d));
+    }
+    const size = dims.reduce((a, b) => a * b, 1);
+    if (size !== this.size) throw new Error(`Tensor.view: [${this.shape.join(', ')}] (${this.size}) viewed as [${shape.join(', ')}] (${size})`);
+    return new Tensor(this.backend, dims, this.dtype, this.buf, this.owner ?? this);
+  }
 
   static zeros(backend: Backend, shape: readonly number[], dtype: DType = 'f32'): Tensor {
     return new Tensor(backend, shape, dtype);
@@ -39,6 +66,21 @@ export class Tensor {
     return t;
   }
 
+  /**
+   * f32 values stored as f16 (rounded to nearest even), on a backend with f16 storage (WebGPU
+   * with shader-f16). Only matmul's B operand (linear's weight) reads f16 tensors.
+   */
+  static fromF16(backend: Backend, shape: readonly number[], data: Float32Array): Tensor {
+    if (!(backend.hasF16 && backend.allocF16 && backend.writeF16)) {
+      throw new Error(`f16 storage needs a backend that has it (WebGPU with shader-f16); ${backend.name} (${backend.description}) has none`);
+    }
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (data.length !== n) throw new Error(`Tensor.fromF16: ${data.length} values for shape [${shape.join(', ')}] (${n})`);
+    const buf = backend.allocF16(Math.max(1, n));
+    backend.writeF16(buf, data);
+    return new Tensor(backend, shape, 'f16', buf);
+  }
+
   async read(): Promise<Float32Array | Int32Array> {
     return this.backend.read(this.buf, this.dtype, this.size);
   }
@@ -48,18 +90,22 @@ export class Tensor {
     return r instanceof Float32Array ? r : Float32Array.from(r);
   }
 
+  /** Returns the buffer (an owner), or detaches the view (a view: the buffer stays with its owner). */
   dispose(): void {
-    if (this._buf) {
-      this.backend.free(this._buf);
-      this._buf = null;
-    }
+    if (!this._buf) return;
+    if (this.owner === null) this.backend.free(this._buf);
+    this._buf = null;
   }
 }
 
 /** Throws unless `t` has exactly `shape` (a -1 entry matches anything). */
 export function expectShape(what: string, t: Tensor, shape: readonly number[]): void {
-  const ok = t.shape.length === shape.length && shape.every((d, i) => d === -1 || d === t.shape[i]);
-  if (!ok) throw new Error(`${what}: expected shape [${shape.join(', ')}], got [${t.shape.join(', ')}]`);
+  if (t.shape.length === shape.length) {
+    let ok = true;
+    for (let i = 0; i < shape.length; i++) if (shape[i] !== -1 && shape[i] !== t.shape[i]) ok = false;
+    if (ok) return;
+  }
+  throw new Error(`${what}: expected shape [${shape.join(', ')}], got [${t.shape.join(', ')}]`);
 }
 
 export function expectDType(what: string, t: Tensor, dtype: DType): void {

@@ -6,6 +6,8 @@
 // The norm stays on the device (sumSquares into a 1-element tensor, then scaleByInverseNorm), and
 // each pass's loss is read only after its backward is enqueued: one host round trip per pass.
 import type { Batch, LlamaModel } from './model/llama.ts';
+import { scaleByInverseNorm } from './ops/elementwise.ts';
+import { sumSquares } from './ops/sum_squares.ts';
 import { mixSeed, Rng } from './random.ts';
 import { Tensor } from './tensor.ts';
 
@@ -41,7 +43,6 @@ export async function sftStep(model: LlamaModel, batch: Batch, opts: StepOptions
 export async function vaccineStep(model: LlamaModel, batch: Batch,
   opts: StepOptions & { rho: number; inspectPerturbations?: (e: Tensor[]) => void | Promise<void> }): Promise<StepResult> {
   const backend = model.backend;
-  const rows = batch.B * batch.T, dim = model.config.dim;
 
   // Pass 1: gradients w.r.t. the attention outputs only; the LoRA gradients of this pass are not used.
   const tape1 = model.forward(batch, { training: true, dropoutSeed: passSeed(opts.dropoutSeed, 1) });
@@ -62,8 +63,8 @@ export async function vaccineStep(model: LlamaModel, batch: Batch,
   const sumSq = Tensor.zeros(backend, [1]);
   const perturbations = g;
   try {
-    for (const gl of g) backend.sumSquares(sumSq.buf, gl.buf, rows * dim);
-    for (const e of perturbations) backend.scaleByInverseNorm(e.buf, e.buf, sumSq.buf, opts.rho, VACCINE_EPS, rows * dim);
+    sumSquares(sumSq, ...g);
+    for (const e of perturbations) scaleByInverseNorm(e, e, sumSq, opts.rho, VACCINE_EPS);
     // for tests: the perturbations as pass 2 will use them
     if (opts.inspectPerturbations) await opts.inspectPerturbations(perturbations);
 

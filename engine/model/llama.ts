@@ -9,9 +9,18 @@
 //   x'  = x + o                      h2    = rmsnorm(x')
 //   g,u = h2 Wg^T, h2 Wu^T (+ LoRA)  a = silu(g) * u      d = a Wd^T (+ LoRA)
 //   x'' = x' + d
-import type { Backend, MatmulParams } from '../backend.ts';
+import type { Backend } from '../backend.ts';
 import type { Lora, LoraModule, LoraTarget } from '../lora.ts';
-import { ropeTableValues } from '../ops/rope.ts';
+import { attention, attentionBackward } from '../ops/attention.ts';
+import { crossEntropy, crossEntropyBackward, IGNORE_INDEX } from '../ops/cross_entropy.ts';
+import { dropoutMask } from '../ops/dropout.ts';
+import { axpy, copy } from '../ops/elementwise.ts';
+import { embedding, embeddingBackward } from '../ops/embedding.ts';
+import { loraBackward, loraForward } from '../ops/lora.ts';
+import { linear, linearBackward, matmul } from '../ops/matmul.ts';
+import { rmsnorm, rmsnormBackward } from '../ops/rmsnorm.ts';
+import { rope, ropeBackward, ropeTables, type RopeTables } from '../ops/rope.ts';
+import { swiglu, swigluBackward } from '../ops/swiglu.ts';
 import { mixSeed, Rng } from '../random.ts';
 import { Tensor } from '../tensor.ts';
 import { checkWeights, expectedWeightShapes, type HostTensor, type HostWeights, type LlamaConfig } from './config.ts';
@@ -21,7 +30,7 @@ export interface Batch {
   T: number;
   /** [B*T], right-padded */
   ids: Int32Array;
-  /** [B*T], -100 where there is no loss; not shifted (the model shifts them) */
+  /** [B*T], IGNORE_INDEX (-100) where there is no loss; not shifted (the model shifts them) */
   labels: Int32Array;
   /** [B] valid tokens per row */
   lengths: Int32Array;
@@ -76,8 +85,11 @@ interface LayerContext {
   keyLen: Tensor;
   /** [N, 1] ones for the bias trick (q/k/v bias), when the model has biases */
   ones: Tensor | null;
-  /** decoding: the per-layer KV caches, [capacity, kvDim] each */
-  cache: { k: Tensor[]; v: Tensor[]; capacity: number } | null;
+  /**
+   * decoding: the per-layer KV caches ([capacity, kvDim] each, zero where not yet written) and the
+   * cache row of each of this chunk's tokens (i32 [N])
+   */
+  cache: { k: Tensor[]; v: Tensor[]; capacity: number; slots: Tensor } | null;
   perturbation: Tensor | null;
   dropout: { p: number; seed: number } | null;
   /** allocates a tensor the caller will free */
@@ -105,8 +117,7 @@ export class LlamaModel {
   private finalNorm: Tensor;
   private lmHead: Tensor;
   private layers: LayerWeights[] = [];
-  private ropeCos: Tensor;
-  private ropeSin: Tensor;
+  private rope: RopeTables;
   /** storage of the frozen projection weights */
   readonly weightDtype: 'f32' | 'f16';
   /** longest sequence this instance runs (the RoPE tables' length) */
@@ -124,13 +135,7 @@ export class LlamaModel {
     const shapes = expectedWeightShapes(c);
     const get = (name: string): Tensor => Tensor.from(backend, shapes.get(name)!, weights.get(name)!.data);
     // a matrix multiplied by the activations: f16 storage where asked for
-    const getMatrix = (name: string): Tensor => {
-      if (!half) return get(name);
-      const data = weights.get(name)!.data;
-      const buf = backend.allocF16!(data.length);
-      backend.writeF16!(buf, data);
-      return new Tensor(backend, shapes.get(name)!, 'f16', buf);
-    };
+    const getMatrix = (name: string): Tensor => half ? Tensor.fromF16(backend, shapes.get(name)!, weights.get(name)!.data) : get(name);
     this.embed = get('model.embed_tokens.weight');
     this.finalNorm = get('model.norm.weight');
     this.lmHead = c.tiedEmbeddings ? this.embed : getMatrix('lm_head.weight');
@@ -153,9 +158,7 @@ export class LlamaModel {
     }
     // Tables up to the model's context, capped: some configs declare 128k positions.
     this.maxPositions = Math.min(c.maxSeqLen, MAX_ROPE_POSITIONS);
-    const { cos, sin } = ropeTableValues(this.maxPositions, c.headDim, c.ropeTheta);
-    this.ropeCos = Tensor.from(backend, [this.maxPositions, c.headDim / 2], cos);
-    this.ropeSin = Tensor.from(backend, [this.maxPositions, c.headDim / 2], sin);
+    this.rope = ropeTables(backend, this.maxPositions, c.headDim, c.ropeTheta);
   }
 
   /** Uploads host weights (HF names, f32) to the backend. The base weights stay frozen. */
@@ -174,10 +177,7 @@ export class LlamaModel {
   /** Merges an adapter into the frozen base weights: W += (alpha/r) B A (the paper's Double-LoRA). */
   mergeLora(lora: Lora): void {
     if (this.weightDtype === 'f16') throw new Error('merging an adapter into f16-stored weights is not supported: load the model with f32 weights');
-    for (const m of lora.modules) {
-      const w = this.projectionWeight(m.layer, m.target);
-      this.backend.matmul(w.buf, m.B.buf, m.A.buf, { M: m.outF, N: m.inF, K: lora.options.r, transA: false, transB: false, alpha: lora.scale, beta: 1 });
-    }
+    for (const m of lora.modules) matmul(this.projectionWeight(m.layer, m.target), m.B, m.A, { alpha: lora.scale, beta: 1 });
   }
 
   // ---- forward -----------------------------------------------------------------------------
@@ -200,9 +200,9 @@ export class LlamaModel {
     let count = 0;
     for (let b = 0; b < B; b++) {
       for (let t = 0; t < T; t++) {
-        const lab = t + 1 < T ? batch.labels[b * T + t + 1] : -100;
+        const lab = t + 1 < T ? batch.labels[b * T + t + 1] : IGNORE_INDEX;
         shifted[b * T + t] = lab;
-        if (lab !== -100) count++;
+        if (lab !== IGNORE_INDEX) count++;
       }
     }
     const dropout = this.lora?.options.dropout ?? 0;
@@ -223,12 +223,11 @@ export class LlamaModel {
       ones: c.attentionBias ? keep(Tensor.from(be, [N, 1], new Float32Array(N).fill(1))) : null,
     };
     try {
-
       let x = mk([N, c.dim]);
-      be.embedding(x.buf, this.embed.buf, tape.ids.buf, N, c.dim);
+      embedding(x, this.embed, tape.ids);
 
       for (let l = 0; l < c.nLayers; l++) {
-        const lt = this.layerBuffers(x, N, B * T, mk);
+        const lt = this.layerBuffers(x, B, T, mk);
         tape.layers.push(lt);
         const next = mk([N, c.dim]);
         this.layerForward(l, lt, next, {
@@ -242,12 +241,12 @@ export class LlamaModel {
       tape.xFinal = x;
       tape.hFinal = mk([N, c.dim]);
       tape.rstdFinal = mk([N]);
-      be.rmsnorm(tape.hFinal.buf, tape.rstdFinal.buf, x.buf, this.finalNorm.buf, N, c.dim, c.normEps);
+      rmsnorm(tape.hFinal, tape.rstdFinal, x, this.finalNorm, c.normEps);
       tape.logits = mk([N, c.vocabSize]);
-      this.linearForward(tape.logits, tape.hFinal, this.lmHead, N);
+      linear(tape.logits, tape.hFinal, this.lmHead);
       tape.rowLoss = mk([N]);
       tape.rowLse = mk([N]);
-      be.crossEntropy(tape.rowLoss.buf, tape.rowLse.buf, tape.logits.buf, tape.shiftedLabels.buf, N, c.vocabSize);
+      crossEntropy(tape.rowLoss, tape.rowLse, tape.logits, tape.shiftedLabels);
     } catch (e) {
       for (const t of made) t.dispose();
       throw e;
@@ -255,15 +254,15 @@ export class LlamaModel {
     return tape;
   }
 
-  /** The buffers one layer writes (kept on the tape in training), for N rows. */
-  private layerBuffers(x: Tensor, N: number, lseRows: number, mk: (shape: number[]) => Tensor): LayerTape {
-    const c = this.config;
+  /** The buffers one layer writes (kept on the tape in training), for B sequences of T rows. */
+  private layerBuffers(x: Tensor, B: number, T: number, mk: (shape: number[]) => Tensor): LayerTape {
+    const c = this.config, N = B * T;
     const qDim = c.nHeads * c.headDim, kvDim = c.nKvHeads * c.headDim;
     return {
       x,
       h: mk([N, c.dim]), rstd1: mk([N]),
       q: mk([N, qDim]), k: mk([N, kvDim]), v: mk([N, kvDim]),
-      att: mk([N, qDim]), lse: mk([lseRows * c.nHeads]),
+      att: mk([N, qDim]), lse: mk([B, c.nHeads, T]),
       o: mk([N, c.dim]), xMid: mk([N, c.dim]),
       h2: mk([N, c.dim]), rstd2: mk([N]),
       g: mk([N, c.hiddenDim]), up: mk([N, c.hiddenDim]), a: mk([N, c.hiddenDim]),
@@ -271,79 +270,65 @@ export class LlamaModel {
     };
   }
 
+  /** [N, H*hd] activations as the [B, T, H, hd] the attention and RoPE ops take. */
+  private heads(t: Tensor, B: number, T: number, H: number): Tensor {
+    return t.view([B, T, H, this.config.headDim]);
+  }
+
   /**
    * One decoder layer: lt.x -> next, writing every intermediate into lt (see the file header).
-   * Training attends the batch's own keys; decoding (ctx.cache) first appends this chunk's keys
-   * and values at rows pos0.. of the layer's cache, then attends the cache.
+   * Training attends the batch's own keys; decoding (ctx.cache) first writes this chunk's keys
+   * and values into the layer's cache (at ctx.cache.slots), then attends the cache.
    */
   private layerForward(l: number, lt: LayerTape, next: Tensor, ctx: LayerContext): void {
-    const c = this.config, be = this.backend, w = this.layers[l];
+    const c = this.config, w = this.layers[l];
     const { B, T, N } = ctx;
     const proj = (target: LoraTarget, y: Tensor, input: Tensor, weight: Tensor, bias: Tensor | null) => {
-      this.linearForward(y, input, weight, N);
-      if (bias) be.matmul(y.buf, ctx.ones!.buf, bias.buf, { M: N, N: bias.size, K: 1, transA: false, transB: false, alpha: 1, beta: 1 });
+      linear(y, input, weight);
+      // bias as a rank-1 product: ones[N, 1] x bias[1, out] added into y
+      if (bias) matmul(y, ctx.ones!, bias.view([1, bias.size]), { beta: 1 });
       const m = this.lora?.get(l, target);
       if (!m) return;
       let mask: Tensor | null = null;
       if (ctx.dropout) {
         mask = ctx.mk([N, m.inF]);
-        be.dropoutMask(mask.buf, N * m.inF, ctx.dropout.p, mixSeed(ctx.dropout.seed, l, TARGET_INDEX[target]));
+        dropoutMask(mask, ctx.dropout.p, mixSeed(ctx.dropout.seed, l, TARGET_INDEX[target]));
       }
       const u = ctx.mk([N, this.lora!.options.r]);
-      be.loraForward(y.buf, u.buf, input.buf, m.A.buf, m.B.buf, mask?.buf ?? null,
-        { T: N, inF: m.inF, outF: m.outF, r: this.lora!.options.r, scale: this.lora!.scale });
+      loraForward(y, u, input, m.A, m.B, mask, this.lora!.scale);
       lt.lora.set(target, { module: m, u, mask });
     };
-    const kvDim = c.nKvHeads * c.headDim;
-    be.rmsnorm(lt.h.buf, lt.rstd1.buf, lt.x.buf, w.attnNorm.buf, N, c.dim, c.normEps);
+    rmsnorm(lt.h, lt.rstd1, lt.x, w.attnNorm, c.normEps);
     proj('q_proj', lt.q, lt.h, w.q, w.qBias);
     proj('k_proj', lt.k, lt.h, w.k, w.kBias);
     proj('v_proj', lt.v, lt.h, w.v, w.vBias);
-    be.rope(lt.q.buf, this.ropeCos.buf, this.ropeSin.buf, N, T, c.nHeads, c.headDim, ctx.pos0, c.ropeInterleaved, false);
-    be.rope(lt.k.buf, this.ropeCos.buf, this.ropeSin.buf, N, T, c.nKvHeads, c.headDim, ctx.pos0, c.ropeInterleaved, false);
+    const q = this.heads(lt.q, B, T, c.nHeads), att = this.heads(lt.att, B, T, c.nHeads);
+    const ropeOpts = { pos0: ctx.pos0, interleaved: c.ropeInterleaved };
+    rope(q, this.rope, ropeOpts);
+    rope(this.heads(lt.k, B, T, c.nKvHeads), this.rope, ropeOpts);
     if (ctx.cache) {
-      const { k, v, capacity } = ctx.cache;
-      be.copy(k[l].buf, lt.k.buf, N * kvDim, ctx.pos0 * kvDim);
-      be.copy(v[l].buf, lt.v.buf, N * kvDim, ctx.pos0 * kvDim);
-      be.attention(lt.att.buf, lt.lse.buf, lt.q.buf, k[l].buf, v[l].buf, ctx.keyLen.buf, this.attentionDims(B, T, capacity, ctx.pos0));
+      const { k, v, capacity, slots } = ctx.cache;
+      // The cache rows written here are still zero, so the embedding backward's scatter-add writes them exactly.
+      embeddingBackward(k[l], lt.k, slots);
+      embeddingBackward(v[l], lt.v, slots);
+      const kc = this.heads(k[l], B, capacity, c.nKvHeads), vc = this.heads(v[l], B, capacity, c.nKvHeads);
+      attention(att, lt.lse, q, kc, vc, ctx.keyLen, { qPos0: ctx.pos0 });
     } else {
-      be.attention(lt.att.buf, lt.lse.buf, lt.q.buf, lt.k.buf, lt.v.buf, ctx.keyLen.buf, this.attentionDims(B, T, T, 0));
+      attention(att, lt.lse, q, this.heads(lt.k, B, T, c.nKvHeads), this.heads(lt.v, B, T, c.nKvHeads), ctx.keyLen);
     }
     proj('o_proj', lt.o, lt.att, w.o, null);
-    if (ctx.perturbation) be.axpy(lt.o.buf, ctx.perturbation.buf, 1, N * c.dim);
-    be.copy(lt.xMid.buf, lt.x.buf, N * c.dim);
-    be.axpy(lt.xMid.buf, lt.o.buf, 1, N * c.dim);
-    be.rmsnorm(lt.h2.buf, lt.rstd2.buf, lt.xMid.buf, w.ffnNorm.buf, N, c.dim, c.normEps);
+    if (ctx.perturbation) axpy(lt.o, ctx.perturbation, 1);
+    copy(lt.xMid, lt.x);
+    axpy(lt.xMid, lt.o, 1);
+    rmsnorm(lt.h2, lt.rstd2, lt.xMid, w.ffnNorm, c.normEps);
     proj('gate_proj', lt.g, lt.h2, w.gate, null);
     proj('up_proj', lt.up, lt.h2, w.up, null);
-    be.swiglu(lt.a.buf, lt.g.buf, lt.up.buf, N * c.hiddenDim);
+    swiglu(lt.a, lt.g, lt.up);
     proj('down_proj', next, lt.a, w.down, null);
-    be.axpy(next.buf, lt.xMid.buf, 1, N * c.dim);
+    axpy(next, lt.xMid, 1);
   }
 
-  /** y[N, out] = x[N, in] W^T, W stored [out, in]. */
-  private linearForward(y: Tensor, x: Tensor, w: Tensor, N: number): void {
-    const [outF, inF] = w.shape;
-    this.matmulWeight(y, x, w, { M: N, N: outF, K: inF, transA: false, transB: true, alpha: 1, beta: 0 });
-  }
-
-  private matmulWeight(y: Tensor, x: Tensor, w: Tensor, p: MatmulParams): void {
-    if (w.dtype === 'f16') this.backend.matmulF16B!(y.buf, x.buf, w.buf, p);
-    else this.backend.matmul(y.buf, x.buf, w.buf, p);
-  }
-
-  /** dx[N, in] (+)= dy[N, out] W (beta = 1 adds into dx). */
-  private linearBackwardInput(dx: Tensor, dy: Tensor, w: Tensor, N: number, beta: number): void {
-    const [outF, inF] = w.shape;
-    this.matmulWeight(dx, dy, w, { M: N, N: inF, K: outF, transA: false, transB: false, alpha: 1, beta });
-  }
-
-  private attentionDims(B: number, Tq: number, Tk: number, qPos0: number) {
-    const c = this.config;
-    return { B, Tq, Tk, Hq: c.nHeads, Hkv: c.nKvHeads, hd: c.headDim, qPos0, scale: 1 / Math.sqrt(c.headDim) };
-  }
-
-  /** Mean cross-entropy over the shifted labels that are not -100 (0 when there are none). */
+  /** Mean cross-entropy over the shifted labels that are not IGNORE_INDEX (0 when there are none). */
   async loss(tape: Tape): Promise<number> {
     const rows = await tape.rowLoss.read();
     let s = 0;
@@ -370,66 +355,68 @@ export class LlamaModel {
     const qDim = c.nHeads * c.headDim, kvDim = c.nKvHeads * c.headDim;
     const temps: Tensor[] = [];
     const tmp = (shape: number[]) => { const t = Tensor.zeros(be, shape); temps.push(t); return t; };
+    const ropeOpts = { pos0: 0, interleaved: c.ropeInterleaved };
 
     try {
       const dLogits = tmp([N, c.vocabSize]);
-      be.crossEntropyBackward(dLogits.buf, tape.logits.buf, tape.rowLse.buf, tape.shiftedLabels.buf, N, c.vocabSize, tape.count > 0 ? 1 / tape.count : 0);
+      crossEntropyBackward(dLogits, tape.logits, tape.rowLse, tape.shiftedLabels, tape.count > 0 ? 1 / tape.count : 0);
       const dhFinal = tmp([N, c.dim]);
-      this.linearBackwardInput(dhFinal, dLogits, this.lmHead, N, 0);
+      linearBackward(dhFinal, null, dLogits, tape.hFinal, this.lmHead);
       // dx: gradient of the residual stream, carried down through the layers
       const dx = tmp([N, c.dim]);
-      be.rmsnormBackward(dx.buf, null, dhFinal.buf, tape.xFinal.buf, this.finalNorm.buf, tape.rstdFinal.buf, N, c.dim);
+      rmsnormBackward(dx, null, dhFinal, tape.xFinal, this.finalNorm, tape.rstdFinal);
 
       const dn = tmp([N, c.dim]);            // gradient into a norm's output
       const dNormIn = tmp([N, c.dim]);       // gradient into a norm's input
       const da = tmp([N, c.hiddenDim]), dg = tmp([N, c.hiddenDim]), dup = tmp([N, c.hiddenDim]);
       const datt = tmp([N, qDim]), dq = tmp([N, qDim]), dk = tmp([N, kvDim]), dv = tmp([N, kvDim]);
-      const du = tmp([N, this.lora?.options.r ?? 1]);
+      const r = this.lora?.options.r ?? 1;
+      const du = tmp([N, r]);
 
       for (let l = c.nLayers - 1; l >= 0; l--) {
         const w = this.layers[l], lt = tape.layers[l];
         // Gradient of a projection y = x W^T (+ LoRA): dxOut (+)= dy W, plus LoRA's share.
-        const projBack = (target: LoraTarget, dxOut: Tensor, dy: Tensor, input: Tensor, weight: Tensor, beta: number, needInput = true) => {
-          if (needInput) this.linearBackwardInput(dxOut, dy, weight, N, beta);
+        const projBack = (target: LoraTarget, dxOut: Tensor, dy: Tensor, input: Tensor, weight: Tensor, accumulate: boolean, needInput = true) => {
+          if (needInput) linearBackward(dxOut, null, dy, input, weight, accumulate);
           const s = lt.lora.get(target);
           if (s) {
             const m = s.module;
-            be.loraBackward(dxOut.buf, loraGrads ? m.dA.buf : null, loraGrads ? m.dB.buf : null, du.buf, dy.buf,
-              input.buf, m.A.buf, m.B.buf, s.u.buf, s.mask?.buf ?? null,
-              { T: N, inF: m.inF, outF: m.outF, r: this.lora!.options.r, scale: this.lora!.scale });
+            loraBackward(dxOut, loraGrads ? m.dA : null, loraGrads ? m.dB : null, du, dy, input, m.A, m.B, s.u, s.mask, this.lora!.scale);
           }
         };
 
         // MLP: x'' = x' + down(silu(g) * u), with g, u from rmsnorm(x')
-        projBack('down_proj', da, dx, lt.a, w.down, 0);
-        be.swigluBackward(dg.buf, dup.buf, da.buf, lt.g.buf, lt.up.buf, N * c.hiddenDim);
-        projBack('gate_proj', dn, dg, lt.h2, w.gate, 0);
-        projBack('up_proj', dn, dup, lt.h2, w.up, 1);
-        be.rmsnormBackward(dNormIn.buf, null, dn.buf, lt.xMid.buf, w.ffnNorm.buf, lt.rstd2.buf, N, c.dim);
-        be.axpy(dx.buf, dNormIn.buf, 1, N * c.dim);
+        projBack('down_proj', da, dx, lt.a, w.down, false);
+        swigluBackward(dg, dup, da, lt.g, lt.up);
+        projBack('gate_proj', dn, dg, lt.h2, w.gate, false);
+        projBack('up_proj', dn, dup, lt.h2, w.up, true);
+        rmsnormBackward(dNormIn, null, dn, lt.xMid, w.ffnNorm, lt.rstd2);
+        axpy(dx, dNormIn, 1);
         // now dx = dL/dx' = dL/d(attention-block output)
         if (attnGrads) {
           const g = Tensor.zeros(be, [N, c.dim]);
-          be.copy(g.buf, dx.buf, N * c.dim);
+          copy(g, dx);
           attnGrads[l] = g;
         }
         // Below this point only LoRA gradients remain to be found: with none wanted, layer 0 is done.
         if (l === 0 && !loraGrads) break;
         // attention: x' = x + o_proj(attention(rope(q), rope(k), v))
-        projBack('o_proj', datt, dx, lt.att, w.o, 0);
-        be.attentionBackward(dq.buf, dk.buf, dv.buf, datt.buf, lt.q.buf, lt.k.buf, lt.v.buf, lt.att.buf, lt.lse.buf,
-          tape.keyLen.buf, this.attentionDims(B, T, T, 0));
-        be.rope(dq.buf, this.ropeCos.buf, this.ropeSin.buf, N, T, c.nHeads, c.headDim, 0, c.ropeInterleaved, true);
-        be.rope(dk.buf, this.ropeCos.buf, this.ropeSin.buf, N, T, c.nKvHeads, c.headDim, 0, c.ropeInterleaved, true);
+        projBack('o_proj', datt, dx, lt.att, w.o, false);
+        const dq4 = this.heads(dq, B, T, c.nHeads), dk4 = this.heads(dk, B, T, c.nKvHeads);
+        attentionBackward(dq4, dk4, this.heads(dv, B, T, c.nKvHeads), this.heads(datt, B, T, c.nHeads),
+          this.heads(lt.q, B, T, c.nHeads), this.heads(lt.k, B, T, c.nKvHeads), this.heads(lt.v, B, T, c.nKvHeads),
+          this.heads(lt.att, B, T, c.nHeads), lt.lse, tape.keyLen);
+        ropeBackward(dq4, this.rope, ropeOpts);
+        ropeBackward(dk4, this.rope, ropeOpts);
         // Layer 0's input is the frozen embedding: its gradient is never used, so skip the three
         // base dX products and the norm backward there (LoRA's dA, dB still need dq, dk, dv).
         const needInput = l > 0;
-        projBack('q_proj', dn, dq, lt.h, w.q, 0, needInput);
-        projBack('k_proj', dn, dk, lt.h, w.k, 1, needInput);
-        projBack('v_proj', dn, dv, lt.h, w.v, 1, needInput);
+        projBack('q_proj', dn, dq, lt.h, w.q, false, needInput);
+        projBack('k_proj', dn, dk, lt.h, w.k, true, needInput);
+        projBack('v_proj', dn, dv, lt.h, w.v, true, needInput);
         if (needInput) {
-          be.rmsnormBackward(dNormIn.buf, null, dn.buf, lt.x.buf, w.attnNorm.buf, lt.rstd1.buf, N, c.dim);
-          be.axpy(dx.buf, dNormIn.buf, 1, N * c.dim);
+          rmsnormBackward(dNormIn, null, dn, lt.x, w.attnNorm, lt.rstd1);
+          axpy(dx, dNormIn, 1);
         }
       }
     } catch (e) {
@@ -497,14 +484,15 @@ export class LlamaModel {
     try {
       const idT = keep(Tensor.from(be, [n], Int32Array.from(ids)));
       const keyLen = keep(Tensor.from(be, [1], Int32Array.of(pos0 + n)));
+      const slots = keep(Tensor.from(be, [n], Int32Array.from({ length: n }, (_, i) => pos0 + i)));
       const ones = c.attentionBias ? keep(Tensor.from(be, [n, 1], new Float32Array(n).fill(1))) : null;
       // Nothing is kept for a backward: one set of layer buffers serves every layer, and the
       // residual stream alternates between two tensors.
       let x = tmp([n, c.dim]), next = tmp([n, c.dim]);
-      be.embedding(x.buf, this.embed.buf, idT.buf, n, c.dim);
-      const lt = this.layerBuffers(x, n, n, tmp);
+      embedding(x, this.embed, idT);
+      const lt = this.layerBuffers(x, 1, n, tmp);
       const ctx: LayerContext = {
-        B: 1, T: n, N: n, pos0, keyLen, ones, cache: { k: cacheK, v: cacheV, capacity }, mk: tmp,
+        B: 1, T: n, N: n, pos0, keyLen, ones, cache: { k: cacheK, v: cacheV, capacity, slots }, mk: tmp,
         perturbation: null, dropout: null,
       };
       for (let l = 0; l < c.nLayers; l++) {
@@ -513,10 +501,11 @@ export class LlamaModel {
         [x, next] = [next, x];
       }
       // only the last row's logits are needed
+      const lastRow = keep(Tensor.from(be, [1], Int32Array.of(n - 1)));
       const last = tmp([1, c.dim]), hl = tmp([1, c.dim]), rl = tmp([1]), logits = tmp([1, c.vocabSize]);
-      be.copy(last.buf, x.buf, c.dim, 0, (n - 1) * c.dim);
-      be.rmsnorm(hl.buf, rl.buf, last.buf, this.finalNorm.buf, 1, c.dim, c.normEps);
-      this.linearForward(logits, hl, this.lmHead, 1);
+      embedding(last, x, lastRow);
+      rmsnorm(hl, rl, last, this.finalNorm, c.normEps);
+      linear(logits, hl, this.lmHead);
       return (await logits.read()) as Float32Array;
     } finally {
       for (const t of temps) t.dispose();
@@ -524,7 +513,7 @@ export class LlamaModel {
   }
 
   dispose(): void {
-    const all = [this.embed, this.finalNorm, this.ropeCos, this.ropeSin];
+    const all = [this.embed, this.finalNorm, this.rope.cos, this.rope.sin];
     if (this.lmHead !== this.embed) all.push(this.lmHead);
     for (const w of this.layers) {
       all.push(w.attnNorm, w.ffnNorm, w.q, w.k, w.v, w.o, w.gate, w.up, w.down);
@@ -534,7 +523,6 @@ export class LlamaModel {
     this.layers = [];
   }
 }
-
 const MAX_ROPE_POSITIONS = 16384;
 
 const TARGET_INDEX: Record<LoraTarget, number> = {

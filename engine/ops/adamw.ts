@@ -1,18 +1,25 @@
 // One AdamW step (torch.optim.AdamW semantics) on a parameter tensor and its two moment tensors.
 import { Tensor, expectDType, expectShape } from '../tensor.ts';
 
-export interface AdamWOptions {
-  lr: number;
+/** AdamW's constants, as torch.optim.AdamW names them (betas, eps, weight_decay). */
+export interface AdamWHyperparameters {
   beta1: number;
   beta2: number;
   eps: number;
   weightDecay: number;
+}
+
+/** torch.optim.AdamW's defaults (weight decay excepted: callers choose it). */
+export const ADAMW_DEFAULTS = { beta1: 0.9, beta2: 0.999, eps: 1e-8 } as const;
+
+export interface AdamWStep extends AdamWHyperparameters {
+  lr: number;
   /** 1-based step count, for the bias corrections */
   step: number;
 }
 
 /** In place on p, m, v, given the gradient g. */
-export function adamwStep(p: Tensor, g: Tensor, m: Tensor, v: Tensor, o: AdamWOptions): void {
+export function adamwStep(p: Tensor, g: Tensor, m: Tensor, v: Tensor, o: AdamWStep): void {
   for (const [n, t] of [['p', p], ['g', g], ['m', m], ['v', v]] as const) {
     expectDType(`adamw ${n}`, t, 'f32');
     expectShape(`adamw ${n}`, t, p.shape);

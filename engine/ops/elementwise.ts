@@ -1,10 +1,17 @@
-// Elementwise helpers over Tensors: fill, axpy, scale and scaleByInverseNorm.
+// Elementwise helpers over Tensors: copy, fill, axpy, scale and scaleByInverseNorm.
 import { Tensor, expectDType } from '../tensor.ts';
 
 function sameSize(what: string, a: Tensor, b: Tensor): void {
   expectDType(`${what}`, a, 'f32');
   expectDType(`${what}`, b, 'f32');
   if (a.size !== b.size) throw new Error(`${what}: sizes differ: [${a.shape.join(', ')}] and [${b.shape.join(', ')}]`);
+}
+
+/** dst[i] = src[i] over the whole of both (same size and dtype; either may be a view). */
+export function copy(dst: Tensor, src: Tensor): void {
+  if (dst.dtype !== src.dtype) throw new Error(`copy: dtypes differ: ${dst.dtype} and ${src.dtype}`);
+  if (dst.size !== src.size) throw new Error(`copy: sizes differ: [${dst.shape.join(', ')}] and [${src.shape.join(', ')}]`);
+  if (dst.size > 0) dst.backend.copy(dst.buf, src.buf, dst.size);
 }
 
 /** t[i] = value */

@@ -63,28 +63,55 @@ function rowsOf(what: string, t: Tensor, width: number): number {
   return width === 0 ? 0 : t.size / width;
 }
 
-/** y[..., out] = x[..., in] w^T (+ beta * y), w [out, in] (nn.Linear, no bias). */
+/**
+ * c[M,N] = alpha * a[M,K] op(w) + beta * c with w a weight that may be stored as f16 (on a backend
+ * with f16 storage): the one place that picks matmulF16B for such weights.
+ */
+function weightProduct(c: Tensor, a: Tensor, w: Tensor, M: number, N: number, K: number, transB: boolean, beta: number): void {
+  const p = { M, N, K, transA: false, transB, alpha: 1, beta };
+  if (w.dtype === 'f16') {
+    const be = c.backend;
+    if (!be.matmulF16B) throw new Error(`linear: an f16 weight needs a backend with f16 storage; ${be.name} has none`);
+    be.matmulF16B(c.buf, a.buf, w.buf, p);
+  } else {
+    c.backend.matmul(c.buf, a.buf, w.buf, p);
+  }
+}
+
+function weightDims(what: string, w: Tensor): [number, number] {
+  if (w.dtype !== 'f16') return matrix(what, w);
+  if (w.shape.length !== 2) throw new Error(`${what}: expected a 2-D tensor, got shape [${w.shape.join(', ')}]`);
+  return [w.shape[0], w.shape[1]];
+}
+
+/**
+ * y[..., out] = x[..., in] w^T (+ beta * y), w [out, in] (nn.Linear, no bias). w may be f16
+ * (frozen weights on a backend with f16 storage); compute is f32.
+ */
 export function linear(y: Tensor, x: Tensor, w: Tensor, beta = 0): void {
-  const [outF, inF] = matrix('linear w', w);
+  const [outF, inF] = weightDims('linear w', w);
   const T = rowsOf('linear x', x, inF);
+  expectDType('linear y', y, 'f32');
   expectShape('linear y', y, [...x.shape.slice(0, -1), outF]);
-  y.backend.matmul(y.buf, x.buf, w.buf, { M: T, N: outF, K: inF, transA: false, transB: true, alpha: 1, beta });
+  weightProduct(y, x, w, T, outF, inF, true, beta);
 }
 
 /**
  * Backward of linear: dX = dY w (written, or added into with accumulateDx) and, when dW is given,
- * dW += dY^T x.
+ * dW += dY^T x. x is only read for dW; its shape fixes the rows.
  */
 export function linearBackward(dx: Tensor | null, dw: Tensor | null, dy: Tensor, x: Tensor, w: Tensor,
   accumulateDx = false): void {
-  const [outF, inF] = matrix('linearBackward w', w);
+  const [outF, inF] = weightDims('linearBackward w', w);
   const T = rowsOf('linearBackward x', x, inF);
   expectShape('linearBackward dy', dy, [...x.shape.slice(0, -1), outF]);
   if (dx) {
+    expectDType('linearBackward dx', dx, 'f32');
     expectShape('linearBackward dx', dx, x.shape);
-    dx.backend.matmul(dx.buf, dy.buf, w.buf, { M: T, N: inF, K: outF, transA: false, transB: false, alpha: 1, beta: accumulateDx ? 1 : 0 });
+    weightProduct(dx, dy, w, T, inF, outF, false, accumulateDx ? 1 : 0);
   }
   if (dw) {
+    expectDType('linearBackward dw', dw, 'f32');
     expectShape('linearBackward dw', dw, w.shape);
     dw.backend.matmul(dw.buf, dy.buf, x.buf, { M: outF, N: inF, K: T, transA: true, transB: false, alpha: 1, beta: 1 });
   }

@@ -86,7 +86,7 @@ test('SGD is p -= lr * g (rel 1e-6)', async () => {
   const be = await wasmBackend();
   const n = 11, p0 = rand(n, 5), g0 = rand(n, 6);
   const p = Tensor.from(be, [n], p0), g = Tensor.from(be, [n], g0);
-  const opt = new SGD(be, [{ p, g }]);
+  const opt = new SGD([{ p, g }]);
   opt.step(0.25);
   const want = Array.from(p0, (x, i) => x - 0.25 * g0[i]);
   assert.ok(relErr(await p.toFloat32(), want) < 1e-6);

@@ -1,13 +1,28 @@
-// fill, axpy, scale, scaleByInverseNorm (WASM backend, 2 threads) against JS.
+// copy, fill, axpy, scale, scaleByInverseNorm (WASM backend, 2 threads) against JS.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Tensor } from '../../engine/tensor.ts';
-import { fill, axpy, scale, scaleByInverseNorm } from '../../engine/ops/elementwise.ts';
+import { copy, fill, axpy, scale, scaleByInverseNorm } from '../../engine/ops/elementwise.ts';
 import { sumSquares } from '../../engine/ops/sum_squares.ts';
 import { wasmBackend, rand, relErr } from '../helpers.ts';
 
 const backend = await wasmBackend();
 const SIZES = [1, 13, 70001]; // scalar only, vector + tail, multi-threaded
+
+test('copy: an exact copy, across shapes of the same size (views included), f32 and i32', async () => {
+  for (const n of SIZES) {
+    const src = Tensor.from(backend, [n], rand(n, 5)), dst = Tensor.zeros(backend, [1, n]);
+    copy(dst, src);
+    assert.equal(Array.from(await dst.toFloat32()), Array.from(await src.toFloat32()), `n=${n}`);
+    for (const t of [src, dst]) t.dispose();
+  }
+  const ids = Tensor.from(backend, [2, 3], Int32Array.of(1, 2, 3, 4, 5, 6)), out = Tensor.zeros(backend, [6], 'i32');
+  copy(out.view([3, 2]), ids);
+  assert.equal(Array.from(await out.read()), [1, 2, 3, 4, 5, 6]);
+  assert.throws(() => copy(Tensor.zeros(backend, [5]), ids), /dtypes differ/);
+  assert.throws(() => copy(out.view([2, 3]), Tensor.zeros(backend, [7], 'i32')), /sizes differ/);
+  for (const t of [ids, out]) t.dispose();
+});
 
 test('fill', async () => {
   for (const n of SIZES) {
