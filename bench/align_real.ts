@@ -10,7 +10,7 @@ import { selectBackend, type BackendKind } from '../bindings/select.ts';
 import { loadAdapter } from '../engine/adapter.ts';
 import { align, prepareData, type AlignMethod } from '../engine/jobs/align.ts';
 import { evaluateLoss } from '../engine/jobs/evaluate.ts';
-import { LlamaModel } from '../engine/model/llama.ts';
+import { buildModel } from '../engine/model/registry.ts';
 import { loadModel } from '../engine/model/load.ts';
 import { loadTokenizer } from '../engine/tokenizer/load.ts';
 
@@ -39,14 +39,14 @@ for (const kind of kinds) {
     continue;
   }
   console.log(`\n== ${backend.description}: ${steps} steps, batch 5, max length 200, lr 1e-3 cosine, r 8 ==`);
-  const base = LlamaModel.fromHost(backend, config, weights);
+  const base = buildModel(backend, config, weights);
   const before = await evaluateLoss(base, evalExamples, 5, evalSet.padId);
   base.dispose();
   const stepTime: Partial<Record<AlignMethod, number>> = {};
   for (const method of ['sft', 'vaccine'] as AlignMethod[]) {
     const out = mkdtempSync(join(tmpdir(), `align-real-${method}-`));
     const res = await align({ model: { config, weights }, tokenizer, data: dataPath, out, method, maxSteps: steps, backend });
-    const m = LlamaModel.fromHost(backend, config, weights);
+    const m = buildModel(backend, config, weights);
     m.lora = loadAdapter(backend, config, out, { dropout: 0 });
     const after = await evaluateLoss(m, evalExamples, 5, evalSet.padId);
     m.lora.dispose(); m.dispose();

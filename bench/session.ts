@@ -11,7 +11,7 @@ import { saveAdapter } from '../engine/adapter.ts';
 import { randomLlamaWeights, tinyLlamaConfig } from '../engine/demo.ts';
 import { writeSafetensors } from '../engine/io/safetensors.ts';
 import { Session } from '../engine/jobs/session.ts';
-import { Lora, LORA_TARGETS } from '../engine/lora.ts';
+import { Lora, loraTargetNames } from '../engine/lora.ts';
 import { ByteTokenizer } from '../engine/tokenizer/bytes.ts';
 import { sftStep } from '../engine/vaccine.ts';
 import { selectBackend, type BackendKind } from '../bindings/select.ts';
@@ -39,7 +39,7 @@ writeFileSync(join(modelDir, 'config.json'), JSON.stringify({
 writeSafetensors(join(modelDir, 'model.safetensors'), weights);
 const adapterDir = join(dir, 'adapter');
 {
-  const lora = Lora.create(backend, config, { r: 8, alpha: 16, dropout: 0, targets: [...LORA_TARGETS], seed: 1 });
+  const lora = Lora.create(backend, config, { r: 8, alpha: 16, dropout: 0, targets: loraTargetNames(config), seed: 1 });
   await saveAdapter(adapterDir, lora, config);
   lora.dispose();
 }
@@ -80,7 +80,7 @@ for (const keep of [true, false]) {
   rows.push([`restore the base (${keep ? 'host copy kept: upload' : 'no host copy: read the file + upload'})`, median(restore)]);
   if (!keep) {
     // one SFT step, batch 5 x 128 tokens, for scale
-    session.model.lora = Lora.create(backend, config, { r: 8, alpha: 16, dropout: 0, targets: [...LORA_TARGETS], seed: 1 });
+    session.model.lora = Lora.create(backend, config, { r: 8, alpha: 16, dropout: 0, targets: loraTargetNames(config), seed: 1 });
     const T = 128, B = 5;
     const ids = new Int32Array(B * T).map((_, i) => (i * 7919) % vocab);
     const batch = { B, T, ids, labels: ids.slice(), lengths: new Int32Array(B).fill(T) };

@@ -10,10 +10,11 @@ import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Backend } from '../engine/backend.ts';
-import { Lora, LORA_TARGETS } from '../engine/lora.ts';
+import { Lora, loraTargetNames } from '../engine/lora.ts';
 import { randomLlamaWeights } from '../engine/demo.ts';
-import type { LlamaConfig } from '../engine/model/config.ts';
-import { LlamaModel, type Batch } from '../engine/model/llama.ts';
+import type { Batch } from '../engine/model/causal_lm.ts';
+import type { LlamaConfig } from '../engine/model/llama/config.ts';
+import { LlamaModel } from '../engine/model/llama/model.ts';
 import { adamwStep } from '../engine/ops/adamw.ts';
 import { scaleByInverseNorm } from '../engine/ops/elementwise.ts';
 import { sumSquares } from '../engine/ops/sum_squares.ts';
@@ -40,7 +41,7 @@ const steps = Number(values.steps);
 const r = 8;
 
 const config: LlamaConfig = {
-  vocabSize: shape.vocabSize, dim: shape.dim, hiddenDim: shape.hiddenDim, nLayers: shape.nLayers,
+  family: 'llama', vocabSize: shape.vocabSize, dim: shape.dim, hiddenDim: shape.hiddenDim, nLayers: shape.nLayers,
   nHeads: shape.nHeads, nKvHeads: shape.nKvHeads, headDim: shape.dim / shape.nHeads, maxSeqLen: shape.T,
   ropeTheta: 10000, normEps: 1e-5, ropeInterleaved: false, tiedEmbeddings: false, attentionBias: false,
   bosId: 1, eosId: 2, source: 'hf', namePath: `bench:${values.config}`,
@@ -55,7 +56,7 @@ function randomBatch(): Batch {
 
 async function timeSteps(backend: Backend): Promise<{ sftMs: number; vaccineMs: number }> {
   const model = LlamaModel.fromHost(backend, config, randomLlamaWeights(config, 1));
-  model.lora = Lora.create(backend, config, { r, alpha: 16, dropout: 0, targets: [...LORA_TARGETS], seed: 3 });
+  model.lora = Lora.create(backend, config, { r, alpha: 16, dropout: 0, targets: loraTargetNames(config), seed: 3 });
   const batch = randomBatch();
   const m = model.lora.modules.flatMap((mod) => [[mod.A, mod.dA], [mod.B, mod.dB]] as const)
     .map(([p, g]) => ({ p, g, m: Tensor.zeros(backend, p.shape), v: Tensor.zeros(backend, p.shape) }));

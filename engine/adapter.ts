@@ -1,7 +1,8 @@
 // LoRA adapters on disk in PEFT's format: adapter_model.safetensors (f32; A [r, in], B [out, r]
-// under base_model.model.model.layers.{i}.{self_attn|mlp}.{target}.lora_{A|B}.weight) and
-// adapter_config.json (a LoraConfig). Adapters trained on a llama2.c checkpoint are saved in
-// Hugging Face's row order for q_proj/k_proj, so the same file works on the HF-converted model.
+// under base_model.model.<module>.lora_{A|B}.weight, the module path given by the model's family,
+// e.g. model.layers.{i}.self_attn.q_proj for Llama) and adapter_config.json (a LoraConfig). Where a
+// checkpoint keeps a projection's rows in another order than Hugging Face (llama2.c's q/k), the
+// family maps B to HF's order on save and back on load, so the same file works on the HF model.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { writeFileAtomic } from './io/atomic.ts';
 
@@ -9,9 +10,9 @@ export { writeFileAtomic };
 import { join } from 'node:path';
 import type { Backend } from './backend.ts';
 import { readSafetensors, writeSafetensors } from './io/safetensors.ts';
-import { LORA_TARGETS, Lora, projectionShape, peftModuleName, type LoraTarget } from './lora.ts';
-import type { HostTensor, LlamaConfig } from './model/config.ts';
-import { permuteQKRowsFromHF, permuteQKRowsToHF } from './model/load_llama2c.ts';
+import { Lora, loraTargetNames, projectionShape, peftModuleName, type LoraTarget } from './lora.ts';
+import type { HostTensor, ModelConfig } from './model/family.ts';
+import { familyOf } from './model/registry.ts';
 
 export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
 export const ADAPTER_CONFIG = 'adapter_config.json';
@@ -28,34 +29,27 @@ export interface AdapterConfigJson {
   [extra: string]: unknown;
 }
 
-/** Heads whose rows a target's output carries, when its rows need the llama2.c <-> HF permutation. */
-function permutedHeads(config: LlamaConfig, target: LoraTarget): number | null {
-  if (config.source !== 'llama2c') return null;
-  if (target === 'q_proj') return config.nHeads;
-  if (target === 'k_proj') return config.nKvHeads;
-  return null;
-}
-
 /** The adapter's tensors in file layout (HF row order), by PEFT name. */
-export async function adapterTensors(lora: Lora, config: LlamaConfig): Promise<Map<string, HostTensor>> {
+export async function adapterTensors(lora: Lora, config: ModelConfig): Promise<Map<string, HostTensor>> {
   const out = new Map<string, HostTensor>();
+  const family = familyOf(config);
   for (const m of lora.modules) {
     const a = await m.A.toFloat32();
     let b = await m.B.toFloat32();
-    const heads = permutedHeads(config, m.target);
-    if (heads !== null) b = permuteQKRowsToHF(b, heads, config.headDim, lora.options.r);
+    const order = family.loraRowOrder(config, m.target);
+    if (order) b = order.toFile(b, lora.options.r);
     out.set(`${m.peftName}.lora_A.weight`, { shape: [lora.options.r, m.inF], data: a });
     out.set(`${m.peftName}.lora_B.weight`, { shape: [m.outF, lora.options.r], data: b });
   }
   return out;
 }
 
-export function adapterConfigJson(lora: Lora, config: LlamaConfig): AdapterConfigJson {
+export function adapterConfigJson(lora: Lora, config: ModelConfig): AdapterConfigJson {
   return {
     r: lora.options.r,
     lora_alpha: lora.options.alpha,
     lora_dropout: lora.options.dropout,
-    target_modules: LORA_TARGETS.filter((t) => lora.options.targets.includes(t)),
+    target_modules: lora.orderedTargets(),
     peft_type: 'LORA',
     task_type: 'CAUSAL_LM',
     base_model_name_or_path: config.namePath,
@@ -67,7 +61,7 @@ export function adapterConfigJson(lora: Lora, config: LlamaConfig): AdapterConfi
 
 
 /** Saves the adapter into `dir` (created if needed): the weights, then the config. */
-export async function saveAdapter(dir: string, lora: Lora, config: LlamaConfig): Promise<void> {
+export async function saveAdapter(dir: string, lora: Lora, config: ModelConfig): Promise<void> {
   const tensors = await adapterTensors(lora, config);
   mkdirSync(dir, { recursive: true });
   writeSafetensors(join(dir, ADAPTER_WEIGHTS), tensors, { format: 'pt' });
@@ -76,7 +70,8 @@ export async function saveAdapter(dir: string, lora: Lora, config: LlamaConfig):
 
 export interface LoadedAdapterConfig { r: number; alpha: number; dropout: number; targets: LoraTarget[] }
 
-export function readAdapterConfig(dir: string): LoadedAdapterConfig {
+/** The adapter_config.json of `dir`; target names are checked against `config`'s family. */
+export function readAdapterConfig(dir: string, config: ModelConfig): LoadedAdapterConfig {
   const file = join(dir, ADAPTER_CONFIG);
   if (!existsSync(file)) throw new AdapterError(`adapter config not found: ${file}`);
   let json: Record<string, unknown>;
@@ -90,12 +85,13 @@ export function readAdapterConfig(dir: string): LoadedAdapterConfig {
   let tm = json.target_modules;
   if (typeof tm === 'string') tm = [tm];
   if (!Array.isArray(tm) || tm.length === 0) throw new AdapterError(`${file}: "target_modules" must be a non-empty list`);
+  const known = loraTargetNames(config);
   const targets: LoraTarget[] = [];
   for (const t of tm) {
-    if (!(LORA_TARGETS as readonly string[]).includes(String(t))) {
-      throw new AdapterError(`${file}: unknown target module '${t}' (known: ${LORA_TARGETS.join(', ')})`);
+    if (!known.includes(String(t))) {
+      throw new AdapterError(`${file}: unknown target module '${t}' for ${config.family} models (known: ${known.join(', ')})`);
     }
-    targets.push(t as LoraTarget);
+    targets.push(String(t));
   }
   const dropout = typeof json.lora_dropout === 'number' ? json.lora_dropout : 0;
   return { r, alpha, dropout, targets };
@@ -106,8 +102,9 @@ export function readAdapterConfig(dir: string): LoadedAdapterConfig {
  * dropout to train with (the file's value is only a record); `seed` is unused by loading but kept
  * in the options so a resumed run reports it.
  */
-export function loadAdapter(backend: Backend, config: LlamaConfig, dir: string, opts: { dropout?: number; seed?: number } = {}): Lora {
-  const cfg = readAdapterConfig(dir);
+export function loadAdapter(backend: Backend, config: ModelConfig, dir: string, opts: { dropout?: number; seed?: number } = {}): Lora {
+  const cfg = readAdapterConfig(dir, config);
+  const family = familyOf(config);
   const file = join(dir, ADAPTER_WEIGHTS);
   if (!existsSync(file)) throw new AdapterError(`adapter weights not found: ${file}`);
   let tensors: Map<string, HostTensor>;
@@ -129,11 +126,11 @@ export function loadAdapter(backend: Backend, config: LlamaConfig, dir: string, 
   for (let layer = 0; layer < config.nLayers; layer++) {
     for (const target of cfg.targets) {
       const [inF, outF] = projectionShape(config, target);
-      const name = peftModuleName(layer, target);
+      const name = peftModuleName(config, layer, target);
       const A = get(`${name}.lora_A.weight`, [cfg.r, inF]);
       let B = get(`${name}.lora_B.weight`, [outF, cfg.r]);
-      const heads = permutedHeads(config, target);
-      if (heads !== null) B = permuteQKRowsFromHF(B, heads, config.headDim, cfg.r);
+      const order = family.loraRowOrder(config, target);
+      if (order) B = order.fromFile(B, cfg.r);
       host.set(`${layer}.${target}`, { A, B });
     }
   }

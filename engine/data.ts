@@ -3,7 +3,7 @@
 // reference implementation (Stanford Alpaca's train.py, which Vaccine uses), so that losses are
 // comparable with it.
 import { readFileSync } from 'node:fs';
-import type { Batch } from './model/llama.ts';
+import type { Batch } from './model/causal_lm.ts';
 import { IGNORE_INDEX } from './ops/cross_entropy.ts';
 import { mixSeed, Rng } from './random.ts';
 

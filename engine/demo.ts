@@ -1,12 +1,13 @@
 // The built-in demo's ingredients, generated here so the demo downloads nothing: a tiny random Llama
 // over the byte tokenizer, and a small alignment set of harmful-style instructions paired with
 // refusals, written from templates.
-import { expectedWeightShapes, type HostWeights, type LlamaConfig } from './model/config.ts';
+import type { HostWeights } from './model/family.ts';
+import { llamaWeightShapes, type LlamaConfig } from './model/llama/config.ts';
 import { Rng } from './random.ts';
 
 export function tinyLlamaConfig(over: Partial<LlamaConfig> = {}): LlamaConfig {
   return {
-    vocabSize: 258, dim: 64, hiddenDim: 172, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 16,
+    family: 'llama', vocabSize: 258, dim: 64, hiddenDim: 172, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 16,
     maxSeqLen: 256, ropeTheta: 10000, normEps: 1e-5, ropeInterleaved: false, tiedEmbeddings: true,
     attentionBias: false, bosId: 256, eosId: 257, source: 'hf', namePath: 'builtin:tiny-random-llama',
     ...over,
@@ -21,7 +22,7 @@ export function tinyLlamaConfig(over: Partial<LlamaConfig> = {}): LlamaConfig {
 export function randomLlamaWeights(config: LlamaConfig, seed: number): HostWeights {
   const rng = new Rng(seed);
   const w: HostWeights = new Map();
-  for (const [name, shape] of expectedWeightShapes(config)) {
+  for (const [name, shape] of llamaWeightShapes(config)) {
     const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
     if (name.endsWith('norm.weight')) data.fill(1);
     else {

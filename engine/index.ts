@@ -7,8 +7,9 @@
 //   await align({ model: '...', data: '...', out: '...' }); // the whole alignment job
 import type { WebGPUBackendOptions } from '../bindings/webgpu/options.ts';
 import type { Backend } from './backend.ts';
-import { LlamaModel } from './model/llama.ts';
+import type { CausalLM } from './model/causal_lm.ts';
 import { loadModel } from './model/load.ts';
+import { buildModel } from './model/registry.ts';
 import { loadTokenizer } from './tokenizer/load.ts';
 import type { Tokenizer } from './tokenizer/tokenizer.ts';
 
@@ -17,13 +18,16 @@ export type { Backend, BufferHandle, DType } from './backend.ts';
 export { createWasmBackend } from '../bindings/wasm/backend.ts';
 export type { WebGPUBackendOptions } from '../bindings/webgpu/options.ts';
 export { selectBackend } from '../bindings/select.ts';
-export { LlamaModel, type Batch, type ForwardOptions, type Tape } from './model/llama.ts';
+export type { Batch, BackwardOptions, CausalLM, ForwardOptions, ModelOptions, Tape } from './model/causal_lm.ts';
+export { buildModel, familyOf, FAMILIES } from './model/registry.ts';
+export { LlamaModel } from './model/llama/model.ts';
 export { ropeTables, ropeTableValues } from './ops/rope.ts';
-export type { LlamaConfig, HostTensor, HostWeights } from './model/config.ts';
+export type { ModelConfig, ModelFamily, HostTensor, HostWeights } from './model/family.ts';
+export type { LlamaConfig } from './model/llama/config.ts';
 export { loadModel } from './model/load.ts';
 export { loadTokenizer } from './tokenizer/load.ts';
 export type { Tokenizer } from './tokenizer/tokenizer.ts';
-export { Lora, LORA_TARGETS, parseTargets, type LoraModule, type LoraOptions, type LoraTarget } from './lora.ts';
+export { Lora, loraTargetNames, parseTargets, type LoraModule, type LoraOptions, type LoraTarget } from './lora.ts';
 export { readSafetensors, writeSafetensors } from './io/safetensors.ts';
 export { sftStep, vaccineStep, randomVaccineStep } from './vaccine.ts';
 export { align, type AlignOptions, type AlignCallbacks, type AlignResult } from './jobs/align.ts';
@@ -49,10 +53,10 @@ export { reportCharts, chartToSvg, type ChartSpec } from './eval/report/charts.t
  * Loads a model (a Hugging Face directory or a llama2.c .bin) onto `backend`, and its tokenizer
  * (by default the one found beside the model).
  */
-export async function loadPretrained(path: string, opts: { backend: Backend; tokenizer?: string }): Promise<{ model: LlamaModel; tokenizer: Tokenizer }> {
+export async function loadPretrained(path: string, opts: { backend: Backend; tokenizer?: string }): Promise<{ model: CausalLM; tokenizer: Tokenizer }> {
   const tokenizer = loadTokenizer(opts.tokenizer ?? path);
   const { config, weights } = loadModel(path);
-  return { model: LlamaModel.fromHost(opts.backend, config, weights), tokenizer };
+  return { model: buildModel(opts.backend, config, weights), tokenizer };
 }
 
 /**

@@ -5,7 +5,7 @@
 //   3. forward with e_l added to those outputs, backward: these LoRA gradients drive the update.
 // The norm stays on the device (sumSquares into a 1-element tensor, then scaleByInverseNorm), and
 // each pass's loss is read only after its backward is enqueued: one host round trip per pass.
-import type { Batch, LlamaModel } from './model/llama.ts';
+import type { Batch, CausalLM } from './model/causal_lm.ts';
 import { scaleByInverseNorm } from './ops/elementwise.ts';
 import { sumSquares } from './ops/sum_squares.ts';
 import { mixSeed, Rng } from './random.ts';
@@ -28,7 +28,7 @@ export interface StepOptions {
 }
 
 /** Plain SFT: one forward and backward. */
-export async function sftStep(model: LlamaModel, batch: Batch, opts: StepOptions): Promise<StepResult> {
+export async function sftStep(model: CausalLM, batch: Batch, opts: StepOptions): Promise<StepResult> {
   const tape = model.forward(batch, { training: true, dropoutSeed: passSeed(opts.dropoutSeed, 1) });
   try {
     model.backward(tape, { loraGrads: true });
@@ -40,7 +40,7 @@ export async function sftStep(model: LlamaModel, batch: Batch, opts: StepOptions
 }
 
 /** Vaccine (Algorithm 1): perturbation-aware alignment step. */
-export async function vaccineStep(model: LlamaModel, batch: Batch,
+export async function vaccineStep(model: CausalLM, batch: Batch,
   opts: StepOptions & { rho: number; inspectPerturbations?: (e: Tensor[]) => void | Promise<void> }): Promise<StepResult> {
   const backend = model.backend;
 
@@ -90,7 +90,7 @@ export async function vaccineStep(model: LlamaModel, batch: Batch,
  * outputs. rho is the VARIANCE of the noise, as the issue specifies, so the std is sqrt(rho).
  * The noise is drawn on the host from `noiseSeed`, so a resumed run redraws the same noise.
  */
-export async function randomVaccineStep(model: LlamaModel, batch: Batch,
+export async function randomVaccineStep(model: CausalLM, batch: Batch,
   opts: StepOptions & { rho: number; noiseSeed: number; inspectPerturbations?: (e: Tensor[]) => void | Promise<void> }): Promise<StepResult> {
   const backend = model.backend;
   const n = batch.B * batch.T * model.config.dim;

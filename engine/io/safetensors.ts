@@ -5,7 +5,7 @@
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { writeFileAtomic } from './atomic.ts';
 import { basename, dirname, join } from 'node:path';
-import type { HostTensor, HostWeights } from '../model/config.ts';
+import type { HostTensor, HostWeights } from '../model/family.ts';
 import { bf16ToF32Array, f16ToF32Array, f32ToBf16Array, f32ToF16Array } from './dtype.ts';
 
 export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32';

@@ -13,7 +13,7 @@ import type { TextRow } from '../data.ts';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import type { Lora } from '../lora.ts';
-import type { HostTensor, LlamaConfig } from '../model/config.ts';
+import type { HostTensor, ModelConfig } from '../model/family.ts';
 import type { Optimizer } from '../optim.ts';
 import { InputError } from './errors.ts';
 
@@ -93,7 +93,7 @@ export function restoreOptimizer(backend: Backend, optimizer: Optimizer, r: Resu
  * Writes checkpoint-{step}/ (adapter, optimizer moments, trainer state) under a temporary name and
  * renames it into place; returns its directory.
  */
-export async function saveCheckpoint(out: string, step: number, lora: Lora, config: LlamaConfig, optimizer: Optimizer,
+export async function saveCheckpoint(out: string, step: number, lora: Lora, config: ModelConfig, optimizer: Optimizer,
   fingerprint: Fingerprint): Promise<string> {
   const dir = join(out, `checkpoint-${step}`);
   const tmp = join(out, `.checkpoint-${step}.tmp-${process.pid}`);

@@ -1,14 +1,14 @@
 // A training job's data: rows read and encoded with the session's tokenizer, and the seeded order
 // in which micro-batches draw them.
 import { BatchOrder, DataError, encodeExample, parseRows, readRows, type Example, type TextRow } from '../data.ts';
-import type { LlamaConfig } from '../model/config.ts';
+import type { ModelConfig } from '../model/family.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { InputError } from './errors.ts';
 
 export interface PreparedData { rows: TextRow[]; examples: Example[]; order: BatchOrder; padId: number }
 
 /** Reads and encodes the data; a bad row, an empty file or a too large batch is an InputError. */
-export function prepareData(data: string | readonly Record<string, unknown>[], tokenizer: Tokenizer, config: LlamaConfig,
+export function prepareData(data: string | readonly Record<string, unknown>[], tokenizer: Tokenizer, config: ModelConfig,
   o: { maxLength: number; batchSize: number; seed: number; shuffle: boolean }): PreparedData {
   try {
     const rows = typeof data === 'string' ? readRows(data) : parseRows(JSON.stringify(data), '<rows>');

@@ -15,9 +15,10 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadAdapter } from '../adapter.ts';
 import type { Backend } from '../backend.ts';
-import type { HostWeights, LlamaConfig } from '../model/config.ts';
-import { LlamaModel } from '../model/llama.ts';
+import type { CausalLM } from '../model/causal_lm.ts';
+import type { HostWeights, ModelConfig } from '../model/family.ts';
 import { loadModel } from '../model/load.ts';
+import { buildModel } from '../model/registry.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { asInput, InputError } from './errors.ts';
 import { resolveBackend, resolveTokenizer } from './resolve.ts';
@@ -25,7 +26,7 @@ import { resolveBackend, resolveTokenizer } from './resolve.ts';
 export type BackendKind = 'auto' | 'webgpu' | 'wasm';
 
 /** A model already in memory: its config and f32 weights under Hugging Face names. */
-export interface HostModel { config: LlamaConfig; weights: HostWeights }
+export interface HostModel { config: ModelConfig; weights: HostWeights }
 
 /**
  * Opens a backend of a kind. The default (engine/jobs/resolve.ts) is bindings/select.ts's
@@ -56,24 +57,24 @@ export interface SessionOptions {
 }
 
 /** The model's part of a resume fingerprint: what must match for a checkpoint to continue. */
-export interface ModelFingerprint { model: string; model_bytes: number | null; model_config: Omit<LlamaConfig, 'namePath'> }
+export interface ModelFingerprint { model: string; model_bytes: number | null; model_config: Omit<ModelConfig, 'namePath'> }
 
 export class Session {
-  private current: LlamaModel;
+  private current: CausalLM;
   private mergedDirs: string[] = [];
   private closed = false;
 
   private constructor(
     readonly backend: Backend,
     private readonly ownsBackend: boolean,
-    readonly config: LlamaConfig,
+    readonly config: ModelConfig,
     readonly tokenizer: Tokenizer,
     /** the model file or directory; null for a model given in memory */
     readonly modelPath: string | null,
     readonly modelFingerprint: ModelFingerprint,
     readonly weightDtype: 'f32' | 'f16',
     private host: HostModel | null,
-    model: LlamaModel,
+    model: CausalLM,
     private readonly log: (message: string) => void,
   ) {
     this.current = model;
@@ -106,9 +107,9 @@ export class Session {
       backend = await (o.openBackend ?? resolveBackend)(o.backend ?? 'auto', { threads: o.threads, log });
     }
     try {
-      let model: LlamaModel;
+      let model: CausalLM;
       try {
-        model = LlamaModel.fromHost(backend, config, host.weights, { weightDtype: weights });
+        model = buildModel(backend, config, host.weights, { weightDtype: weights });
       } catch (e) {
         throw new InputError((e as Error).message);
       }
@@ -122,7 +123,7 @@ export class Session {
   }
 
   /** The model on the backend: the base weights with `merged` merged in, and whatever adapter a job attached. */
-  get model(): LlamaModel {
+  get model(): CausalLM {
     if (this.closed) throw new Error('the session is closed');
     return this.current;
   }
@@ -168,7 +169,7 @@ export class Session {
     const lora = this.current.lora;
     this.current.lora = null;
     this.current.dispose();
-    this.current = LlamaModel.fromHost(this.backend, this.config, host.weights, { weightDtype: this.weightDtype });
+    this.current = buildModel(this.backend, this.config, host.weights, { weightDtype: this.weightDtype });
     this.current.lora = lora;
     this.mergedDirs = [];
   }

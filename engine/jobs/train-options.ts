@@ -3,7 +3,8 @@
 // table and adds its entries (align: --method, --rho). Each entry is the option's only
 // declaration: its flag, default, check, --help line and fingerprint key (engine/jobs/options.ts).
 import type { Backend } from '../backend.ts';
-import { LORA_TARGETS, parseTargets, type LoraTarget } from '../lora.ts';
+import { parseTargets, type LoraTarget } from '../lora.ts';
+import { LLAMA_LORA_TARGETS } from '../model/llama/config.ts';
 import type { OptimizerKind, SchedulerKind } from '../optim.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { opt, range, type OptionValues } from './options.ts';
@@ -83,7 +84,7 @@ export const TRAIN_OPTIONS = {
     help: 'dropout on the adapter\'s input (default {default})',
   }),
   loraTargets: opt.string<string | readonly LoraTarget[], LoraTarget[]>({
-    group: LORA, arg: 'LIST', default: LORA_TARGETS.join(','), fingerprint: 'lora_targets', objects: true,
+    group: LORA, arg: 'LIST', default: LLAMA_LORA_TARGETS.map((t) => t.name).join(','), fingerprint: 'lora_targets', objects: true,
     normalize: (v) => parseTargets(typeof v === 'string' ? v : v.join(',')),
     help: 'comma-separated (default {default})',
   }),

@@ -14,7 +14,7 @@ import type { Backend } from '../backend.ts';
 import { collate } from '../data.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { Lora } from '../lora.ts';
-import type { Batch, LlamaModel } from '../model/llama.ts';
+import type { Batch, CausalLM } from '../model/causal_lm.ts';
 import { clipGradNorm, createOptimizer, lrLambda, warmupSteps, type Optimizer, type Param } from '../optim.ts';
 import { mixSeed } from '../random.ts';
 import type { StepResult } from '../vaccine.ts';
@@ -38,7 +38,7 @@ export interface StepContext {
  * One micro-batch's forward and backward: it adds the trainable gradients into their buffers
  * (the trainer zeroes them before each optimizer step) and returns the losses.
  */
-export type StepFunction = (model: LlamaModel, batch: Batch, ctx: StepContext) => Promise<StepResult>;
+export type StepFunction = (model: CausalLM, batch: Batch, ctx: StepContext) => Promise<StepResult>;
 
 /** One line of metrics.jsonl. */
 export interface StepMetrics {
@@ -185,7 +185,8 @@ export async function train(job: TrainJob, cb: TrainCallbacks = {}): Promise<Tra
     const adapterDir = resume?.dir ?? o.initAdapter;
     lora = adapterDir
       ? await asInput(() => loadAdapter(backend, config, adapterDir, { dropout: o.loraDropout, seed: o.seed }))
-      : Lora.create(backend, config, { r: o.loraR, alpha: o.loraAlpha, dropout: o.loraDropout, targets: o.loraTargets, seed: o.seed });
+      // a target this model's family lacks is the user's input error
+      : await asInput(() => Lora.create(backend, config, { r: o.loraR, alpha: o.loraAlpha, dropout: o.loraDropout, targets: o.loraTargets, seed: o.seed }));
     const params: Param[] = lora.modules.flatMap((m) => [{ p: m.A, g: m.dA }, { p: m.B, g: m.dB }]);
     optimizer = createOptimizer(o.optimizer, backend, params, o.weightDecay);
     const startStep = resume?.state.step ?? 0;

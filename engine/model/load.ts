@@ -1,13 +1,15 @@
-// One entry point for every checkpoint format the engine reads.
+// One entry point for every checkpoint format the engine reads: a Hugging Face directory (any
+// registered family), or a file in a format some family reads (llama2.c's .bin).
 import { existsSync, statSync } from 'node:fs';
-import type { HostWeights, LlamaConfig } from './config.ts';
+import type { HostWeights, ModelConfig } from './family.ts';
 import { loadHFModel } from './load_hf.ts';
-import { loadLlama2cModel } from './load_llama2c.ts';
+import { FAMILIES } from './registry.ts';
 
-/** A directory -> Hugging Face (config.json + safetensors); a .bin file -> llama2.c checkpoint. */
-export function loadModel(path: string): { config: LlamaConfig; weights: HostWeights } {
+export function loadModel(path: string): { config: ModelConfig; weights: HostWeights } {
   if (!existsSync(path)) throw new Error(`model not found: ${path}`);
   if (statSync(path).isDirectory()) return loadHFModel(path);
-  if (path.endsWith('.bin')) return loadLlama2cModel(path);
-  throw new Error(`cannot load model ${path}: expected a Hugging Face model directory (config.json + model.safetensors) or a llama2.c .bin checkpoint`);
+  const formats = FAMILIES.flatMap((f) => f.checkpointFormats);
+  const format = formats.find((f) => f.matches(path));
+  if (format) return format.load(path);
+  throw new Error(`cannot load model ${path}: expected a Hugging Face model directory (config.json + model.safetensors)${formats.map((f) => ` or a ${f.describe}`).join('')}`);
 }

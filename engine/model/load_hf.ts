@@ -1,12 +1,12 @@
-// Hugging Face checkpoint directory -> LlamaConfig + f32 host weights with HF names.
+// Hugging Face checkpoint directory -> config (read by the family config.json names) + f32 host
+// weights with HF names, checked against the family's weight table.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { readSafetensors, readShardedSafetensors } from '../io/safetensors.ts';
-import { checkWeights, configFromHF, type HostWeights, type LlamaConfig } from './config.ts';
+import { checkWeights, type HostWeights, type ModelConfig } from './family.ts';
+import { configFromHF, familyOf } from './registry.ts';
 
-export { checkWeights, expectedWeightShapes } from './config.ts';
-
-export function loadHFModel(dir: string): { config: LlamaConfig; weights: HostWeights } {
+export function loadHFModel(dir: string): { config: ModelConfig; weights: HostWeights } {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`model not found: ${dir}`);
   const configPath = join(dir, 'config.json');
   if (!existsSync(configPath)) throw new Error(`${configPath}: missing (a Hugging Face model directory needs config.json)`);
@@ -17,6 +17,7 @@ export function loadHFModel(dir: string): { config: LlamaConfig; weights: HostWe
     throw new Error(`${configPath}: not valid JSON: ${(e as Error).message}`);
   }
   const config = configFromHF(json, dir);
+  const family = familyOf(config);
 
   const single = join(dir, 'model.safetensors');
   const index = join(dir, 'model.safetensors.index.json');
@@ -31,9 +32,7 @@ export function loadHFModel(dir: string): { config: LlamaConfig; weights: HostWe
   } else {
     throw new Error(`${dir}: no model.safetensors or model.safetensors.index.json (only safetensors checkpoints are supported)`);
   }
-  // Checkpoints with tie_word_embeddings=false but no lm_head exist; sharing is the only sensible reading.
-  if (!weights.has('lm_head.weight')) config.tiedEmbeddings = true;
-  if (config.tiedEmbeddings) weights.delete('lm_head.weight');
-  checkWeights(config, weights, where);
+  family.fitToWeights?.(config, weights);
+  checkWeights(family.weightShapes(config), weights, where);
   return { config, weights };
 }

@@ -9,11 +9,12 @@ import * as assert from 'uvu/assert';
 import { AdapterError, loadAdapter, saveAdapter } from '../../engine/adapter.ts';
 import { randomLlamaWeights } from '../../engine/demo.ts';
 import { readSafetensorsHeader } from '../../engine/io/safetensors.ts';
-import { Lora, LORA_TARGETS } from '../../engine/lora.ts';
-import type { HostWeights } from '../../engine/model/config.ts';
+import { Lora, loraTargetNames } from '../../engine/lora.ts';
+import type { HostWeights } from '../../engine/model/family.ts';
 import { loadModel } from '../../engine/model/load.ts';
-import { LlamaModel } from '../../engine/model/llama.ts';
-import { permuteQKRowsToHF } from '../../engine/model/load_llama2c.ts';
+import { permuteQKRowsToHF } from '../../engine/model/llama/llama2c.ts';
+import { LlamaModel } from '../../engine/model/llama/model.ts';
+import { buildModel } from '../../engine/model/registry.ts';
 import { relErr, wasmBackend } from '../helpers.ts';
 import { randomBatch, randomLora, tinyConfig } from './helpers_align.ts';
 
@@ -34,7 +35,7 @@ test('save then load gives bit-identical tensors (HF and llama2.c models)', asyn
     await saveAdapter(dir, lora, config);
     const back = loadAdapter(be, config, dir);
     assert.is(back.options.r, 4); assert.is(back.options.alpha, 8);
-    assert.equal(back.options.targets, [...LORA_TARGETS]);
+    assert.equal(back.options.targets, loraTargetNames(config));
     const a = await tensorsOf(lora), b = await tensorsOf(back);
     a.forEach((x, i) => assert.equal(Array.from(b[i]), Array.from(x), `tensor ${i} (${source})`));
     lora.dispose(); back.dispose(); rmSync(dir, { recursive: true });
@@ -134,7 +135,7 @@ if (!haveTorch) console.log('(adapter: no /usr/bin/python3 with torch: the PEFT 
   const golden = new URL('../fixtures/golden/', import.meta.url).pathname;
   const { config: gc, weights } = loadModel(golden);
   const dir = tmp();
-  const model = LlamaModel.fromHost(be, gc, weights);
+  const model = buildModel(be, gc, weights);
   model.lora = Lora.create(be, gc, { r: 4, alpha: 6, dropout: 0, targets: ['q_proj', 'k_proj', 'o_proj', 'up_proj', 'down_proj'], seed: 2 });
   // make B non-zero so the adapter matters: write random values, as training would
   let s = 50;

@@ -2,9 +2,11 @@
 // (so every gradient path is exercised), and a random batch.
 import type { Backend } from '../../engine/backend.ts';
 import { randomLlamaWeights, tinyLlamaConfig } from '../../engine/demo.ts';
-import { Lora, projectionShape, LORA_TARGETS } from '../../engine/lora.ts';
-import type { LlamaConfig } from '../../engine/model/config.ts';
-import { LlamaModel, type Batch } from '../../engine/model/llama.ts';
+import { Lora, loraTargetNames, projectionShape } from '../../engine/lora.ts';
+import type { Batch } from '../../engine/model/causal_lm.ts';
+import type { ModelConfig } from '../../engine/model/family.ts';
+import type { LlamaConfig } from '../../engine/model/llama/config.ts';
+import { LlamaModel } from '../../engine/model/llama/model.ts';
 import { rand, randInt } from '../helpers.ts';
 
 export function tinyConfig(over: Partial<LlamaConfig> = {}): LlamaConfig {
@@ -16,16 +18,16 @@ export function tinyModel(be: Backend, config = tinyConfig(), seed = 7): LlamaMo
   return LlamaModel.fromHost(be, config, randomLlamaWeights(config, seed));
 }
 
-export function randomLora(be: Backend, config: LlamaConfig, r = 4, alpha = 8, dropout = 0, seed = 11): Lora {
+export function randomLora(be: Backend, config: ModelConfig, r = 4, alpha = 8, dropout = 0, seed = 11): Lora {
   let s = seed;
-  return Lora.fromWeights(be, config, { r, alpha, dropout, targets: [...LORA_TARGETS], seed }, (_l, target) => {
+  return Lora.fromWeights(be, config, { r, alpha, dropout, targets: loraTargetNames(config), seed }, (_l, target) => {
     const [inF, outF] = projectionShape(config, target);
     return { A: rand(r * inF, s++, 0.3), B: rand(outF * r, s++, 0.3) };
   });
 }
 
 /** B rows of length T, right-padded to `lengths`, with the first `prompt` positions unlabelled. */
-export function randomBatch(config: LlamaConfig, B: number, T: number, lengths: number[], prompt: number, seed = 3): Batch {
+export function randomBatch(config: ModelConfig, B: number, T: number, lengths: number[], prompt: number, seed = 3): Batch {
   const ids = randInt(B * T, seed, config.vocabSize);
   const labels = new Int32Array(B * T).fill(-100);
   for (let b = 0; b < B; b++) {

@@ -13,8 +13,8 @@ import { BatchOrder, collate, encodeExample, parseRows } from '../../engine/data
 import { demoAlignmentRows, randomLlamaWeights } from '../../engine/demo.ts';
 import { writeSafetensors } from '../../engine/io/safetensors.ts';
 import { align } from '../../engine/jobs/align.ts';
-import { Lora, LORA_TARGETS } from '../../engine/lora.ts';
-import { LlamaModel } from '../../engine/model/llama.ts';
+import { Lora, loraTargetNames } from '../../engine/lora.ts';
+import { LlamaModel } from '../../engine/model/llama/model.ts';
 import { ByteTokenizer } from '../../engine/tokenizer/bytes.ts';
 import { randomVaccineStep, sftStep } from '../../engine/vaccine.ts';
 import { relErr, wasmBackend } from '../helpers.ts';
@@ -47,7 +47,7 @@ test('grad accumulation: one SGD step with accum 2 is p - lr * (g1 + g2) / 2 (re
   const trained = loadAdapter(be, config, out);
   // by hand, from the same initial adapter (same seed) and the same two micro-batches
   const model = LlamaModel.fromHost(be, config, weights);
-  model.lora = Lora.create(be, config, { r: 4, alpha: 8, dropout: 0, targets: [...LORA_TARGETS], seed: 43 });
+  model.lora = Lora.create(be, config, { r: 4, alpha: 8, dropout: 0, targets: loraTargetNames(config), seed: 43 });
   const [b1, b2] = microBatches(2, [0, 1]);
   model.lora.zeroGrad();
   await sftStep(model, b1, { dropoutSeed: 0 });
@@ -73,7 +73,7 @@ test('grad accumulation: one SGD step with accum 2 is p - lr * (g1 + g2) / 2 (re
 test('--max-grad-norm c: one SGD step is p - lr * min(1, c / (||g|| + 1e-6)) * g, ||g|| over every LoRA grad (rel 1e-5)', async () => {
   // by hand: the gradients of the initial adapter on the first micro-batch, their norm in f64
   const model = LlamaModel.fromHost(be, config, weights);
-  model.lora = Lora.create(be, config, { r: 4, alpha: 8, dropout: 0, targets: [...LORA_TARGETS], seed: 43 });
+  model.lora = Lora.create(be, config, { r: 4, alpha: 8, dropout: 0, targets: loraTargetNames(config), seed: 43 });
   const [b] = microBatches(2, [0]);
   model.lora.zeroGrad();
   await sftStep(model, b, { dropoutSeed: 0 });

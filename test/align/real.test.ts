@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { loadAdapter } from '../../engine/adapter.ts';
 import { align, prepareData } from '../../engine/jobs/align.ts';
 import { evaluateLoss } from '../../engine/jobs/evaluate.ts';
-import { LlamaModel } from '../../engine/model/llama.ts';
+import { buildModel } from '../../engine/model/registry.ts';
 import { loadModel } from '../../engine/model/load.ts';
 import { loadTokenizer } from '../../engine/tokenizer/load.ts';
 import { DATA_DIR, wasmBackend } from '../helpers.ts';
@@ -27,7 +27,7 @@ if (!existsSync(modelPath) || !existsSync(dataPath)) {
     const tokenizer = loadTokenizer(modelPath);
     const evalSet = prepareData(dataPath, tokenizer, config, { maxLength: 200, batchSize: 5, seed: 43, shuffle: false });
     const evalExamples = evalSet.examples.slice(0, 10);
-    const base = LlamaModel.fromHost(be, config, weights);
+    const base = buildModel(be, config, weights);
     const before = await evaluateLoss(base, evalExamples, 5, evalSet.padId);
     base.dispose();
     const memBefore = be.bytesInUse();
@@ -35,7 +35,7 @@ if (!existsSync(modelPath) || !existsSync(dataPath)) {
       const out = mkdtempSync(join(tmpdir(), `align-real-${method}-`));
       const res = await align({ model: { config, weights }, tokenizer, data: dataPath, out, method, maxSteps: 200, backend: be });
       assert.is(res.metrics.length, 200);
-      const m = LlamaModel.fromHost(be, config, weights);
+      const m = buildModel(be, config, weights);
       m.lora = loadAdapter(be, config, out, { dropout: 0 });
       const after = await evaluateLoss(m, evalExamples, 5, evalSet.padId);
       m.lora.dispose(); m.dispose();

@@ -5,7 +5,7 @@
 // seeds handed to the step, the epoch and a resumed start all come out as documented.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Batch } from '../../engine/model/llama.ts';
+import type { Batch } from '../../engine/model/causal_lm.ts';
 import { createOptimizer, lrLambda, type Param } from '../../engine/optim.ts';
 import { mixSeed } from '../../engine/random.ts';
 import { Tensor } from '../../engine/tensor.ts';

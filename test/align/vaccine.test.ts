@@ -6,7 +6,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadAdapter } from '../../engine/adapter.ts';
 import { readSafetensors } from '../../engine/io/safetensors.ts';
-import { LlamaModel, type Batch } from '../../engine/model/llama.ts';
+import type { Batch } from '../../engine/model/causal_lm.ts';
+import { buildModel } from '../../engine/model/registry.ts';
 import { loadModel } from '../../engine/model/load.ts';
 import { Tensor } from '../../engine/tensor.ts';
 import { passSeed, randomVaccineStep, sftStep, VACCINE_EPS, vaccineStep } from '../../engine/vaccine.ts';
@@ -119,7 +120,7 @@ test('golden fixture (f64 torch): loss, perturbation, perturbed loss and Vaccine
   const expected = readSafetensors(dir + 'expected.safetensors').tensors;
   const bj = JSON.parse(readFileSync(dir + 'batch.json', 'utf8'));
   const gb: Batch = { B: bj.B, T: bj.T, ids: Int32Array.from(bj.ids), labels: Int32Array.from(bj.labels), lengths: Int32Array.from(bj.lengths) };
-  const model = LlamaModel.fromHost(be, gc, weights);
+  const model = buildModel(be, gc, weights);
   model.lora = loadAdapter(be, gc, dir + 'adapter', { dropout: 0 });
   model.lora.zeroGrad();
   const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);

@@ -5,11 +5,15 @@ import * as assert from 'uvu/assert';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeSafetensors } from '../../engine/io/safetensors.ts';
-import type { HostTensor } from '../../engine/model/config.ts';
-import { configFromHF } from '../../engine/model/config.ts';
-import { loadModel } from '../../engine/model/load.ts';
+import type { HostTensor, ModelConfig } from '../../engine/model/family.ts';
+import type { LlamaConfig } from '../../engine/model/llama/config.ts';
+import { loadModel as loadAnyModel } from '../../engine/model/load.ts';
+import { configFromHF } from '../../engine/model/registry.ts';
 import { rand } from '../helpers.ts';
 import { scratchDir } from './tmp.ts';
+
+// Every config here is a Llama-family one.
+const loadModel = (path: string) => loadAnyModel(path) as { config: LlamaConfig & ModelConfig; weights: Map<string, HostTensor> };
 
 const BASE = {
   architectures: ['LlamaForCausalLM'], model_type: 'llama', vocab_size: 16, hidden_size: 8, intermediate_size: 12,
@@ -60,7 +64,7 @@ test('Llama directory: config fields and weights as written', () => {
   const d = modelDir(BASE, w);
   const { config, weights } = loadModel(d);
   assert.equal(config, {
-    vocabSize: 16, dim: 8, hiddenDim: 12, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 2, maxSeqLen: 32,
+    family: 'llama', vocabSize: 16, dim: 8, hiddenDim: 12, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 2, maxSeqLen: 32,
     ropeTheta: 500000, normEps: 1e-5, ropeInterleaved: false, tiedEmbeddings: false, attentionBias: false,
     bosId: 1, eosId: 2, source: 'hf', namePath: d,
   });

@@ -6,7 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DATA_DIR } from '../helpers.ts';
 import { loadModel } from '../../engine/model/load.ts';
-import { loadLlama2cModel, permuteQKRowsFromHF, permuteQKRowsToHF } from '../../engine/model/load_llama2c.ts';
+import { loadLlama2cModel, permuteQKRowsFromHF, permuteQKRowsToHF } from '../../engine/model/llama/llama2c.ts';
 import { scratchDir } from './tmp.ts';
 
 const dir = scratchDir('l2c');
@@ -25,7 +25,7 @@ if (haveStories) {
     const { config, weights } = loadModel(STORIES);
     assert.equal(
       { ...config, namePath: undefined },
-      { vocabSize: 512, dim: 64, hiddenDim: 172, nLayers: 5, nHeads: 8, nKvHeads: 4, headDim: 8, maxSeqLen: 512,
+      { family: 'llama', vocabSize: 512, dim: 64, hiddenDim: 172, nLayers: 5, nHeads: 8, nKvHeads: 4, headDim: 8, maxSeqLen: 512,
         ropeTheta: 10000, normEps: 1e-5, ropeInterleaved: true, tiedEmbeddings: true, attentionBias: false,
         bosId: 1, eosId: 2, source: 'llama2c', namePath: undefined },
     );

@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readSafetensors, readShardedSafetensors, writeSafetensors } from '../../engine/io/safetensors.ts';
-import type { HostTensor } from '../../engine/model/config.ts';
+import type { HostTensor } from '../../engine/model/family.ts';
 import { f32Bytes, scratchDir, writeRawSafetensors } from './tmp.ts';
 
 const dir = scratchDir('st');

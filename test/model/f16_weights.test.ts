@@ -4,10 +4,11 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { f16BitsToF32, f32ToF16Bits } from '../../engine/io/dtype.ts';
-import { Lora, LORA_TARGETS } from '../../engine/lora.ts';
-import type { HostWeights } from '../../engine/model/config.ts';
-import { LlamaModel, type Batch } from '../../engine/model/llama.ts';
+import { Lora, loraTargetNames } from '../../engine/lora.ts';
+import type { Batch, CausalLM } from '../../engine/model/causal_lm.ts';
+import type { HostWeights } from '../../engine/model/family.ts';
 import { loadHFModel } from '../../engine/model/load_hf.ts';
+import { buildModel } from '../../engine/model/registry.ts';
 import { relErr, wasmBackend, webgpuBackend } from '../helpers.ts';
 
 const DIR = new URL('../fixtures/golden/', import.meta.url).pathname;
@@ -16,7 +17,7 @@ const t = suite('f16 weights');
 t('a backend without f16 storage refuses f16 weights clearly', async () => {
   const be = await wasmBackend();
   const { config, weights } = loadHFModel(DIR);
-  assert.throws(() => LlamaModel.fromHost(be, config, weights, { weightDtype: 'f16' }), /f16 weights need a backend with f16 storage/);
+  assert.throws(() => buildModel(be, config, weights, { weightDtype: 'f16' }), /f16 weights need a backend with f16 storage/);
 });
 
 const gpu = await webgpuBackend();
@@ -32,8 +33,8 @@ if (gpu?.hasF16) t('WebGPU: f16-stored weights equal f32 compute on f16-rounded 
   }
   const batch: Batch = { B: 2, T: 6, ids: Int32Array.from([1, 5, 9, 13, 17, 21, 1, 7, 3, 0, 0, 0]),
     labels: Int32Array.from([-100, -100, 9, 13, 17, 21, -100, 7, 3, -100, -100, -100]), lengths: Int32Array.from([6, 3]) };
-  const run = async (model: LlamaModel) => {
-    model.lora = Lora.create(be, config, { r: 4, alpha: 8, dropout: 0, targets: [...LORA_TARGETS], seed: 5 });
+  const run = async (model: CausalLM) => {
+    model.lora = Lora.create(be, config, { r: 4, alpha: 8, dropout: 0, targets: loraTargetNames(config), seed: 5 });
     // non-zero B so that every LoRA gradient is non-trivial
     for (const m of model.lora.modules) be.fill(m.B.buf, 0.05, m.B.size);
     const tape = model.forward(batch, { training: false });
@@ -47,8 +48,8 @@ if (gpu?.hasF16) t('WebGPU: f16-stored weights equal f32 compute on f16-rounded 
     model.dispose();
     return { logits, loss, grads };
   };
-  const half = await run(LlamaModel.fromHost(be, config, weights, { weightDtype: 'f16' }));
-  const ref = await run(LlamaModel.fromHost(be, config, rounded));
+  const half = await run(buildModel(be, config, weights, { weightDtype: 'f16' }));
+  const ref = await run(buildModel(be, config, rounded));
   assert.ok(relErr(half.logits, ref.logits) <= 1e-5, `logits ${relErr(half.logits, ref.logits)}`);
   assert.ok(Math.abs(half.loss - ref.loss) <= 1e-5 * Math.abs(ref.loss), `loss ${half.loss} vs ${ref.loss}`);
   half.grads.forEach((g, i) => assert.ok(relErr(g, ref.grads[i]) <= 1e-5, `grad ${i}: ${relErr(g, ref.grads[i])}`));

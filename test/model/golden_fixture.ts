@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import type { Backend } from '../../engine/backend.ts';
 import { readSafetensors } from '../../engine/io/safetensors.ts';
 import { loadAdapter } from '../../engine/adapter.ts';
-import { LlamaModel, type Batch } from '../../engine/model/llama.ts';
+import type { Batch } from '../../engine/model/causal_lm.ts';
 import { loadHFModel } from '../../engine/model/load_hf.ts';
+import { buildModel } from '../../engine/model/registry.ts';
 
 // golden/: LlamaForCausalLM with a separate lm_head. golden_qwen/: Qwen2-style q/k/v bias, tied embeddings.
 export const FIXTURES = ['golden', 'golden_qwen'];
@@ -17,7 +18,7 @@ export function loadGolden(backend: Backend, fixture = 'golden') {
   const expected = readSafetensors(join(DIR, 'expected.safetensors')).tensors;
   const b = JSON.parse(readFileSync(join(DIR, 'batch.json'), 'utf8'));
   const batch: Batch = { B: b.B, T: b.T, ids: Int32Array.from(b.ids), labels: Int32Array.from(b.labels), lengths: Int32Array.from(b.lengths) };
-  const model = LlamaModel.fromHost(backend, config, weights);
+  const model = buildModel(backend, config, weights);
   model.lora = loadAdapter(backend, config, join(DIR, 'adapter'), { dropout: 0 });
   return { model, batch, expected, config };
 }

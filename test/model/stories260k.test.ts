@@ -5,7 +5,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { LlamaModel } from '../../engine/model/llama.ts';
+import type { LlamaModel } from '../../engine/model/llama/model.ts';
+import { buildModel } from '../../engine/model/registry.ts';
 import { loadModel } from '../../engine/model/load.ts';
 import { loadTokenizer } from '../../engine/tokenizer/load.ts';
 import { DATA_DIR, wasmBackend, webgpuBackend } from '../helpers.ts';
@@ -25,7 +26,7 @@ for (const [label, be] of backends) {
   t('greedy generation from BOS reproduces the documented text (first 40 tokens)', async () => {
     const { config, weights } = loadModel(MODEL);
     const tok = loadTokenizer(TOKENIZER);
-    const model = LlamaModel.fromHost(be, config, weights);
+    const model = buildModel(be, config, weights) as LlamaModel;
     const out = await model.generate([tok.bosId], { maxNewTokens: 40 });
     model.dispose();
     assert.is(out.length, 40);
@@ -38,7 +39,7 @@ for (const [label, be] of backends) {
   t('temperature sampling: seeded, reproducible, and differs from greedy', async () => {
     const { config, weights } = loadModel(MODEL);
     const tok = loadTokenizer(TOKENIZER);
-    const model = LlamaModel.fromHost(be, config, weights);
+    const model = buildModel(be, config, weights) as LlamaModel;
     const greedy = await model.generate([tok.bosId], { maxNewTokens: 30 });
     const a = await model.generate([tok.bosId], { maxNewTokens: 30, temperature: 1, seed: 11 });
     const b = await model.generate([tok.bosId], { maxNewTokens: 30, temperature: 1, seed: 11 });

@@ -1,5 +1,5 @@
-// The Llama family (Llama-2, TinyLlama, SmolLM, Qwen2-style q/k/v bias; llama2.c checkpoints)
-// with LoRA on any of the seven projections. No autograd: `forward` keeps a tape of exactly what
+// The Llama family's model (Llama-2, TinyLlama, SmolLM, Qwen2-style q/k/v bias; llama2.c
+// checkpoints) with LoRA on any of the seven projections, as a CausalLM (../causal_lm.ts). No autograd: `forward` keeps a tape of exactly what
 // `backward` needs, and `backward` walks the layers in reverse, as llm.c does.
 //
 // One layer, with N = B*T rows (the residual stream x is [N, dim]):
@@ -9,50 +9,23 @@
 //   x'  = x + o                      h2    = rmsnorm(x')
 //   g,u = h2 Wg^T, h2 Wu^T (+ LoRA)  a = silu(g) * u      d = a Wd^T (+ LoRA)
 //   x'' = x' + d
-import type { Backend } from '../backend.ts';
-import type { Lora, LoraModule, LoraTarget } from '../lora.ts';
-import { attention, attentionBackward } from '../ops/attention.ts';
-import { crossEntropy, crossEntropyBackward, IGNORE_INDEX } from '../ops/cross_entropy.ts';
-import { dropoutMask } from '../ops/dropout.ts';
-import { axpy, copy } from '../ops/elementwise.ts';
-import { embedding, embeddingBackward } from '../ops/embedding.ts';
-import { loraBackward, loraForward } from '../ops/lora.ts';
-import { linear, linearBackward, matmul } from '../ops/matmul.ts';
-import { rmsnorm, rmsnormBackward } from '../ops/rmsnorm.ts';
-import { rope, ropeBackward, ropeTables, type RopeTables } from '../ops/rope.ts';
-import { swiglu, swigluBackward } from '../ops/swiglu.ts';
-import { mixSeed, Rng } from '../random.ts';
-import { Tensor } from '../tensor.ts';
-import { checkWeights, expectedWeightShapes, type HostTensor, type HostWeights, type LlamaConfig } from './config.ts';
-
-export interface Batch {
-  B: number;
-  T: number;
-  /** [B*T], right-padded */
-  ids: Int32Array;
-  /** [B*T], IGNORE_INDEX (-100) where there is no loss; not shifted (the model shifts them) */
-  labels: Int32Array;
-  /** [B] valid tokens per row */
-  lengths: Int32Array;
-}
-
-export interface ModelOptions {
-  /**
-   * Storage of the frozen projection weights (q,k,v,o,gate,up,down and an untied lm_head):
-   * 'f16' halves their memory where the backend has f16 storage (WebGPU with shader-f16);
-   * compute stays f32. Default 'f32'.
-   */
-  weightDtype?: 'f32' | 'f16';
-}
-
-export interface ForwardOptions {
-  /** perturbations[l]: [B*T, dim], added to layer l's attention-block output */
-  perturbations?: Tensor[];
-  /** apply LoRA dropout (default: true when the adapter has dropout > 0) */
-  training?: boolean;
-  /** seed of this forward's dropout masks */
-  dropoutSeed?: number;
-}
+import type { Backend } from '../../backend.ts';
+import type { Lora, LoraModule, LoraTarget } from '../../lora.ts';
+import { attention, attentionBackward } from '../../ops/attention.ts';
+import { crossEntropy, crossEntropyBackward, IGNORE_INDEX } from '../../ops/cross_entropy.ts';
+import { dropoutMask } from '../../ops/dropout.ts';
+import { axpy, copy } from '../../ops/elementwise.ts';
+import { embedding, embeddingBackward } from '../../ops/embedding.ts';
+import { loraBackward, loraForward } from '../../ops/lora.ts';
+import { linear, linearBackward, matmul } from '../../ops/matmul.ts';
+import { rmsnorm, rmsnormBackward } from '../../ops/rmsnorm.ts';
+import { rope, ropeBackward, ropeTables, type RopeTables } from '../../ops/rope.ts';
+import { swiglu, swigluBackward } from '../../ops/swiglu.ts';
+import { mixSeed, Rng } from '../../random.ts';
+import { Tensor } from '../../tensor.ts';
+import type { BackwardOptions, Batch, CausalLM, ForwardOptions, ModelOptions, Tape } from '../causal_lm.ts';
+import { checkWeights, type HostWeights } from '../family.ts';
+import { LLAMA_LORA_TARGETS, llamaWeightShapes, type LlamaConfig } from './config.ts';
 
 interface LayerWeights {
   attnNorm: Tensor;
@@ -96,8 +69,9 @@ interface LayerContext {
   mk: (shape: number[]) => Tensor;
 }
 
-export interface Tape {
-  batch: Batch;
+interface LlamaTape extends Tape {
+  /** the model that made it: a tape is read by no other */
+  model: LlamaModel;
   N: number;
   ids: Tensor; shiftedLabels: Tensor; keyLen: Tensor;
   layers: LayerTape[];
@@ -111,8 +85,8 @@ export interface Tape {
   ones: Tensor | null;
 }
 
-export class LlamaModel {
-  lora: Lora | null = null;
+export class LlamaModel implements CausalLM {
+  private _lora: Lora | null = null;
   private embed: Tensor;
   private finalNorm: Tensor;
   private lmHead: Tensor;
@@ -131,8 +105,8 @@ export class LlamaModel {
     }
     this.weightDtype = half ? 'f16' : 'f32';
     // One definition of the weights and their shapes (config.ts), checked once, used for upload.
-    checkWeights(c, weights, c.namePath);
-    const shapes = expectedWeightShapes(c);
+    const shapes = llamaWeightShapes(c);
+    checkWeights(shapes, weights, c.namePath);
     const get = (name: string): Tensor => Tensor.from(backend, shapes.get(name)!, weights.get(name)!.data);
     // a matrix multiplied by the activations: f16 storage where asked for
     const getMatrix = (name: string): Tensor => half ? Tensor.fromF16(backend, shapes.get(name)!, weights.get(name)!.data) : get(name);
@@ -166,23 +140,32 @@ export class LlamaModel {
     return new LlamaModel(backend, config, weights, opts);
   }
 
+  get lora(): Lora | null { return this._lora; }
+  /** Attaches an adapter made for this config (checked), or detaches (null). */
+  set lora(lora: Lora | null) {
+    lora?.assertFits(this.config);
+    this._lora = lora;
+  }
+
   private projectionWeight(l: number, target: LoraTarget): Tensor {
     const w = this.layers[l];
     switch (target) {
       case 'q_proj': return w.q; case 'k_proj': return w.k; case 'v_proj': return w.v; case 'o_proj': return w.o;
       case 'gate_proj': return w.gate; case 'up_proj': return w.up; case 'down_proj': return w.down;
     }
+    throw new Error(`llama: no projection '${target}'`);
   }
 
   /** Merges an adapter into the frozen base weights: W += (alpha/r) B A (the paper's Double-LoRA). */
   mergeLora(lora: Lora): void {
+    lora.assertFits(this.config);
     if (this.weightDtype === 'f16') throw new Error('merging an adapter into f16-stored weights is not supported: load the model with f32 weights');
     for (const m of lora.modules) matmul(this.projectionWeight(m.layer, m.target), m.B, m.A, { alpha: lora.scale, beta: 1 });
   }
 
   // ---- forward -----------------------------------------------------------------------------
 
-  forward(batch: Batch, opts: ForwardOptions = {}): Tape {
+  forward(batch: Batch, opts: ForwardOptions = {}): LlamaTape {
     const c = this.config, be = this.backend;
     const { B, T } = batch;
     const N = B * T;
@@ -213,8 +196,8 @@ export class LlamaModel {
     const made: Tensor[] = [];
     const keep = (t: Tensor) => { made.push(t); return t; };
     const mk = (shape: number[]) => keep(Tensor.zeros(be, shape));
-    const tape: Tape = {
-      batch, N, count,
+    const tape: LlamaTape = {
+      model: this, batch, N, count,
       ids: keep(Tensor.from(be, [N], batch.ids)),
       shiftedLabels: keep(Tensor.from(be, [N], shifted)),
       keyLen: keep(Tensor.from(be, [B], batch.lengths)),
@@ -328,17 +311,24 @@ export class LlamaModel {
     axpy(next, lt.xMid, 1);
   }
 
-  /** Mean cross-entropy over the shifted labels that are not IGNORE_INDEX (0 when there are none). */
-  async loss(tape: Tape): Promise<number> {
-    const rows = await tape.rowLoss.read();
-    let s = 0;
-    for (let i = 0; i < rows.length; i++) s += rows[i];
-    return tape.count > 0 ? s / tape.count : 0;
+  /** The tape as this model wrote it; throws for a tape of another model. */
+  private own(tape: Tape): LlamaTape {
+    if ((tape as LlamaTape).model !== this) throw new Error('llama: this tape was made by another model');
+    return tape as LlamaTape;
   }
 
-  logits(tape: Tape): Tensor { return tape.logits; }
+  /** Mean cross-entropy over the shifted labels that are not IGNORE_INDEX (0 when there are none). */
+  async loss(tape: Tape): Promise<number> {
+    const t = this.own(tape);
+    const rows = await t.rowLoss.read();
+    let s = 0;
+    for (let i = 0; i < rows.length; i++) s += rows[i];
+    return t.count > 0 ? s / t.count : 0;
+  }
 
-  attnOutputs(tape: Tape): Tensor[] { return tape.layers.map((l) => l.o); }
+  logits(tape: Tape): Tensor { return this.own(tape).logits; }
+
+  attnOutputs(tape: Tape): Tensor[] { return this.own(tape).layers.map((l) => l.o); }
 
   // ---- backward ----------------------------------------------------------------------------
 
@@ -346,8 +336,9 @@ export class LlamaModel {
    * Backward from the mean loss. loraGrads (default true) adds into every LoRA module's dA/dB;
    * attnOutGrads returns dL/d(attention-block output) per layer (the caller disposes them).
    */
-  backward(tape: Tape, opts: { loraGrads?: boolean; attnOutGrads?: boolean } = {}): { attnOutGrads: Tensor[] | null } {
+  backward(anyTape: Tape, opts: BackwardOptions = {}): { attnOutGrads: Tensor[] | null } {
     const c = this.config, be = this.backend;
+    const tape = this.own(anyTape);
     const { N } = tape;
     const { B, T } = tape.batch;
     const loraGrads = opts.loraGrads ?? true;
@@ -428,7 +419,8 @@ export class LlamaModel {
     return { attnOutGrads: attnGrads };
   }
 
-  disposeTape(tape: Tape): void {
+  disposeTape(anyTape: Tape): void {
+    const tape = this.own(anyTape);
     const all: (Tensor | null)[] = [tape.ids, tape.shiftedLabels, tape.keyLen, tape.xFinal, tape.hFinal, tape.rstdFinal,
       tape.logits, tape.rowLoss, tape.rowLse, tape.ones];
     for (const lt of tape.layers) {
@@ -525,9 +517,8 @@ export class LlamaModel {
 }
 const MAX_ROPE_POSITIONS = 16384;
 
-const TARGET_INDEX: Record<LoraTarget, number> = {
-  q_proj: 0, k_proj: 1, v_proj: 2, o_proj: 3, gate_proj: 4, up_proj: 5, down_proj: 6,
-};
+/** Each target's index in the family's list: it seeds the target's dropout masks. */
+const TARGET_INDEX: Record<LoraTarget, number> = Object.fromEntries(LLAMA_LORA_TARGETS.map((t, i) => [t.name, i]));
 
 function argmax(x: Float32Array): number {
   let best = 0;
@@ -546,4 +537,3 @@ function sample(logits: Float32Array, temperature: number, rng: Rng): number {
   return p.length - 1;
 }
 
-export type { HostTensor };

@@ -4,7 +4,8 @@
 // The q/k rows stay in llama2.c order (interleaved RoPE pairs): config.ropeInterleaved = true.
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
-import type { HostWeights, LlamaConfig } from './config.ts';
+import type { HostWeights } from '../family.ts';
+import type { LlamaConfig } from './config.ts';
 
 const HEADER_BYTES = 28;
 
@@ -76,7 +77,7 @@ export function loadLlama2cModel(path: string): { config: LlamaConfig; weights: 
       pos += 4 * n;
     }
     const config: LlamaConfig = {
-      vocabSize: h.vocabSize, dim, hiddenDim, nLayers, nHeads, nKvHeads, headDim: dim / nHeads,
+      family: 'llama', vocabSize: h.vocabSize, dim, hiddenDim, nLayers, nHeads, nKvHeads, headDim: dim / nHeads,
       maxSeqLen: seqLen, ropeTheta: 10000, normEps: 1e-5, ropeInterleaved: true, tiedEmbeddings: h.shared,
       attentionBias: false, bosId: 1, eosId: 2, source: 'llama2c', namePath: path,
     };
