@@ -21,6 +21,8 @@ export { selectBackend } from '../bindings/select.ts';
 export type { Batch, BackwardOptions, CausalLM, ForwardOptions, ModelOptions, Tape } from './model/causal_lm.ts';
 export { buildModel, familyOf, FAMILIES } from './model/registry.ts';
 export { LlamaModel } from './model/llama/model.ts';
+export { generate, type GenerateOptions } from './model/generate.ts';
+export { KVCache, makeChunk, type DecodeChunk } from './model/kv_cache.ts';
 export { ropeTables, ropeTableValues } from './ops/rope.ts';
 export type { ModelConfig, ModelFamily, HostTensor, HostWeights } from './model/family.ts';
 export type { LlamaConfig } from './model/llama/config.ts';

@@ -5,6 +5,7 @@ import type { Backend } from '../backend.ts';
 import type { Lora } from '../lora.ts';
 import type { Tensor } from '../tensor.ts';
 import type { ModelConfig } from './family.ts';
+import type { DecodeChunk, KVCache } from './kv_cache.ts';
 
 export interface Batch {
   B: number;
@@ -69,6 +70,16 @@ export interface CausalLM {
 
   /** W += (alpha/r) B A for every module of the adapter (the paper's Double-LoRA); the adapter stays separate. */
   mergeLora(lora: Lora): void;
+
+  /** A key/value cache for `batch` sequences of up to `capacity` (<= maxPositions) positions. */
+  createKVCache(batch: number, capacity: number): KVCache;
+  /**
+   * The decoding primitive (generate.ts builds on it): runs a chunk (kv_cache.ts makeChunk)
+   * through the model over the cache, writing the chunk's keys and values into it, with the
+   * adapter applied and no dropout. Returns each sequence's last-token logits, [B, vocab]; the
+   * caller disposes them.
+   */
+  decode(cache: KVCache, chunk: DecodeChunk): Tensor;
 
   dispose(): void;
 }

@@ -1,6 +1,7 @@
 // Rotary position embedding over Tensors, and the cos/sin tables it reads.
 import type { Backend } from '../backend.ts';
 import { Tensor, expectDType, expectShape } from '../tensor.ts';
+import { embedding } from './embedding.ts';
 
 export interface RopeTables {
   /** [maxPos, hd/2]: entry [pos, j] = cos(pos * inv_freq[j]) */
@@ -40,6 +41,28 @@ export function ropeTableValues(maxPos: number, hd: number, theta = 10000): { co
 export function ropeTables(backend: Backend, maxPos: number, hd: number, theta = 10000): RopeTables {
   const { cos, sin } = ropeTableValues(maxPos, hd, theta);
   return { cos: Tensor.from(backend, [maxPos, hd / 2], cos), sin: Tensor.from(backend, [maxPos, hd / 2], sin) };
+}
+
+/**
+ * The tables' rows at `positions` (i32 [N], each inside the tables): new [N, hd/2] tables (the
+ * caller disposes them) under which rope over x [1, N, H, hd] with pos0 0 rotates row i by
+ * positions[i]. Sequences that sit at different positions (a batch of prompts being decoded)
+ * share one rope call this way. The rows are copies: the rotation is bit-identical to the one
+ * the full tables give.
+ */
+export function gatherRopeTables(tables: RopeTables, positions: Tensor): RopeTables {
+  expectDType('gatherRopeTables positions', positions, 'i32');
+  expectShape('gatherRopeTables positions', positions, [-1]);
+  const be = tables.cos.backend, rows = [positions.shape[0], tables.cos.shape[1]];
+  const cos = Tensor.zeros(be, rows), sin = Tensor.zeros(be, rows);
+  try {
+    embedding(cos, tables.cos, positions);
+    embedding(sin, tables.sin, positions);
+  } catch (e) {
+    cos.dispose(); sin.dispose();
+    throw e;
+  }
+  return { cos, sin };
 }
 
 export interface RopeOptions {

@@ -5,7 +5,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { LlamaModel } from '../../engine/model/llama/model.ts';
+import { generate, type GenerateOptions } from '../../engine/model/generate.ts';
+import type { CausalLM } from '../../engine/model/causal_lm.ts';
 import { buildModel } from '../../engine/model/registry.ts';
 import { loadModel } from '../../engine/model/load.ts';
 import { loadTokenizer } from '../../engine/tokenizer/load.ts';
@@ -18,6 +19,7 @@ const DOCUMENTED = 'Once upon a time, there was a little girl named Lily. She lo
 
 // Needs ../shared/data; the WebGPU suite also needs an adapter (outside CI; under CI its absence throws).
 const haveData = existsSync(MODEL) && existsSync(TOKENIZER);
+const one = async (model: CausalLM, prompt: number[], o: GenerateOptions) => (await generate(model, [prompt], o))[0];
 if (!haveData) console.warn(`stories260K: ${MODEL} not found: not run`);
 const backends = haveData ? [['wasm', await wasmBackend()], ['webgpu', await webgpuBackend()]] as const : [];
 for (const [label, be] of backends) {
@@ -26,8 +28,8 @@ for (const [label, be] of backends) {
   t('greedy generation from BOS reproduces the documented text (first 40 tokens)', async () => {
     const { config, weights } = loadModel(MODEL);
     const tok = loadTokenizer(TOKENIZER);
-    const model = buildModel(be, config, weights) as LlamaModel;
-    const out = await model.generate([tok.bosId], { maxNewTokens: 40 });
+    const model = buildModel(be, config, weights);
+    const out = await one(model, [tok.bosId], { maxNewTokens: 40 });
     model.dispose();
     assert.is(out.length, 40);
     // The documented text, tokenized, is the sequence a greedy decoder must emit token for token.
@@ -39,13 +41,13 @@ for (const [label, be] of backends) {
   t('temperature sampling: seeded, reproducible, and differs from greedy', async () => {
     const { config, weights } = loadModel(MODEL);
     const tok = loadTokenizer(TOKENIZER);
-    const model = buildModel(be, config, weights) as LlamaModel;
-    const greedy = await model.generate([tok.bosId], { maxNewTokens: 30 });
-    const a = await model.generate([tok.bosId], { maxNewTokens: 30, temperature: 1, seed: 11 });
-    const b = await model.generate([tok.bosId], { maxNewTokens: 30, temperature: 1, seed: 11 });
-    const c = await model.generate([tok.bosId], { maxNewTokens: 30, temperature: 1, seed: 12 });
+    const model = buildModel(be, config, weights);
+    const greedy = await one(model, [tok.bosId], { maxNewTokens: 30 });
+    const a = await one(model, [tok.bosId], { maxNewTokens: 30, temperature: 1, seed: 11 });
+    const b = await one(model, [tok.bosId], { maxNewTokens: 30, temperature: 1, seed: 11 });
+    const c = await one(model, [tok.bosId], { maxNewTokens: 30, temperature: 1, seed: 12 });
     // a temperature far below the logit gaps is greedy decoding
-    const cold = await model.generate([tok.bosId], { maxNewTokens: 30, temperature: 1e-4, seed: 13 });
+    const cold = await one(model, [tok.bosId], { maxNewTokens: 30, temperature: 1e-4, seed: 13 });
     model.dispose();
     assert.equal(a, b, 'same seed, same tokens');
     assert.not.equal(a, c, 'another seed, other tokens');

@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Tensor } from '../../engine/tensor.ts';
-import { rope, ropeBackward, ropeTables } from '../../engine/ops/rope.ts';
+import { gatherRopeTables, rope, ropeBackward, ropeTables } from '../../engine/ops/rope.ts';
 import { wasmBackend, rand, relErr, dot } from '../helpers.ts';
 import { ropeRef, ropeAngleRef } from '../reference/rope.ts';
 import { finiteDiffAt, spreadIndices, pick } from '../reference/sampled_grad.ts';
@@ -93,4 +93,22 @@ test('rope rejects positions beyond the tables', () => {
   assert.throws(() => rope(x, tables, { pos0: 2, interleaved: false }), /exceed/);
   for (const t of [x, tables.cos, tables.sin]) t.dispose();
 });
+test('gathered tables: row i rotated by positions[i] is bit for bit the rotation at that position', async () => {
+  const H = 3, hd = 8, positions = [5, 0, 9, 5, 2];
+  const tables = ropeTables(backend, 12, hd, 10000);
+  const x = rand(positions.length * H * hd, 77, 2);
+  const posT = Tensor.from(backend, [positions.length], Int32Array.from(positions));
+  const rows = gatherRopeTables(tables, posT);
+  const xT = Tensor.from(backend, [1, positions.length, H, hd], x);
+  rope(xT, rows, { pos0: 0, interleaved: false });
+  const got = await xT.toFloat32();
+  for (let i = 0; i < positions.length; i++) {
+    const one = Tensor.from(backend, [1, 1, H, hd], x.subarray(i * H * hd, (i + 1) * H * hd));
+    rope(one, tables, { pos0: positions[i], interleaved: false });
+    assert.equal(Array.from(got.subarray(i * H * hd, (i + 1) * H * hd)), Array.from(await one.toFloat32()), `row ${i}`);
+    one.dispose();
+  }
+  for (const t of [tables.cos, tables.sin, posT, rows.cos, rows.sin, xT]) t.dispose();
+});
+
 test.run();

@@ -1,6 +1,7 @@
 // The Llama family's model (Llama-2, TinyLlama, SmolLM, Qwen2-style q/k/v bias; llama2.c
-// checkpoints) with LoRA on any of the seven projections, as a CausalLM (../causal_lm.ts). No autograd: `forward` keeps a tape of exactly what
-// `backward` needs, and `backward` walks the layers in reverse, as llm.c does.
+// checkpoints) with LoRA on any of the seven projections, as a CausalLM (../causal_lm.ts). No
+// autograd: `forward` keeps a tape of exactly what `backward` needs, and `backward` walks the
+// layers in reverse, as llm.c does. `decode` runs the same layers over a KV cache.
 //
 // One layer, with N = B*T rows (the residual stream x is [N, dim]):
 //   h   = rmsnorm(x)                 q,k,v = h Wq^T, h Wk^T, h Wv^T (+ LoRA, + bias)
@@ -9,6 +10,8 @@
 //   x'  = x + o                      h2    = rmsnorm(x')
 //   g,u = h2 Wg^T, h2 Wu^T (+ LoRA)  a = silu(g) * u      d = a Wd^T (+ LoRA)
 //   x'' = x' + d
+// RoPE reads its cos/sin rows gathered at each token's position (training: t; decoding: where
+// each sequence has got to), so one rope call serves sequences at different positions.
 import type { Backend } from '../../backend.ts';
 import type { Lora, LoraModule, LoraTarget } from '../../lora.ts';
 import { attention, attentionBackward } from '../../ops/attention.ts';
@@ -19,12 +22,13 @@ import { embedding, embeddingBackward } from '../../ops/embedding.ts';
 import { loraBackward, loraForward } from '../../ops/lora.ts';
 import { linear, linearBackward, matmul } from '../../ops/matmul.ts';
 import { rmsnorm, rmsnormBackward } from '../../ops/rmsnorm.ts';
-import { rope, ropeBackward, ropeTables, type RopeTables } from '../../ops/rope.ts';
+import { gatherRopeTables, rope, ropeTables, type RopeTables } from '../../ops/rope.ts';
 import { swiglu, swigluBackward } from '../../ops/swiglu.ts';
-import { mixSeed, Rng } from '../../random.ts';
+import { mixSeed } from '../../random.ts';
 import { Tensor } from '../../tensor.ts';
 import type { BackwardOptions, Batch, CausalLM, ForwardOptions, ModelOptions, Tape } from '../causal_lm.ts';
 import { checkWeights, type HostWeights } from '../family.ts';
+import { KVCache, type DecodeChunk } from '../kv_cache.ts';
 import { LLAMA_LORA_TARGETS, llamaWeightShapes, type LlamaConfig } from './config.ts';
 
 interface LayerWeights {
@@ -53,16 +57,13 @@ interface LayerTape {
 /** What one layer's forward needs beyond its weights and buffers. */
 interface LayerContext {
   B: number; T: number; N: number;
-  /** position of each sequence's row 0 (0 in training; the chunk's start when decoding) */
-  pos0: number;
+  /** the RoPE tables' rows at each of the N tokens' positions */
+  rope: RopeTables;
   keyLen: Tensor;
   /** [N, 1] ones for the bias trick (q/k/v bias), when the model has biases */
   ones: Tensor | null;
-  /**
-   * decoding: the per-layer KV caches ([capacity, kvDim] each, zero where not yet written) and the
-   * cache row of each of this chunk's tokens (i32 [N])
-   */
-  cache: { k: Tensor[]; v: Tensor[]; capacity: number; slots: Tensor } | null;
+  /** decoding: the KV cache and the chunk (its slots, keyLen and qPos0) */
+  decode: { cache: KVCache; chunk: DecodeChunk } | null;
   perturbation: Tensor | null;
   dropout: { p: number; seed: number } | null;
   /** allocates a tensor the caller will free */
@@ -74,6 +75,8 @@ interface LlamaTape extends Tape {
   model: LlamaModel;
   N: number;
   ids: Tensor; shiftedLabels: Tensor; keyLen: Tensor;
+  /** the RoPE rows at each token's position (t) */
+  rope: RopeTables;
   layers: LayerTape[];
   xFinal: Tensor; hFinal: Tensor; rstdFinal: Tensor;
   logits: Tensor;
@@ -201,11 +204,15 @@ export class LlamaModel implements CausalLM {
       ids: keep(Tensor.from(be, [N], batch.ids)),
       shiftedLabels: keep(Tensor.from(be, [N], shifted)),
       keyLen: keep(Tensor.from(be, [B], batch.lengths)),
+      rope: null!,
       layers: [],
       xFinal: null!, hFinal: null!, rstdFinal: null!, logits: null!, rowLoss: null!, rowLse: null!,
       ones: c.attentionBias ? keep(Tensor.from(be, [N, 1], new Float32Array(N).fill(1))) : null,
     };
     try {
+      const positions = keep(Tensor.from(be, [N], Int32Array.from({ length: N }, (_, i) => i % T)));
+      tape.rope = gatherRopeTables(this.rope, positions);
+      made.push(tape.rope.cos, tape.rope.sin);
       let x = mk([N, c.dim]);
       embedding(x, this.embed, tape.ids);
 
@@ -214,7 +221,7 @@ export class LlamaModel implements CausalLM {
         tape.layers.push(lt);
         const next = mk([N, c.dim]);
         this.layerForward(l, lt, next, {
-          B, T, N, pos0: 0, keyLen: tape.keyLen, ones: tape.ones, cache: null, mk,
+          B, T, N, rope: tape.rope, keyLen: tape.keyLen, ones: tape.ones, decode: null, mk,
           perturbation: opts.perturbations?.[l] ?? null,
           dropout: useDropout ? { p: dropout, seed } : null,
         });
@@ -230,6 +237,7 @@ export class LlamaModel implements CausalLM {
       tape.rowLoss = mk([N]);
       tape.rowLse = mk([N]);
       crossEntropy(tape.rowLoss, tape.rowLse, tape.logits, tape.shiftedLabels);
+      positions.dispose();
     } catch (e) {
       for (const t of made) t.dispose();
       throw e;
@@ -253,15 +261,20 @@ export class LlamaModel implements CausalLM {
     };
   }
 
-  /** [N, H*hd] activations as the [B, T, H, hd] the attention and RoPE ops take. */
+  /** [N, H*hd] activations as the [B, T, H, hd] the attention op takes. */
   private heads(t: Tensor, B: number, T: number, H: number): Tensor {
     return t.view([B, T, H, this.config.headDim]);
   }
 
+  /** RoPE in place on [N, H*hd] rows, each rotated by its own position (tables gathered per row). */
+  private rotate(t: Tensor, H: number, tables: RopeTables, inverse = false): void {
+    rope(t.view([1, t.shape[0], H, this.config.headDim]), tables, { pos0: 0, interleaved: this.config.ropeInterleaved, inverse });
+  }
+
   /**
    * One decoder layer: lt.x -> next, writing every intermediate into lt (see the file header).
-   * Training attends the batch's own keys; decoding (ctx.cache) first writes this chunk's keys
-   * and values into the layer's cache (at ctx.cache.slots), then attends the cache.
+   * Training attends the batch's own keys; decoding first writes this chunk's keys and values
+   * into the layer's cache (at the chunk's slots), then attends the cache.
    */
   private layerForward(l: number, lt: LayerTape, next: Tensor, ctx: LayerContext): void {
     const c = this.config, w = this.layers[l];
@@ -285,17 +298,16 @@ export class LlamaModel implements CausalLM {
     proj('q_proj', lt.q, lt.h, w.q, w.qBias);
     proj('k_proj', lt.k, lt.h, w.k, w.kBias);
     proj('v_proj', lt.v, lt.h, w.v, w.vBias);
+    this.rotate(lt.q, c.nHeads, ctx.rope);
+    this.rotate(lt.k, c.nKvHeads, ctx.rope);
     const q = this.heads(lt.q, B, T, c.nHeads), att = this.heads(lt.att, B, T, c.nHeads);
-    const ropeOpts = { pos0: ctx.pos0, interleaved: c.ropeInterleaved };
-    rope(q, this.rope, ropeOpts);
-    rope(this.heads(lt.k, B, T, c.nKvHeads), this.rope, ropeOpts);
-    if (ctx.cache) {
-      const { k, v, capacity, slots } = ctx.cache;
+    if (ctx.decode) {
+      const { cache, chunk } = ctx.decode;
       // The cache rows written here are still zero, so the embedding backward's scatter-add writes them exactly.
-      embeddingBackward(k[l], lt.k, slots);
-      embeddingBackward(v[l], lt.v, slots);
-      const kc = this.heads(k[l], B, capacity, c.nKvHeads), vc = this.heads(v[l], B, capacity, c.nKvHeads);
-      attention(att, lt.lse, q, kc, vc, ctx.keyLen, { qPos0: ctx.pos0 });
+      embeddingBackward(cache.k[l], lt.k, chunk.slots);
+      embeddingBackward(cache.v[l], lt.v, chunk.slots);
+      const kc = this.heads(cache.k[l], B, cache.capacity, c.nKvHeads), vc = this.heads(cache.v[l], B, cache.capacity, c.nKvHeads);
+      attention(att, lt.lse, q, kc, vc, ctx.keyLen, { qPos0: chunk.qPos0 });
     } else {
       attention(att, lt.lse, q, this.heads(lt.k, B, T, c.nKvHeads), this.heads(lt.v, B, T, c.nKvHeads), ctx.keyLen);
     }
@@ -346,7 +358,6 @@ export class LlamaModel implements CausalLM {
     const qDim = c.nHeads * c.headDim, kvDim = c.nKvHeads * c.headDim;
     const temps: Tensor[] = [];
     const tmp = (shape: number[]) => { const t = Tensor.zeros(be, shape); temps.push(t); return t; };
-    const ropeOpts = { pos0: 0, interleaved: c.ropeInterleaved };
 
     try {
       const dLogits = tmp([N, c.vocabSize]);
@@ -393,12 +404,10 @@ export class LlamaModel implements CausalLM {
         if (l === 0 && !loraGrads) break;
         // attention: x' = x + o_proj(attention(rope(q), rope(k), v))
         projBack('o_proj', datt, dx, lt.att, w.o, false);
-        const dq4 = this.heads(dq, B, T, c.nHeads), dk4 = this.heads(dk, B, T, c.nKvHeads);
-        attentionBackward(dq4, dk4, this.heads(dv, B, T, c.nKvHeads), this.heads(datt, B, T, c.nHeads),
-          this.heads(lt.q, B, T, c.nHeads), this.heads(lt.k, B, T, c.nKvHeads), this.heads(lt.v, B, T, c.nKvHeads),
-          this.heads(lt.att, B, T, c.nHeads), lt.lse, tape.keyLen);
-        ropeBackward(dq4, this.rope, ropeOpts);
-        ropeBackward(dk4, this.rope, ropeOpts);
+        const qh = (t: Tensor) => this.heads(t, B, T, c.nHeads), kvh = (t: Tensor) => this.heads(t, B, T, c.nKvHeads);
+        attentionBackward(qh(dq), kvh(dk), kvh(dv), qh(datt), qh(lt.q), kvh(lt.k), kvh(lt.v), qh(lt.att), lt.lse, tape.keyLen);
+        this.rotate(dq, c.nHeads, tape.rope, true);
+        this.rotate(dk, c.nKvHeads, tape.rope, true);
         // Layer 0's input is the frozen embedding: its gradient is never used, so skip the three
         // base dX products and the norm backward there (LoRA's dA, dB still need dq, dk, dv).
         const needInput = l > 0;
@@ -421,8 +430,8 @@ export class LlamaModel implements CausalLM {
 
   disposeTape(anyTape: Tape): void {
     const tape = this.own(anyTape);
-    const all: (Tensor | null)[] = [tape.ids, tape.shiftedLabels, tape.keyLen, tape.xFinal, tape.hFinal, tape.rstdFinal,
-      tape.logits, tape.rowLoss, tape.rowLse, tape.ones];
+    const all: (Tensor | null)[] = [tape.ids, tape.shiftedLabels, tape.keyLen, tape.rope.cos, tape.rope.sin, tape.xFinal,
+      tape.hFinal, tape.rstdFinal, tape.logits, tape.rowLoss, tape.rowLse, tape.ones];
     for (const lt of tape.layers) {
       all.push(lt.x, lt.h, lt.rstd1, lt.q, lt.k, lt.v, lt.att, lt.lse, lt.o, lt.xMid, lt.h2, lt.rstd2, lt.g, lt.up, lt.a);
       for (const s of lt.lora.values()) all.push(s.u, s.mask);
@@ -431,60 +440,38 @@ export class LlamaModel implements CausalLM {
     tape.layers.length = 0;
   }
 
-  // ---- generation with a KV cache -----------------------------------------------------------
+  // ---- decoding with a KV cache --------------------------------------------------------------
 
-  /**
-   * Greedy (temperature 0, the default) or temperature sampling. The prompt is run as one
-   * chunk, then one token per step; keys and values are kept in a per-layer cache.
-   */
-  async generate(prompt: number[], opts: { maxNewTokens: number; temperature?: number; seed?: number; stopAtEos?: boolean }): Promise<number[]> {
-    const c = this.config, be = this.backend;
-    if (prompt.length === 0) throw new Error('generate: empty prompt (pass at least the BOS id)');
-    const total = Math.min(this.maxPositions, prompt.length + opts.maxNewTokens);
-    const kvDim = c.nKvHeads * c.headDim;
-    const cacheK = Array.from({ length: c.nLayers }, () => Tensor.zeros(be, [total, kvDim]));
-    const cacheV = Array.from({ length: c.nLayers }, () => Tensor.zeros(be, [total, kvDim]));
-    const rng = new Rng(opts.seed ?? 0);
-    const temperature = opts.temperature ?? 0;
-    const out: number[] = [];
-    try {
-      let chunk = prompt.slice(0, total);
-      let pos = 0;
-      while (pos + chunk.length <= total && chunk.length > 0) {
-        const logits = await this.decodeChunk(chunk, pos, cacheK, cacheV, total);
-        pos += chunk.length;
-        if (pos >= total) break;
-        const next = temperature > 0 ? sample(logits, temperature, rng) : argmax(logits);
-        out.push(next);
-        if (opts.stopAtEos && next === c.eosId) break;
-        if (out.length >= opts.maxNewTokens) break;
-        chunk = [next];
-      }
-    } finally {
-      for (const t of [...cacheK, ...cacheV]) t.dispose();
-    }
-    return out;
+  /** A cache for `batch` sequences of up to `capacity` positions (keys and values: nKvHeads * headDim per token). */
+  createKVCache(batch: number, capacity: number): KVCache {
+    if (capacity > this.maxPositions) throw new Error(`createKVCache: capacity ${capacity} exceeds the model's ${this.maxPositions} positions`);
+    return new KVCache(this.backend, this.config.nLayers, batch, capacity, this.config.nKvHeads * this.config.headDim);
   }
 
-  /** Runs `ids` at positions pos0.. through the model (B = 1) and returns the last row's logits. */
-  private async decodeChunk(ids: number[], pos0: number, cacheK: Tensor[], cacheV: Tensor[], capacity: number): Promise<Float32Array> {
+  /**
+   * Runs a chunk through every layer over the cache (no LoRA dropout, no tape) and returns the
+   * logits of each sequence's last token of the chunk, [B, vocab] (the caller disposes them).
+   */
+  decode(cache: KVCache, chunk: DecodeChunk): Tensor {
     const c = this.config, be = this.backend;
-    const n = ids.length;
+    const { B, T } = chunk, N = B * T;
+    if (cache.batch !== B || cache.width !== c.nKvHeads * c.headDim || cache.k.length !== c.nLayers) throw new Error('decode: the cache was not made by this model for this batch');
+    for (const id of chunk.hostIds) if (id < 0 || id >= c.vocabSize) throw new Error(`decode: token id ${id} outside the vocabulary (${c.vocabSize})`);
     const temps: Tensor[] = [];
     const keep = (t: Tensor) => { temps.push(t); return t; };
     const tmp = (shape: number[]) => keep(Tensor.zeros(be, shape));
+    let logits: Tensor | null = null;
     try {
-      const idT = keep(Tensor.from(be, [n], Int32Array.from(ids)));
-      const keyLen = keep(Tensor.from(be, [1], Int32Array.of(pos0 + n)));
-      const slots = keep(Tensor.from(be, [n], Int32Array.from({ length: n }, (_, i) => pos0 + i)));
-      const ones = c.attentionBias ? keep(Tensor.from(be, [n, 1], new Float32Array(n).fill(1))) : null;
+      const tables = gatherRopeTables(this.rope, chunk.positions);
+      temps.push(tables.cos, tables.sin);
+      const ones = c.attentionBias ? keep(Tensor.from(be, [N, 1], new Float32Array(N).fill(1))) : null;
       // Nothing is kept for a backward: one set of layer buffers serves every layer, and the
       // residual stream alternates between two tensors.
-      let x = tmp([n, c.dim]), next = tmp([n, c.dim]);
-      embedding(x, this.embed, idT);
-      const lt = this.layerBuffers(x, 1, n, tmp);
+      let x = tmp([N, c.dim]), next = tmp([N, c.dim]);
+      embedding(x, this.embed, chunk.ids);
+      const lt = this.layerBuffers(x, B, T, tmp);
       const ctx: LayerContext = {
-        B: 1, T: n, N: n, pos0, keyLen, ones, cache: { k: cacheK, v: cacheV, capacity, slots }, mk: tmp,
+        B, T, N, rope: tables, keyLen: chunk.keyLen, ones, decode: { cache, chunk }, mk: tmp,
         perturbation: null, dropout: null,
       };
       for (let l = 0; l < c.nLayers; l++) {
@@ -492,13 +479,16 @@ export class LlamaModel implements CausalLM {
         this.layerForward(l, lt, next, ctx);
         [x, next] = [next, x];
       }
-      // only the last row's logits are needed
-      const lastRow = keep(Tensor.from(be, [1], Int32Array.of(n - 1)));
-      const last = tmp([1, c.dim]), hl = tmp([1, c.dim]), rl = tmp([1]), logits = tmp([1, c.vocabSize]);
-      embedding(last, x, lastRow);
-      rmsnorm(hl, rl, last, this.finalNorm, c.normEps);
-      linear(logits, hl, this.lmHead);
-      return (await logits.read()) as Float32Array;
+      // only each sequence's last row goes through the head
+      const last = tmp([B, c.dim]), h = tmp([B, c.dim]), rstd = tmp([B]);
+      embedding(last, x, chunk.lastRows);
+      rmsnorm(h, rstd, last, this.finalNorm, c.normEps);
+      logits = Tensor.zeros(be, [B, c.vocabSize]);
+      linear(logits, h, this.lmHead);
+      return logits;
+    } catch (e) {
+      logits?.dispose();
+      throw e;
     } finally {
       for (const t of temps) t.dispose();
     }
@@ -519,21 +509,3 @@ const MAX_ROPE_POSITIONS = 16384;
 
 /** Each target's index in the family's list: it seeds the target's dropout masks. */
 const TARGET_INDEX: Record<LoraTarget, number> = Object.fromEntries(LLAMA_LORA_TARGETS.map((t, i) => [t.name, i]));
-
-function argmax(x: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
-  return best;
-}
-
-function sample(logits: Float32Array, temperature: number, rng: Rng): number {
-  let max = -Infinity;
-  for (const v of logits) max = Math.max(max, v);
-  const p = new Float64Array(logits.length);
-  let s = 0;
-  for (let i = 0; i < logits.length; i++) { p[i] = Math.exp((logits[i] - max) / temperature); s += p[i]; }
-  let r = rng.next() * s;
-  for (let i = 0; i < p.length; i++) { r -= p[i]; if (r <= 0) return i; }
-  return p.length - 1;
-}
-
