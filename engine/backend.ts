@@ -7,7 +7,9 @@
 //   index tensors (token ids, labels, lengths) are i32.
 // - Ops are enqueued in program order. The WASM backend runs them at once; the WebGPU backend
 //   records them and submits on `read`/`sync`. Only `read` and `sync` are asynchronous.
-// - Backends check nothing about shapes: engine/ops/<op>.ts does, then calls the backend.
+// - Backends check nothing about shapes: engine/ops/<op>.ts does, then calls the backend. The
+//   model, LoRA, Vaccine and the optimizers go through engine/ops (Tensor.view reshapes without
+//   copying), never straight to these op methods.
 // - "writes" means the output is overwritten; "adds into" means it accumulates (+=).
 // - Every op here has its forward and backward beside each other in kernels/as/<op>.ts and
 //   kernels/wgsl/<op>.wgsl, under the same names.
@@ -56,13 +58,17 @@ export interface AttentionDims {
   scale: number;
 }
 
-export interface AdamWParams {
-  n: number;
-  lr: number;
+/** AdamW's constants, as torch.optim.AdamW names them (betas, eps, weight_decay). */
+export interface AdamWHyperparameters {
   beta1: number;
   beta2: number;
   eps: number;
   weightDecay: number;
+}
+
+export interface AdamWParams extends AdamWHyperparameters {
+  n: number;
+  lr: number;
   /** 1 - beta1^t */
   biasCorrection1: number;
   /** 1 - beta2^t */

@@ -1,13 +1,8 @@
 // One AdamW step (torch.optim.AdamW semantics) on a parameter tensor and its two moment tensors.
+import type { AdamWHyperparameters } from '../backend.ts';
 import { Tensor, expectDType, expectShape } from '../tensor.ts';
 
-/** AdamW's constants, as torch.optim.AdamW names them (betas, eps, weight_decay). */
-export interface AdamWHyperparameters {
-  beta1: number;
-  beta2: number;
-  eps: number;
-  weightDecay: number;
-}
+export type { AdamWHyperparameters };
 
 /** torch.optim.AdamW's defaults (weight decay excepted: callers choose it). */
 export const ADAMW_DEFAULTS = { beta1: 0.9, beta2: 0.999, eps: 1e-8 } as const;
