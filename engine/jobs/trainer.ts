@@ -16,6 +16,7 @@ import { writeFileAtomic } from '../io/atomic.ts';
 import { Lora } from '../lora.ts';
 import type { Batch, CausalLM } from '../model/causal_lm.ts';
 import { clipGradNorm, createOptimizer, lrLambda, warmupSteps, type Optimizer, type Param } from '../optim.ts';
+import { fill, scale } from '../ops/elementwise.ts';
 import { mixSeed } from '../random.ts';
 import type { StepResult } from '../vaccine.ts';
 import { findResume, rowsSha256, restoreOptimizer, saveCheckpoint, type Fingerprint, type Resume } from './checkpoint.ts';
@@ -85,7 +86,7 @@ export async function trainLoop(o: LoopOptions): Promise<StepMetrics[]> {
   for (let k = o.startStep; k < o.totalSteps; k++) {
     const ts = performance.now();
     const lr = o.lr * lrLambda(o.scheduler, k, o.warmup, o.totalSteps);
-    for (const g of grads) backend.fill(g.buf, 0, g.size);
+    for (const g of grads) fill(g, 0);
     let loss = 0, pLoss = 0, gNorm = 0, tokens = 0, epoch = 0;
     let res: StepResult | null = null;
     for (let a = 0; a < o.gradAccum; a++) {
@@ -103,7 +104,7 @@ export async function trainLoop(o: LoopOptions): Promise<StepMetrics[]> {
     // trainer calls model.zero_grad() between its two passes, which with accumulation would also
     // drop earlier micro-batches' gradients; we keep them, as accumulation intends. With
     // --grad-accum 1, the reference's setting, the two agree.)
-    if (o.gradAccum > 1) for (const g of grads) backend.scale(g.buf, g.buf, 1 / o.gradAccum, g.size);
+    if (o.gradAccum > 1) for (const g of grads) scale(g, g, 1 / o.gradAccum);
     // HF Trainer clips after accumulation, before the step (max_grad_norm, default 1.0)
     const gradNorm = await clipGradNorm(backend, grads, o.maxGradNorm);
     optimizer.step(lr);
