@@ -1,40 +1,24 @@
-// The WebGPU backend: hand-written WGSL kernels (kernels/wgsl/<op>.wgsl) over a dawn.node device.
-// Ops are recorded into a command encoder (consecutive dispatches share a compute pass; with
-// timing on, each gets its own pass for its timestamps) that is submitted on read()/sync(),
-// before a write() (so queue writes stay in program order), and every MAX_BATCH dispatches. Each dispatch's parameters go into its own 256-byte slot of one uniform
-// buffer; the slots are uploaded with queue.writeBuffer just before the submit that uses them,
-// which the queue orders before that submit's commands.
-import { existsSync, readFileSync } from 'node:fs';
+// The WebGPU backend: the op table. Each Backend op maps to hand-written WGSL kernels
+// (kernels/wgsl/<op>.wgsl) with its grid and parameter words; everything below the ops is shared
+// machinery over a GPU port (port.ts), so the same table runs on every provider:
+//   memory.ts    buffers, bytesInUse, deferred destruction
+//   recorder.ts  command recording, uniform slots, submission, timestamps, error reporting
+//   kernels.ts   WGSL sources and the pipeline cache
+// Providers: dawn.node (provider.ts, `createWebGPUBackend`) and any webgpu.h library over FFI
+// (bindings/native, `createNativeBackend`).
 import type {
   AdamWParams, AttentionDims, Backend, BufferHandle, DType, LoraDims, MatmulParams,
 } from '../../engine/backend.ts';
 import { f32ToF16Bits } from '../../engine/io/dtype.ts';
+import { KernelCache, type Kernel } from './kernels.ts';
+import { GpuMemory, type GpuBuffer } from './memory.ts';
+import { describeAdapter, type GpuPort } from './port.ts';
 import type { WebGPUBackendOptions } from './options.ts';
-import { describeAdapter, openDevice, type GPUContext } from './provider.ts';
+import { Recorder } from './recorder.ts';
 
+export type { GpuBuffer } from './memory.ts';
 export type { WebGPUBackendOptions } from './options.ts';
 
-interface GpuBuffer extends BufferHandle {
-  readonly buffer: GPUBuffer;
-  readonly bytes: number;
-}
-
-/** Parameter word types of a uniform struct: u32, i32, f32. */
-type Word = 'u' | 'i' | 'f';
-
-interface Kernel {
-  /** kernels/wgsl/<file>.wgsl */
-  file: string;
-  entry: string;
-  /** per storage binding 1..n: 'r' read-only, 'w' read_write */
-  access: string;
-  overrides?: Record<string, number>;
-}
-
-// kernels/wgsl relative to this file, or to dist/ when bundled by esbuild
-const KERNEL_DIR = existsSync(new URL('../../kernels/wgsl/matmul.wgsl', import.meta.url)) ? '../../kernels/wgsl/' : '../kernels/wgsl/';
-const SLOT = 256; // minUniformBufferOffsetAlignment is at most 256
-const MAX_BATCH = 256;
 const WG = 256; // invocations per workgroup of the 1D kernels
 const MAX_HD = 128; // private arrays in attention.wgsl
 const SUM_PARTS = 256; // stage-1 workgroups of sum_squares
@@ -43,114 +27,57 @@ export class WebGPUBackend implements Backend {
   readonly name = 'webgpu';
   readonly description: string;
   readonly features: string[];
-  private ctx: GPUContext;
-  private device: GPUDevice;
+  /** the GPU port this backend runs on (a provider's device) */
+  readonly port: GpuPort;
+  private memory: GpuMemory;
+  private recorder: Recorder;
+  private kernels: KernelCache;
   private maxGroups: number;
   /** key/query rows per streamed tile in attention.wgsl: 2 tiles of KT x 128 f32 must fit */
   private attentionTile: number;
-  private modules = new Map<string, GPUShaderModule>();
-  private pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>();
-  private encoder: GPUCommandEncoder | null = null;
-  private pass: GPUComputePassEncoder | null = null;
-  private batchLabels: string[] = [];
-  private uniformCpu = new ArrayBuffer(SLOT * MAX_BATCH);
-  private uniformView = new DataView(this.uniformCpu);
-  private uniform: GPUBuffer;
   private dummy: GpuBuffer;
   private sumParts: GpuBuffer;
-  private scratch = new Map<string, GpuBuffer>();
-  private live = new Set<GPUBuffer>();
-  private internal = new Set<GPUBuffer>();
-  private liveBytes = 0;
-  private toDestroy: GPUBuffer[] = [];
   private destroyed = false;
-  // timing
-  private querySet: GPUQuerySet | null = null;
-  private queryResolve: GPUBuffer | null = null;
-  private pendingTimes: Promise<void>[] = [];
-  private times = new Map<string, { count: number; ms: number }>();
 
-  constructor(ctx: GPUContext, opts: WebGPUBackendOptions) {
-    this.ctx = ctx;
-    this.device = ctx.device;
-    this.features = ctx.features;
-    this.maxGroups = this.device.limits.maxComputeWorkgroupsPerDimension;
-    this.attentionTile = opts.attentionTile ?? (this.device.limits.maxComputeWorkgroupStorageSize >= 2 * 16 * MAX_HD * 4 + 256 ? 16 : 8);
-    this.description = `WebGPU: ${describeAdapter(ctx.info)} [${ctx.features.join(', ') || 'no optional features'}]`;
-    this.uniform = this.device.createBuffer({ label: 'uniforms', size: SLOT * MAX_BATCH, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-    this.dummy = this.allocBytes(16, 'dummy', true);
-    this.sumParts = this.allocBytes(SUM_PARTS * 4, 'sum_squares partials', true);
-    if (opts.timing && ctx.features.includes('timestamp-query')) {
-      this.querySet = this.device.createQuerySet({ type: 'timestamp', count: 2 * MAX_BATCH });
-      this.queryResolve = this.device.createBuffer({ size: 16 * MAX_BATCH, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-    }
+  constructor(port: GpuPort, opts: WebGPUBackendOptions = {}) {
+    this.port = port;
+    this.features = [...port.features];
+    this.maxGroups = port.limits.maxComputeWorkgroupsPerDimension;
+    this.attentionTile = opts.attentionTile ?? (port.limits.maxComputeWorkgroupStorageSize >= 2 * 16 * MAX_HD * 4 + 256 ? 16 : 8);
+    const via = port.provider === 'dawn.node' ? '' : ` via ${port.provider}`;
+    this.description = `WebGPU${via}: ${describeAdapter(port.info)} [${this.features.join(', ') || 'no optional features'}]`;
+    this.memory = new GpuMemory(port, () => this.recorder.recording);
+    this.recorder = new Recorder(port, { timing: !!opts.timing, afterSubmit: () => this.memory.afterSubmit() });
+    this.kernels = new KernelCache(port);
+    this.dummy = this.memory.alloc(16, 'dummy', true);
+    this.sumParts = this.memory.alloc(SUM_PARTS * 4, 'sum_squares partials', true);
   }
 
   // ---- memory ------------------------------------------------------------------------------
-  /** internal: the backend's own buffers, not counted in bytesInUse */
-  private allocBytes(bytes: number, label: string, internal = false): GpuBuffer {
-    const size = Math.max(16, Math.ceil(bytes / 4) * 4);
-    const maxBinding = this.device.limits.maxStorageBufferBindingSize;
-    if (size > maxBinding && size <= this.device.limits.maxBufferSize) {
-      // it could be created, but no kernel could bind it: fail here, where the cause is clear
-      throw new Error(`webgpu backend: alloc(${label}) needs ${size} bytes, above this adapter's maxStorageBufferBindingSize (${maxBinding})`);
-    }
-    // WebGPU zero-initialises every new buffer, which is the zero fill alloc() promises.
-    const buffer = this.ctx.scoped(`alloc(${label}, ${size} bytes)`, () => this.device.createBuffer({
-      label, size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
-    }));
-    if (internal) {
-      this.internal.add(buffer);
-    } else {
-      this.live.add(buffer);
-      this.liveBytes += size;
-    }
-    return { buffer, bytes: size };
-  }
-
-  /** Destroy now, or after the next submit when recorded-but-unsubmitted work may use it. */
-  private release(b: GPUBuffer): void {
-    if (this.encoder) this.toDestroy.push(b); else b.destroy();
-  }
-
   alloc(dtype: DType, size: number): GpuBuffer {
     this.checkAlive();
-    return this.allocBytes(size * 4, `${dtype}[${size}]`);
+    return this.memory.alloc(size * 4, `${dtype}[${size}]`);
   }
 
   free(buf: BufferHandle): void {
-    const b = (buf as GpuBuffer).buffer;
-    if (!this.live.delete(b)) return;
-    this.liveBytes -= b.size;
-    this.release(b);
+    this.memory.free(buf as GpuBuffer);
   }
 
-  bytesInUse(): number { return this.liveBytes; }
+  bytesInUse(): number { return this.memory.bytesInUse(); }
 
   write(buf: BufferHandle, data: Float32Array | Int32Array, offset = 0): void {
     this.checkAlive();
     const b = buf as GpuBuffer;
     if ((offset + data.length) * 4 > b.bytes) throw new Error(`webgpu backend: write of ${data.length} elements at ${offset} overflows a ${b.bytes / 4}-element buffer`);
-    this.flush();
-    this.device.queue.writeBuffer(b.buffer, offset * 4, data.buffer, data.byteOffset, data.byteLength);
+    this.recorder.write(b.buffer, offset * 4, data);
   }
 
   async read(buf: BufferHandle, dtype: DType, size: number, offset = 0): Promise<Float32Array | Int32Array> {
     this.checkAlive();
     const b = buf as GpuBuffer;
     if ((offset + size) * 4 > b.bytes) throw new Error(`webgpu backend: read of ${size} elements at ${offset} overflows a ${b.bytes / 4}-element buffer`);
-    const bytes = Math.max(4, size * 4);
-    const staging = this.device.createBuffer({ label: 'read staging', size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    if (size > 0) this.encoderFor('read').copyBufferToBuffer(b.buffer, offset * 4, staging, 0, size * 4);
-    this.flush();
-    try {
-      await this.settle(staging.mapAsync(GPUMapMode.READ));
-      const copy = staging.getMappedRange(0, bytes).slice(0, size * 4);
-      staging.unmap();
-      return dtype === 'i32' ? new Int32Array(copy) : new Float32Array(copy);
-    } finally {
-      staging.destroy();
-    }
+    const copy = await this.recorder.read(b.buffer, offset * 4, size * 4);
+    return dtype === 'i32' ? new Int32Array(copy) : new Float32Array(copy);
   }
 
   copy(dst: BufferHandle, src: BufferHandle, n: number, dstOffset = 0, srcOffset = 0): void {
@@ -160,12 +87,12 @@ export class WebGPUBackend implements Backend {
     if (n === 0) return;
     if (d.buffer === s.buffer) {
       // copyBufferToBuffer forbids a buffer as its own source and destination: bounce via scratch
-      const tmp = this.scratchBuffer('copy', n);
-      this.encoderFor('copy').copyBufferToBuffer(s.buffer, srcOffset * 4, tmp.buffer, 0, n * 4);
-      this.encoderFor('copy').copyBufferToBuffer(tmp.buffer, 0, d.buffer, dstOffset * 4, n * 4);
+      const tmp = this.memory.scratchBuffer('copy', n);
+      this.recorder.copy(s.buffer, srcOffset * 4, tmp.buffer, 0, n * 4);
+      this.recorder.copy(tmp.buffer, 0, d.buffer, dstOffset * 4, n * 4);
       return;
     }
-    this.encoderFor('copy').copyBufferToBuffer(s.buffer, srcOffset * 4, d.buffer, dstOffset * 4, n * 4);
+    this.recorder.copy(s.buffer, srcOffset * 4, d.buffer, dstOffset * 4, n * 4);
   }
 
   fill(buf: BufferHandle, value: number, n: number): void {
@@ -174,36 +101,24 @@ export class WebGPUBackend implements Backend {
 
   async sync(): Promise<void> {
     this.checkAlive();
-    this.flush();
-    await this.settle(this.device.queue.onSubmittedWorkDone());
+    await this.recorder.sync();
   }
 
   async destroy(): Promise<void> {
     if (this.destroyed) return;
     try {
-      this.flush();
-      await this.device.queue.onSubmittedWorkDone();
-      await Promise.allSettled(this.pendingTimes);
+      await this.recorder.drain();
     } finally {
       this.destroyed = true;
-      for (const b of this.live) b.destroy();
-      for (const b of this.internal) b.destroy();
-      this.internal.clear();
-      for (const b of this.toDestroy) b.destroy();
-      this.live.clear();
-      this.toDestroy = [];
-      this.uniform.destroy();
-      this.querySet?.destroy();
-      this.queryResolve?.destroy();
-      this.ctx.destroy();
+      this.memory.destroyAll();
+      this.recorder.destroy();
+      this.port.destroy();
     }
   }
 
   /** GPU time per kernel name, summed over dispatches (empty unless created with timing). */
-  kernelTimes(): Map<string, { count: number; ms: number }> {
-    return new Map([...this.times].map(([k, v]) => [k, { ...v }]));
-  }
-  get timingEnabled(): boolean { return this.querySet !== null; }
+  kernelTimes(): Map<string, { count: number; ms: number }> { return this.recorder.kernelTimes(); }
+  get timingEnabled(): boolean { return this.recorder.timingEnabled; }
 
   // ---- ops: kernels/wgsl/<op>.wgsl ----------------------------------------------------------
   matmul(c: BufferHandle, a: BufferHandle, b: BufferHandle, p: MatmulParams): void {
@@ -221,7 +136,7 @@ export class WebGPUBackend implements Backend {
   /** A zero-filled buffer of `size` f16 elements. */
   allocF16(size: number): GpuBuffer {
     this.checkAlive();
-    return this.allocBytes(size * 2, `f16[${size}]`);
+    return this.memory.alloc(size * 2, `f16[${size}]`);
   }
 
   /** Upload f32 values rounded to f16 (round to nearest even) into an allocF16 buffer. */
@@ -230,8 +145,8 @@ export class WebGPUBackend implements Backend {
     if (data.length * 2 > b.bytes) throw new Error(`webgpu backend: writeF16 of ${data.length} halves overflows ${b.bytes} bytes`);
     const half = new Uint16Array(Math.ceil(data.length / 2) * 2); // writeBuffer needs 4-byte multiples
     for (let i = 0; i < data.length; i++) half[i] = f32ToF16Bits(data[i]);
-    this.flush();
-    this.device.queue.writeBuffer(b.buffer, 0, half.buffer, 0, half.byteLength);
+    this.checkAlive();
+    this.recorder.write(b.buffer, 0, half);
   }
 
   /** matmul with B an f16 buffer (same layouts and semantics as matmul). */
@@ -305,7 +220,7 @@ export class WebGPUBackend implements Backend {
     keyLen: BufferHandle, d: AttentionDims): void {
     this.checkHeadDim(d.hd);
     const rows = d.B * d.Hq * d.Tq;
-    const ld = this.scratchBuffer('attention lse+delta', 2 * rows);
+    const ld = this.memory.scratchBuffer('attention lse+delta', 2 * rows);
     this.copy(ld, lse, rows);
     const kt = { KT: this.attentionTile, HD: d.hd };
     this.flatDispatch('attention_backward_delta', { file: 'attention', entry: 'attention_backward_delta', access: 'wrr', overrides: kt },
@@ -389,150 +304,8 @@ export class WebGPUBackend implements Backend {
         }
       }
     }
-    const { pipeline, layout } = this.pipeline(label, k);
-    if (this.batchLabels.length >= MAX_BATCH) this.flush();
-    const slot = this.batchLabels.length;
-    const base = slot * SLOT;
-    for (let i = 0; i < words.length; i++) {
-      const t = types[i] as Word, o = base + 4 * i;
-      if (t === 'f') this.uniformView.setFloat32(o, words[i], true);
-      else if (t === 'i') this.uniformView.setInt32(o, words[i], true);
-      else this.uniformView.setUint32(o, words[i] >>> 0, true);
-    }
-    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.uniform, offset: base, size: SLOT } }];
-    bufs.forEach((b, i) => entries.push({ binding: i + 1, resource: { buffer: (b as GpuBuffer).buffer } }));
-    // No error scope here (it would double the recording cost): a bad bind group invalidates
-    // the encoder, so the scoped submit reports it with this batch's kernel names.
-    const bindGroup = this.device.createBindGroup({ label, layout, entries });
-    let pass: GPUComputePassEncoder;
-    if (this.querySet) {
-      // timestamps are per pass: one pass per dispatch
-      pass = this.encoderFor(label).beginComputePass({
-        label, timestampWrites: { querySet: this.querySet, beginningOfPassWriteIndex: 2 * slot, endOfPassWriteIndex: 2 * slot + 1 },
-      });
-    } else {
-      // consecutive dispatches share a pass (WebGPU orders their storage accesses); a copy
-      // or a submit ends it
-      this.encoder ??= this.device.createCommandEncoder();
-      this.pass ??= this.encoder.beginComputePass();
-      pass = this.pass;
-    }
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, bindGroup);
-    pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
-    if (this.querySet) pass.end();
-    this.batchLabels.push(label);
-  }
-
-  /** The open command encoder, outside any compute pass (for copies and timed passes). */
-  private encoderFor(_label: string): GPUCommandEncoder {
-    this.endPass();
-    this.encoder ??= this.device.createCommandEncoder();
-    return this.encoder;
-  }
-
-  private endPass(): void {
-    this.pass?.end();
-    this.pass = null;
-  }
-
-  /** Submit what has been recorded (uniform slots first, then the commands). */
-  private flush(): void {
-    if (!this.encoder) return;
-    this.endPass();
-    const enc = this.encoder;
-    const labels = this.batchLabels;
-    this.encoder = null;
-    this.batchLabels = [];
-    let readback: GPUBuffer | null = null;
-    if (this.querySet && this.queryResolve && labels.length) {
-      enc.resolveQuerySet(this.querySet, 0, 2 * labels.length, this.queryResolve, 0);
-      readback = this.device.createBuffer({ size: 16 * labels.length, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-      enc.copyBufferToBuffer(this.queryResolve, 0, readback, 0, 16 * labels.length);
-    }
-    const what = labels.length ? `submit of [${[...new Set(labels)].join(', ')}]` : 'submit of copies';
-    this.ctx.scoped(what, () => {
-      if (labels.length) this.device.queue.writeBuffer(this.uniform, 0, this.uniformCpu, 0, labels.length * SLOT);
-      this.device.queue.submit([enc.finish()]);
-    });
-    for (const b of this.toDestroy) b.destroy();
-    this.toDestroy = [];
-    if (readback) this.pendingTimes.push(this.collectTimes(readback, labels));
-  }
-
-  private async collectTimes(buf: GPUBuffer, labels: string[]): Promise<void> {
-    try {
-      await buf.mapAsync(GPUMapMode.READ);
-      const t = new BigUint64Array(buf.getMappedRange().slice(0));
-      buf.unmap();
-      for (let i = 0; i < labels.length; i++) {
-        const ns = Number(t[2 * i + 1] - t[2 * i]);
-        const e = this.times.get(labels[i]) ?? { count: 0, ms: 0 };
-        e.count++;
-        e.ms += ns > 0 ? ns / 1e6 : 0;
-        this.times.set(labels[i], e);
-      }
-    } finally {
-      buf.destroy();
-    }
-  }
-
-  /**
-   * Await `p`, then surface what went wrong meanwhile: a scoped error (it names the kernels)
-   * first, else an error that escaped the scopes, else device loss.
-   */
-  private async settle<T>(p: Promise<T>): Promise<T> {
-    let out: T | undefined, failed: unknown = null;
-    try { out = await p; } catch (e) { failed = e; }
-    const times = this.pendingTimes;
-    this.pendingTimes = [];
-    await Promise.allSettled(times);
-    let scoped: unknown = null;
-    try { await this.ctx.checkScopes(); } catch (e) { scoped = e; }
-    const other = this.ctx.failure();
-    // an invalid object (uncaptured at creation) usually makes the scoped submit fail too: one report with both
-    if (scoped && other) throw new Error(`${(scoped as Error).message}\ncaused by: ${other.message}`);
-    if (scoped) throw scoped;
-    if (other) throw other;
-    if (failed) throw failed;
-    return out as T;
-  }
-
-  private pipeline(label: string, k: Kernel): { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout } {
-    const key = `${k.file}:${k.entry}:${k.access}:${JSON.stringify(k.overrides ?? {})}`;
-    let p = this.pipelines.get(key);
-    if (p) return p;
-    let module = this.modules.get(k.file);
-    if (!module) {
-      const code = kernelSource(k.file);
-      module = this.ctx.scoped(`shader ${k.file}.wgsl`, () => this.device.createShaderModule({ label: k.file, code }));
-      this.modules.set(k.file, module);
-    }
-    p = this.ctx.scoped(`pipeline ${k.file}.wgsl:${k.entry} (${label})`, () => {
-      const entries: GPUBindGroupLayoutEntry[] = [{ binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } }];
-      for (let i = 0; i < k.access.length; i++) {
-        entries.push({ binding: i + 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: k.access[i] === 'w' ? 'storage' : 'read-only-storage' } });
-      }
-      const layout = this.device.createBindGroupLayout({ label: `${k.entry} layout`, entries });
-      const pipeline = this.device.createComputePipeline({
-        label: `${k.file}:${k.entry}`,
-        layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
-        compute: { module: module!, entryPoint: k.entry, constants: k.overrides },
-      });
-      return { pipeline, layout };
-    });
-    this.pipelines.set(key, p);
-    return p;
-  }
-
-  /** A backend-owned buffer of at least n f32, reused across calls with the same purpose. */
-  private scratchBuffer(purpose: string, n: number): GpuBuffer {
-    const have = this.scratch.get(purpose);
-    if (have && have.bytes >= n * 4) return have;
-    if (have) { this.internal.delete(have.buffer); this.release(have.buffer); }
-    const b = this.allocBytes(n * 4, purpose, true);
-    this.scratch.set(purpose, b);
-    return b;
+    const kernel = this.kernels.get(label, k);
+    this.recorder.dispatch(label, kernel, types, words, bufs.map((b) => (b as GpuBuffer).buffer), grid);
   }
 
   private checkHeadDim(hd: number): void {
@@ -541,20 +314,9 @@ export class WebGPUBackend implements Backend {
 
   private checkAlive(): void {
     if (this.destroyed) throw new Error('webgpu backend: used after destroy()');
-    const lost = this.ctx.lostError();
+    const lost = this.port.lostError();
     if (lost) throw lost;
   }
-}
-
-/** WGSL source of a kernel file; `matmul_f16b` is matmul.wgsl with B stored as f16. */
-function kernelSource(file: string): string {
-  if (file === 'matmul_f16b') {
-    const base = kernelSource('matmul');
-    const marked = 'var<storage, read> B: array<f32>; // B element type';
-    if (!base.includes(marked)) throw new Error('matmul.wgsl: the B declaration marker is missing');
-    return `enable f16;\n${base.replace(marked, 'var<storage, read> B: array<f16>;')}`;
-  }
-  return readFileSync(new URL(`${KERNEL_DIR}${file}.wgsl`, import.meta.url), 'utf8');
 }
 
 function same(a: BufferHandle, b: BufferHandle): boolean {
@@ -581,9 +343,10 @@ function attnWords(d: AttentionDims): number[] {
   return [d.B, d.Tq, d.Tk, d.Hq, d.Hkv, d.hd, d.qPos0, d.scale];
 }
 
+/** The WebGPU backend on dawn.node (npm `webgpu`, loaded on first use). */
 export async function createWebGPUBackend(opts: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
-  const ctx = await openDevice();
-  const backend = new WebGPUBackend(ctx, opts);
+  const { openDevice } = await import('./provider.ts');
+  const backend = new WebGPUBackend(await openDevice(), opts);
   if (!opts.quiet) console.log(backend.description);
   return backend;
 }

@@ -1,12 +1,19 @@
-// The WebGPU provider: opens a GPUDevice through dawn.node (npm `webgpu`) with the adapter's
-// real limits and the optional features the kernels can use, and turns every way a device can
-// fail (no adapter, loss, uncaptured errors, validation / out-of-memory in error scopes) into
-// plain thrown JS Errors, so nothing hangs or fails silently.
+// The dawn.node provider: implements the GPU port (port.ts) over a GPUDevice from dawn.node (npm
+// `webgpu`), opened with the adapter's real limits and the optional features the kernels can use,
+// and turns every way a device can fail (no adapter, loss, uncaptured errors, validation /
+// out-of-memory in error scopes) into plain thrown JS Errors, so nothing hangs or fails silently.
+// JS objects own the GPU objects here: transient ones (encoders, bind groups) are collected.
 // dawn.node (a native addon) is imported by the first openDevice(), not when this module loads:
 // importing the engine must not load it for a WASM-only user.
+import type {
+  AdapterDescription, BindingType, BufferRole, GpuPort, PortBinding, PortBuffer, PortCommands, PortEncoder,
+  PortKernel, PortLimits, PortModule, PortPass, PortQuerySet, TimestampWrites,
+} from './port.ts';
+
+export { describeAdapter, type AdapterDescription } from './port.ts';
 
 /** Optional features requested when the adapter has them. */
-const WANTED_FEATURES = ['shader-f16', 'subgroups', 'timestamp-query'] as const;
+export const WANTED_FEATURES = ['shader-f16', 'subgroups', 'timestamp-query'] as const;
 
 const DAWN_OPTIONS = [
   // f16 is off on NVIDIA Vulkan by default in dawn
@@ -15,32 +22,6 @@ const DAWN_OPTIONS = [
   'disable-dawn-features=timestamp_quantization',
   'enable-dawn-features=allow_unsafe_apis',
 ];
-
-export interface AdapterDescription {
-  vendor: string;
-  architecture: string;
-  device: string;
-  description: string;
-}
-
-export interface GPUContext {
-  device: GPUDevice;
-  adapter: GPUAdapter;
-  info: AdapterDescription;
-  features: string[];
-  /** Device loss: every call after it fails with this. */
-  lostError(): Error | null;
-  /**
-   * The error to throw now, if any: device loss, or an error that escaped every error scope
-   * (reported once; the device itself is still usable).
-   */
-  failure(): Error | null;
-  /** Await the error scopes collected so far; throws the first error with its label. */
-  checkScopes(): Promise<void>;
-  /** Run `fn` inside validation + out-of-memory error scopes, recording any error under `label`. */
-  scoped<T>(label: string, fn: () => T): T;
-  destroy(): void;
-}
 
 let gpuSingleton: Promise<GPU> | null = null;
 
@@ -52,12 +33,171 @@ function gpu(): Promise<GPU> {
   return gpuSingleton;
 }
 
-export function describeAdapter(info: AdapterDescription): string {
-  const parts = [info.vendor, info.architecture, info.device, info.description].filter((s) => s && s.length > 0);
-  return parts.length ? parts.join(' / ') : 'unknown adapter';
+function usageOf(role: BufferRole): number {
+  switch (role) {
+    case 'storage': return GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    case 'uniform': return GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST;
+    case 'readback': return GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST;
+    case 'query-resolve': return GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC;
+  }
 }
 
-export async function openDevice(): Promise<GPUContext> {
+interface DawnKernel extends PortKernel {
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+}
+
+class DawnPass implements PortPass {
+  constructor(private device: GPUDevice, private pass: GPUComputePassEncoder) {}
+
+  dispatch(kernel: PortKernel, bindings: readonly PortBinding[], x: number, y: number, z: number, label: string): void {
+    const k = kernel as DawnKernel;
+    const entries: GPUBindGroupEntry[] = bindings.map((b, i) => ({
+      binding: i, resource: { buffer: b.buffer as GPUBuffer, offset: b.offset, size: b.size },
+    }));
+    this.pass.setPipeline(k.pipeline);
+    this.pass.setBindGroup(0, this.device.createBindGroup({ label, layout: k.layout, entries }));
+    this.pass.dispatchWorkgroups(x, y, z);
+  }
+
+  end(): void { this.pass.end(); }
+}
+
+class DawnEncoder implements PortEncoder {
+  private encoder: GPUCommandEncoder;
+  constructor(private device: GPUDevice) { this.encoder = device.createCommandEncoder(); }
+
+  beginComputePass(label: string, t?: TimestampWrites): PortPass {
+    const timestampWrites = t
+      ? { querySet: t.querySet as GPUQuerySet, beginningOfPassWriteIndex: t.beginIndex, endOfPassWriteIndex: t.endIndex }
+      : undefined;
+    return new DawnPass(this.device, this.encoder.beginComputePass({ label, timestampWrites }));
+  }
+
+  copyBufferToBuffer(src: PortBuffer, srcOffset: number, dst: PortBuffer, dstOffset: number, size: number): void {
+    this.encoder.copyBufferToBuffer(src as GPUBuffer, srcOffset, dst as GPUBuffer, dstOffset, size);
+  }
+
+  resolveQuerySet(q: PortQuerySet, first: number, count: number, dst: PortBuffer, dstOffset: number): void {
+    this.encoder.resolveQuerySet(q as GPUQuerySet, first, count, dst as GPUBuffer, dstOffset);
+  }
+
+  finish(): PortCommands { return this.encoder.finish() as unknown as PortCommands; }
+}
+
+class DawnPort implements GpuPort {
+  readonly provider = 'dawn.node';
+  private lost: Error | null = null;
+  private uncaptured: Error | null = null;
+  private destroyed = false;
+  // Scope results resolve to an Error or null (never reject), so an unchecked scope cannot
+  // become an unhandled rejection.
+  private pending: Promise<Error | null>[] = [];
+
+  constructor(readonly device: GPUDevice, readonly info: AdapterDescription, readonly features: readonly string[],
+    readonly limits: PortLimits) {
+    device.lost.then((l) => {
+      if (!this.destroyed) this.lost = new Error(`WebGPU device lost (${l.reason}): ${l.message}`);
+    });
+    device.addEventListener('uncapturederror', (ev) => {
+      const e = (ev as GPUUncapturedErrorEvent).error;
+      this.uncaptured ??= new Error(`WebGPU uncaptured ${e.constructor?.name ?? 'error'}: ${e.message}`);
+    });
+  }
+
+  createBuffer(label: string, size: number, role: BufferRole): PortBuffer {
+    return this.device.createBuffer({ label, size, usage: usageOf(role) });
+  }
+
+  destroyBuffer(b: PortBuffer): void { (b as GPUBuffer).destroy(); }
+
+  writeBuffer(b: PortBuffer, offset: number, data: ArrayBufferView, size = data.byteLength): void {
+    this.device.queue.writeBuffer(b as GPUBuffer, offset, data.buffer, data.byteOffset, size);
+  }
+
+  async mapRead(b: PortBuffer, size: number): Promise<ArrayBuffer> {
+    const buf = b as GPUBuffer;
+    await buf.mapAsync(GPUMapMode.READ, 0, size);
+    const copy = buf.getMappedRange(0, size).slice(0);
+    buf.unmap();
+    return copy;
+  }
+
+  compile(label: string, code: string): PortModule {
+    return this.device.createShaderModule({ label, code });
+  }
+
+  createKernel(module: PortModule, entry: string, constants: Record<string, number>, bindings: readonly BindingType[], label: string): PortKernel {
+    const layout = this.device.createBindGroupLayout({
+      label: `${entry} layout`,
+      entries: bindings.map((type, binding) => ({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type } })),
+    });
+    const pipeline = this.device.createComputePipeline({
+      label,
+      layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      compute: { module: module as GPUShaderModule, entryPoint: entry, constants },
+    });
+    const kernel: DawnKernel = { label, pipeline, layout };
+    return kernel;
+  }
+
+  createQuerySet(count: number): PortQuerySet {
+    return this.device.createQuerySet({ type: 'timestamp', count });
+  }
+
+  destroyQuerySet(q: PortQuerySet): void { (q as GPUQuerySet).destroy(); }
+
+  createEncoder(): PortEncoder { return new DawnEncoder(this.device); }
+
+  submit(commands: PortCommands): void {
+    this.device.queue.submit([commands as unknown as GPUCommandBuffer]);
+  }
+
+  workDone(): Promise<void> { return this.device.queue.onSubmittedWorkDone(); }
+
+  scoped<T>(label: string, fn: () => T): T {
+    const device = this.device;
+    device.pushErrorScope('out-of-memory');
+    device.pushErrorScope('validation');
+    let out: T;
+    try {
+      out = fn();
+    } finally {
+      const v = device.popErrorScope();
+      const m = device.popErrorScope();
+      this.pending.push(Promise.all([v, m]).then(([ve, me]) => {
+        if (ve) return new Error(`WebGPU validation error in ${label}: ${ve.message}`);
+        if (me) return new Error(`WebGPU out of memory in ${label}: ${me.message}`);
+        return null;
+      }, (e: Error) => new Error(`WebGPU error scope in ${label}: ${e.message}`)));
+    }
+    return out;
+  }
+
+  async checkScopes(): Promise<void> {
+    const ps = this.pending;
+    this.pending = [];
+    const errors = (await Promise.all(ps)).filter((e) => e !== null);
+    if (errors.length) throw errors[0];
+  }
+
+  failure(): Error | null {
+    if (this.lost) return this.lost;
+    const u = this.uncaptured;
+    this.uncaptured = null;
+    return u;
+  }
+
+  lostError(): Error | null { return this.lost; }
+
+  destroy(): void {
+    this.destroyed = true;
+    this.device.destroy();
+  }
+}
+
+/** Opens the first high-performance adapter through dawn.node, as a GPU port. */
+export async function openDevice(): Promise<GpuPort> {
   const adapter = await (await gpu()).requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) throw new Error('WebGPU: no adapter found (dawn.node could not find a Vulkan/Metal/D3D12 device)');
 
@@ -76,57 +216,12 @@ export async function openDevice(): Promise<GPUContext> {
   const info: AdapterDescription = {
     vendor: ai?.vendor ?? '', architecture: ai?.architecture ?? '', device: ai?.device ?? '', description: ai?.description ?? '',
   };
-
-  let lost: Error | null = null;
-  let uncaptured: Error | null = null;
-  let destroyed = false;
-  device.lost.then((l) => {
-    if (!destroyed) lost = new Error(`WebGPU device lost (${l.reason}): ${l.message}`);
-  });
-  device.addEventListener('uncapturederror', (ev) => {
-    const e = (ev as GPUUncapturedErrorEvent).error;
-    uncaptured ??= new Error(`WebGPU uncaptured ${e.constructor?.name ?? 'error'}: ${e.message}`);
-  });
-  const failure = (): Error | null => {
-    if (lost) return lost;
-    const u = uncaptured;
-    uncaptured = null;
-    return u;
+  const l = device.limits;
+  const limits: PortLimits = {
+    maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+    maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+    maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+    maxBufferSize: l.maxBufferSize,
   };
-
-  // Scope results resolve to an Error or null (never reject), so an unchecked scope cannot
-  // become an unhandled rejection.
-  let pending: Promise<Error | null>[] = [];
-  const scoped = <T>(label: string, fn: () => T): T => {
-    device.pushErrorScope('out-of-memory');
-    device.pushErrorScope('validation');
-    let out: T;
-    try {
-      out = fn();
-    } finally {
-      const v = device.popErrorScope();
-      const m = device.popErrorScope();
-      pending.push(Promise.all([v, m]).then(([ve, me]) => {
-        if (ve) return new Error(`WebGPU validation error in ${label}: ${ve.message}`);
-        if (me) return new Error(`WebGPU out of memory in ${label}: ${me.message}`);
-        return null;
-      }, (e: Error) => new Error(`WebGPU error scope in ${label}: ${e.message}`)));
-    }
-    return out;
-  };
-  const checkScopes = async (): Promise<void> => {
-    const ps = pending;
-    pending = [];
-    const errors = (await Promise.all(ps)).filter((e) => e !== null);
-    if (errors.length) throw errors[0];
-  };
-
-  return {
-    device, adapter, info, features: [...features],
-    failure,
-    lostError: () => lost,
-    checkScopes,
-    scoped,
-    destroy: () => { destroyed = true; device.destroy(); },
-  };
+  return new DawnPort(device, info, [...features], limits);
 }

@@ -17,7 +17,7 @@ if (!gpu) {
   test('provider: a shader error in a scope becomes an Error naming the kernel', async () => {
     const ctx = await openDevice();
     try {
-      ctx.scoped('kernel broken_on_purpose', () => ctx.device.createShaderModule({ code: 'fn main( {' }));
+      ctx.scoped('kernel broken_on_purpose', () => ctx.compile('broken', 'fn main( {'));
       let message = '';
       try { await ctx.checkScopes(); } catch (e) { message = (e as Error).message; }
       assert.match(message, /validation error in kernel broken_on_purpose/);
