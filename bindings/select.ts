@@ -1,48 +1,43 @@
-// Backend selection for the CLI and the library: `auto` prefers a hardware WebGPU adapter and
-// falls back to the WASM backend when none can be opened, or when the only adapter is a CPU
-// software renderer (Mesa lavapipe/llvmpipe, SwiftShader): those run the same WGSL correctly
-// but about 10x slower than the WASM kernels on the same cores (bench/align_real.ts: 1098 vs
-// 82 ms per SFT step on stories260K). `webgpu` and `wasm` insist on one.
+// Backend selection for the CLI and the library: a kind from the registry (registry.ts), or
+// `auto`, which prefers a hardware WebGPU adapter and falls back to the WASM backend when none
+// can be opened, or when the only adapter is a CPU software renderer (Mesa lavapipe/llvmpipe,
+// SwiftShader): those run the same WGSL correctly but about 10x slower than the WASM kernels on
+// the same cores (bench/align_real.ts: 1098 vs 82 ms per SFT step on stories260K).
 import type { Backend } from '../engine/backend.ts';
+import { backendEntry, BACKEND_KINDS, isBackendKind, type BackendCreateOptions, type BackendKind } from './registry.ts';
 
-export type BackendKind = 'auto' | 'webgpu' | 'wasm';
+export { BACKEND_KINDS, backendHelp, type BackendKind } from './registry.ts';
 
-export interface SelectOptions {
+export interface SelectOptions extends BackendCreateOptions {
   /** print nothing about the choice */
   quiet?: boolean;
-  /** WebGPU: record per-kernel GPU timestamps */
-  timing?: boolean;
-  /** WASM: worker threads */
-  threads?: number;
   /** called with the reason when `auto` falls back to WASM (also when quiet) */
   onFallback?: (reason: string) => void;
 }
 
 export async function selectBackend(kind: BackendKind, opts: SelectOptions = {}): Promise<Backend> {
   const say = (msg: string): void => { if (!opts.quiet) console.log(msg); };
-  if (kind !== 'auto' && kind !== 'webgpu' && kind !== 'wasm') {
-    throw new Error(`unknown backend '${kind as string}' (expected auto, webgpu or wasm)`);
+  if (!isBackendKind(kind)) throw new Error(`unknown backend '${kind as string}' (expected ${BACKEND_KINDS.join(', ')})`);
+  if (kind !== 'auto') {
+    const be = await backendEntry(kind).create(opts);
+    say(`backend: ${be.description}`);
+    return be;
   }
-  let fallback = '';
-  if (kind === 'webgpu' || kind === 'auto') {
-    try {
-      const { createWebGPUBackend } = await import('./webgpu/backend.ts');
-      const be = await createWebGPUBackend({ quiet: true, timing: opts.timing });
-      if (kind === 'webgpu' || !isSoftwareRenderer(be.description)) {
-        say(`backend: ${be.description}`);
-        return be;
-      }
-      fallback = `the WebGPU adapter is a CPU software renderer: ${be.description}; --backend webgpu forces it`;
-      await be.destroy();
-    } catch (e) {
-      if (kind === 'webgpu') throw e;
-      fallback = `no WebGPU adapter: ${(e as Error).message}`;
+  let fallback: string;
+  try {
+    const be = await backendEntry('webgpu').create(opts);
+    if (!isSoftwareRenderer(be.description)) {
+      say(`backend: ${be.description}`);
+      return be;
     }
+    fallback = `the WebGPU adapter is a CPU software renderer: ${be.description}; --backend webgpu forces it`;
+    await be.destroy();
+  } catch (e) {
+    fallback = `no WebGPU adapter: ${(e as Error).message}`;
   }
-  const { createWasmBackend } = await import('./wasm/backend.ts');
-  const be = await createWasmBackend({ threads: opts.threads });
-  if (fallback) opts.onFallback?.(fallback);
-  say(fallback ? `backend: auto chose WASM (${fallback})` : `backend: ${be.description}`);
+  const be = await backendEntry('wasm').create(opts);
+  opts.onFallback?.(fallback);
+  say(`backend: auto chose WASM (${fallback})`);
   return be;
 }
 
