@@ -1,10 +1,11 @@
 // Shared test utilities: backends (created once per process), seeded random data and error
 // metrics. Tolerances live in the tests that use them, stated next to the assertion.
 import type { Backend } from '../engine/backend.ts';
+import type { WebGPUBackend, WebGPUBackendOptions } from '../bindings/webgpu/backend.ts';
 import { finiteDiffAt } from './reference/sampled_grad.ts';
 
 let wasm: Promise<Backend> | null = null;
-let webgpu: Promise<Backend | null> | null = null;
+let webgpu: Promise<WebGPUBackend | null> | null = null;
 
 /**
  * The WASM backend with 2 threads, parallel from 2^15 multiply-adds (elements) on: the op tests
@@ -16,20 +17,48 @@ export function wasmBackend(): Promise<Backend> {
 }
 
 /**
- * The WebGPU backend, or null where no adapter exists. Under CI (CI=true) or with
+ * The WebGPU backend on dawn.node, or null where no adapter exists. Under CI (CI=true) or with
  * REQUIRE_WEBGPU=1 a missing adapter is an error, never a silent skip.
  */
-export function webgpuBackend(): Promise<Backend | null> {
-  webgpu ??= import('../bindings/webgpu/backend.ts').then(async (m) => {
-    try {
-      return await m.createWebGPUBackend({ quiet: true });
-    } catch (e) {
-      if (process.env.CI === 'true' || process.env.REQUIRE_WEBGPU === '1') throw e;
-      console.warn(`(no WebGPU adapter: WebGPU tests are not run here: ${(e as Error).message})`);
-      return null;
-    }
-  });
+export function webgpuBackend(): Promise<WebGPUBackend | null> {
+  webgpu ??= openProvider('webgpu');
   return webgpu;
+}
+
+/** The WebGPU providers: dawn.node and the native webgpu.h library over FFI (bindings/native). */
+export type GpuProvider = 'webgpu' | 'webgpu-native';
+export const GPU_PROVIDERS: readonly GpuProvider[] = ['webgpu', 'webgpu-native'];
+
+/** A fresh WebGPU backend on `provider` (the caller destroys it). */
+export async function createGpu(provider: GpuProvider, opts: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
+  if (provider === 'webgpu') return (await import('../bindings/webgpu/backend.ts')).createWebGPUBackend({ quiet: true, ...opts });
+  return (await import('../bindings/native/index.ts')).createNativeBackend({ quiet: true, ...opts });
+}
+
+function openProvider(provider: GpuProvider): Promise<WebGPUBackend | null> {
+  return createGpu(provider).catch((e: Error) => {
+    if (process.env.CI === 'true' || process.env.REQUIRE_WEBGPU === '1') throw e;
+    console.warn(`(${provider}: no WebGPU adapter or library: its tests are not run here: ${e.message})`);
+    return null;
+  });
+}
+
+let native: Promise<WebGPUBackend | null> | null = null;
+
+/**
+ * One shared backend per WebGPU provider that opens here, for tests that run on each: dawn.node
+ * and the native provider. Both are required under CI (or REQUIRE_WEBGPU=1). WEBGPU_PROVIDERS
+ * (comma-separated, e.g. `webgpu-native`) narrows the list while developing.
+ */
+export async function webgpuProviders(): Promise<{ provider: GpuProvider; backend: WebGPUBackend }[]> {
+  const only = process.env.WEBGPU_PROVIDERS?.split(',').map((s) => s.trim()).filter(Boolean);
+  const out: { provider: GpuProvider; backend: WebGPUBackend }[] = [];
+  for (const provider of GPU_PROVIDERS) {
+    if (only && !only.includes(provider)) continue;
+    const backend = provider === 'webgpu' ? await webgpuBackend() : await (native ??= openProvider('webgpu-native'));
+    if (backend) out.push({ provider, backend });
+  }
+  return out;
 }
 
 /** Deterministic uniform(-scale, scale) floats from a 32-bit seed (mulberry32). */

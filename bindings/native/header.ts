@@ -11,7 +11,17 @@ export const CallbackMode = { WaitAnyOnly: 0x1, AllowProcessEvents: 0x2, AllowSp
 export const WaitStatus = { Success: 0x1, TimedOut: 0x2, Error: 0x3 } as const;
 export const InstanceFeatureName = { TimedWaitAny: 0x1 } as const;
 export const PowerPreference = { HighPerformance: 0x2 } as const;
-export const FeatureName = { TimestampQuery: 0x9, ShaderF16: 0xb, Subgroups: 0x12 } as const;
+/**
+ * WGPUFeatureName values of the features the engine can use. webgpu-headers renumbered them on
+ * 2025-06-26 (#551, before the header was marked stable); libraries built on the header before
+ * that (Dawn's library in bun-webgpu-linux-x64 is one) use the earlier values. The provider
+ * tries the stable values first and confirms each feature by using it (provider.ts).
+ */
+export const FEATURE_NUMBERINGS = [
+  { name: 'stable', values: { 'timestamp-query': 0x9, 'shader-f16': 0xb, subgroups: 0x12 } },
+  { name: 'before webgpu-headers #551 (2025-06)', values: { 'timestamp-query': 0x3, 'shader-f16': 0xa, subgroups: 0x11 } },
+] as const;
+export type OptionalFeature = keyof (typeof FEATURE_NUMBERINGS)[number]['values'];
 export const RequestAdapterStatus = { Success: 0x1 } as const;
 export const RequestDeviceStatus = { Success: 0x1 } as const;
 export const MapAsyncStatus = { Success: 0x1 } as const;
@@ -31,9 +41,6 @@ export const BufferUsage = {
 export const MapMode = { Read: 0x1n } as const;
 export const ShaderStage = { Compute: 0x4n } as const;
 export const WGPU_QUERY_SET_INDEX_UNDEFINED = 0xffffffff;
-export const FEATURE_NAMES: Record<number, string> = {
-  [FeatureName.TimestampQuery]: 'timestamp-query', [FeatureName.ShaderF16]: 'shader-f16', [FeatureName.Subgroups]: 'subgroups',
-};
 
 // ---- layouts ------------------------------------------------------------------------------------
 

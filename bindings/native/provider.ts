@@ -18,9 +18,14 @@ import { Poller } from './events.ts';
 import * as H from './header.ts';
 import { WebGPULibraryError, type FunctionName, type StringViewValue, type WebGPULibrary } from './library.ts';
 
-const WANTED_FEATURES: [number, string][] = [
-  [H.FeatureName.ShaderF16, 'shader-f16'], [H.FeatureName.Subgroups, 'subgroups'], [H.FeatureName.TimestampQuery, 'timestamp-query'],
-];
+/** Optional features requested when the adapter has them (as on dawn.node). */
+const WANTED_FEATURES: readonly H.OptionalFeature[] = ['shader-f16', 'subgroups', 'timestamp-query'];
+/** A use of each optional feature that fails with a validation error when it is not enabled. */
+const FEATURE_PROBES: Record<H.OptionalFeature, (port: NativePort) => void> = {
+  'timestamp-query': (port) => port.destroyQuerySet(port.createQuerySet(2)),
+  'shader-f16': (port) => port.compileProbe('enable f16;\n@compute @workgroup_size(1) fn main() { var x = 1.0h; x += 1.0h; }'),
+  subgroups: (port) => port.compileProbe('enable subgroups;\n@compute @workgroup_size(1) fn main() {}'),
+};
 /** Room for a library's WGPULimits beyond the header's members (Dawn appends a few). */
 const LIMITS_BYTES = H.Limits.size + 256;
 
@@ -68,37 +73,54 @@ class NativeBuffer implements PortBuffer {
 interface NativeModule extends PortModule { ptr: bigint }
 interface NativeKernel extends PortKernel { pipeline: bigint; pipelineLayout: bigint; bindGroupLayout: bigint }
 interface NativeQuerySet extends PortQuerySet { ptr: bigint }
-interface NativeCommands extends PortCommands { ptr: bigint }
+interface NativeCommands extends PortCommands { ptr: bigint; invalid: string | null }
 
 interface ScopeResult { status: number; type: number; message: string }
 
 class NativePass implements PortPass {
-  constructor(private port: NativePort, private ptr: bigint) {}
+  constructor(private port: NativePort, private encoder: NativeEncoder, private ptr: bigint) {}
   dispatch(kernel: PortKernel, bindings: readonly PortBinding[], x: number, y: number, z: number, label: string): void {
-    this.port.dispatchIn(this.ptr, kernel as NativeKernel, bindings, x, y, z, label);
+    const freed = bindings.find((b) => (b.buffer as NativeBuffer).destroyed);
+    // a released handle must never reach the library: the command is dropped and the submit
+    // fails with a validation error, as WebGPU does with a destroyed buffer
+    if (freed) this.encoder.invalid ??= `${label} binds ${(freed.buffer as NativeBuffer).label}, which was freed`;
+    else this.port.dispatchIn(this.ptr, kernel as NativeKernel, bindings, x, y, z, label);
   }
   end(): void { this.port.endPass(this.ptr); }
 }
 
 class NativeEncoder implements PortEncoder {
+  /** why the commands must not be submitted (a freed buffer was used), if so */
+  invalid: string | null = null;
   constructor(private port: NativePort, private ptr: bigint) {}
   beginComputePass(label: string, t?: TimestampWrites): PortPass {
-    return new NativePass(this.port, this.port.beginPass(this.ptr, label, t));
+    return new NativePass(this.port, this, this.port.beginPass(this.ptr, label, t));
   }
   copyBufferToBuffer(src: PortBuffer, srcOffset: number, dst: PortBuffer, dstOffset: number, size: number): void {
-    this.port.lib.fn.wgpuCommandEncoderCopyBufferToBuffer(this.ptr, (src as NativeBuffer).ptr, srcOffset, (dst as NativeBuffer).ptr, dstOffset, size);
+    const s = src as NativeBuffer, d = dst as NativeBuffer;
+    if (s.destroyed || d.destroyed) {
+      this.invalid ??= `a copy of ${size} bytes from ${s.label} to ${d.label} uses ${s.destroyed ? s.label : d.label}, which was freed`;
+      return;
+    }
+    this.port.lib.fn.wgpuCommandEncoderCopyBufferToBuffer(this.ptr, s.ptr, srcOffset, d.ptr, dstOffset, size);
   }
   resolveQuerySet(q: PortQuerySet, first: number, count: number, dst: PortBuffer, dstOffset: number): void {
     this.port.lib.fn.wgpuCommandEncoderResolveQuerySet(this.ptr, (q as NativeQuerySet).ptr, first, count, (dst as NativeBuffer).ptr, dstOffset);
   }
-  finish(): PortCommands { return this.port.finishEncoder(this.ptr); }
+  finish(): PortCommands { return this.port.finishEncoder(this.ptr, this.invalid); }
 }
 
 export class NativePort implements GpuPort {
-  readonly provider: string;
+  /** which library, and how its feature values are numbered where that is not the stable header's */
+  get provider(): string {
+    const n = this.featureNumbering && this.featureNumbering !== 'stable' ? `; feature values ${this.featureNumbering}` : '';
+    return `webgpu.h (${this.lib.path}${this.lib.version ? `, ${this.lib.version}` : ''}${n})`;
+  }
   readonly handles = new HandleTable();
   info: AdapterDescription = { vendor: '', architecture: '', device: '', description: '' };
   features: string[] = [];
+  /** which WGPUFeatureName numbering the library turned out to use (header.ts) */
+  featureNumbering = '';
   limits!: PortLimits;
   private arena: Arena;
   private poller: Poller;
@@ -112,17 +134,17 @@ export class NativePort implements GpuPort {
   private lost: Error | null = null;
   private uncaptured: Error | null = null;
   private destroyed = false;
+  private closing = false;
   private modules = new Set<NativeModule>();
   private kernels = new Set<NativeKernel>();
   private querySets = new Set<NativeQuerySet>();
   private buffers = new Set<NativeBuffer>();
   /** error-scope results: resolve to an Error or null, never reject */
   private pending: Promise<Error | null>[] = [];
-  /** compilation messages gathered inside the current scoped() call */
-  private scopeNotes: Promise<string>[] | null = null;
+  /** what the current scoped() call gathers: compilation messages, errors found on this side */
+  private scope: { notes: Promise<string>[]; errors: string[] } | null = null;
 
   constructor(readonly lib: WebGPULibrary) {
-    this.provider = `webgpu.h (${lib.path}${lib.version ? `, ${lib.version}` : ''})`;
     this.arena = new Arena(lib.koffi);
     this.lostId = lib.nextId();
     this.errorId = lib.nextId();
@@ -140,8 +162,11 @@ export class NativePort implements GpuPort {
     this.instance = this.handles.add('instance', instance, 'the instance (wgpuCreateInstance)');
     this.poller = new Poller(lib, this.instance, timed);
     lib.on(this.lostId, (args) => {
-      const [, reason, message] = args as [unknown, number, StringViewValue];
-      if (!this.destroyed) this.lost = new Error(`WebGPU device lost (${H.DeviceLostReason[reason] ?? reason}): ${lib.text(message)}`);
+      const [devicePtr, reason, message] = args as [bigint | null, number, StringViewValue];
+      // the loss we caused (closing a device) is no failure; nor is the loss of an earlier device
+      const device = devicePtr ? BigInt(lib.koffi.decode(devicePtr, 'void *') ?? 0) : 0n;
+      if (this.destroyed || this.closing || device !== this.device) return;
+      this.lost = new Error(`WebGPU device lost (${H.DeviceLostReason[reason] ?? reason}): ${lib.text(message)}`);
     });
     lib.on(this.errorId, (args) => {
       const [, type, message] = args as [unknown, number, StringViewValue];
@@ -168,19 +193,55 @@ export class NativePort implements GpuPort {
     const adapterLimits = Buffer.alloc(LIMITS_BYTES);
     if (Number(lib.fn.wgpuAdapterGetLimits(this.adapter, adapterLimits)) !== 1) throw new Error(`WebGPU (${this.provider}): wgpuAdapterGetLimits failed`);
     this.checkLimits(adapterLimits);
+    // the optional features, in the first feature numbering whose features work when used
     const have = this.adapterFeatures();
-    const wanted = WANTED_FEATURES.filter(([f]) => have.has(f));
+    for (const numbering of H.FEATURE_NUMBERINGS) {
+      const wanted = WANTED_FEATURES.filter((f) => have.has(numbering.values[f]));
+      if (!wanted.length) continue;
+      await this.createDevice(adapterLimits, wanted.map((f) => numbering.values[f]));
+      const failed: string[] = [];
+      for (const f of wanted) {
+        try {
+          this.scoped(`using ${f}`, () => FEATURE_PROBES[f](this));
+          await this.checkScopes();
+        } catch {
+          failed.push(f);
+        }
+      }
+      this.releaseModules();
+      if (!failed.length) {
+        this.features = [...wanted];
+        this.featureNumbering = numbering.name;
+        break;
+      }
+      this.closeDevice();
+    }
+    // no numbering confirmed (or the adapter has none of the features): none requested
+    if (!this.device) await this.createDevice(adapterLimits, []);
+    const granted = Buffer.alloc(LIMITS_BYTES);
+    if (Number(lib.fn.wgpuDeviceGetLimits(this.device, granted)) !== 1) throw new Error(`WebGPU (${this.provider}): wgpuDeviceGetLimits failed`);
+    const u32 = (m: string) => granted.readUInt32LE(H.Limits.at[m]);
+    const u64 = (m: string) => Number(granted.readBigUInt64LE(H.Limits.at[m]));
+    this.limits = {
+      maxComputeWorkgroupsPerDimension: u32('maxComputeWorkgroupsPerDimension'),
+      maxComputeWorkgroupStorageSize: u32('maxComputeWorkgroupStorageSize'),
+      maxStorageBufferBindingSize: u64('maxStorageBufferBindingSize'),
+      maxBufferSize: u64('maxBufferSize'),
+    };
+  }
 
-    // device
+  /** Creates the device and its queue with these limits (the adapter's, as it wrote them) and features. */
+  private async createDevice(limits: Buffer, features: number[]): Promise<void> {
+    const { lib, arena: a } = this;
     a.reset(LIMITS_BYTES);
     const dd = a.alloc(H.DeviceDescriptor), at = H.DeviceDescriptor.at;
-    const feats = a.alloc(4 * Math.max(1, wanted.length));
-    wanted.forEach(([f], i) => a.u32(feats + 4 * i, f));
+    const feats = a.alloc(4 * Math.max(1, features.length));
+    features.forEach((f, i) => a.u32(feats + 4 * i, f));
     const lim = a.alloc(LIMITS_BYTES);
-    new Uint8Array(lib.koffi.view(a.addr(lim), LIMITS_BYTES)).set(adapterLimits);
+    new Uint8Array(lib.koffi.view(a.addr(lim), LIMITS_BYTES)).set(limits);
     a.ptr(lim + H.Limits.at.nextInChain, null);
     a.str(dd + at.label, 'vaccine-engine');
-    a.u64(dd + at.requiredFeatureCount, wanted.length);
+    a.u64(dd + at.requiredFeatureCount, features.length);
     a.ptr(dd + at.requiredFeatures, a.addr(feats));
     a.ptr(dd + at.requiredLimits, a.addr(lim));
     const lostInfo = dd + at.deviceLostCallbackInfo;
@@ -197,17 +258,30 @@ export class NativePort implements GpuPort {
     }
     this.device = this.handles.add('device', rd[1], 'the device');
     this.queue = this.handles.add('queue', lib.fn.wgpuDeviceGetQueue(this.device) as bigint, 'the queue');
-    this.features = wanted.map(([, name]) => name);
-    const granted = Buffer.alloc(LIMITS_BYTES);
-    if (Number(lib.fn.wgpuDeviceGetLimits(this.device, granted)) !== 1) throw new Error(`WebGPU (${this.provider}): wgpuDeviceGetLimits failed`);
-    const u32 = (m: string) => granted.readUInt32LE(H.Limits.at[m]);
-    const u64 = (m: string) => Number(granted.readBigUInt64LE(H.Limits.at[m]));
-    this.limits = {
-      maxComputeWorkgroupsPerDimension: u32('maxComputeWorkgroupsPerDimension'),
-      maxComputeWorkgroupStorageSize: u32('maxComputeWorkgroupStorageSize'),
-      maxStorageBufferBindingSize: u64('maxStorageBufferBindingSize'),
-      maxBufferSize: u64('maxBufferSize'),
-    };
+  }
+
+  /** Releases the device, its queue and its modules (open() may try another device). */
+  private closeDevice(): void {
+    const { lib } = this;
+    this.releaseModules();
+    this.release('queue', this.queue);
+    this.closing = true;
+    lib.fn.wgpuDeviceDestroy(this.device);
+    this.poller.processEvents(); // the loss callback (reason: destroyed) runs now, while routed
+    this.closing = false;
+    this.release('device', this.device);
+    this.queue = 0n;
+    this.device = 0n;
+  }
+
+  /** Compiles `code` (feature probes; open() releases the module once its messages are in). */
+  compileProbe(code: string): void {
+    this.compile('feature probe', code);
+  }
+
+  private releaseModules(): void {
+    for (const m of this.modules) { this.lib.fn.wgpuShaderModuleRelease(m.ptr); this.handles.remove('shaderModule', m.ptr); }
+    this.modules.clear();
   }
 
   /** Live handles by kind, for leak checks. */
@@ -284,6 +358,8 @@ export class NativePort implements GpuPort {
   }
 
   writeBuffer(buf: PortBuffer, offset: number, data: ArrayBufferView, size = data.byteLength): void {
+    const b = buf as NativeBuffer;
+    if (b.destroyed) { this.reportError(`a write of ${size} bytes to ${b.label}, which was freed`); return; }
     const bytes = new Uint8Array(data.buffer, data.byteOffset, size);
     this.lib.fn.wgpuQueueWriteBuffer(this.queue, (buf as NativeBuffer).ptr, offset, bytes, size);
   }
@@ -321,7 +397,7 @@ export class NativePort implements GpuPort {
     const notes = this.request<[number, bigint | null]>('compilationInfo', `compilation info of ${label}`,
       (info) => this.lib.fn.wgpuShaderModuleGetCompilationInfo(ptr, info), 'cpu')
       .then(([status, infoPtr]) => (status === H.CompilationInfoRequestStatus.Success ? this.compilationText(label, infoPtr) : ''), () => '');
-    this.scopeNotes?.push(notes);
+    this.scope?.notes.push(notes);
     return module;
   }
 
@@ -463,15 +539,20 @@ export class NativePort implements GpuPort {
   }
 
   /** (NativeEncoder) */
-  finishEncoder(encoder: bigint): PortCommands {
+  finishEncoder(encoder: bigint, invalid: string | null): PortCommands {
     const cmd = this.lib.fn.wgpuCommandEncoderFinish(encoder, null) as bigint | null;
     this.release('commandEncoder', encoder);
-    const commands: NativeCommands = { ptr: this.handles.add('commandBuffer', cmd, 'a command buffer') };
+    const commands: NativeCommands = { ptr: this.handles.add('commandBuffer', cmd, 'a command buffer'), invalid };
     return commands;
   }
 
   submit(commands: PortCommands): void {
-    const { ptr } = commands as NativeCommands;
+    const { ptr, invalid } = commands as NativeCommands;
+    if (invalid) {
+      this.release('commandBuffer', ptr);
+      this.reportError(`${invalid}; the submit was dropped`);
+      return;
+    }
     const a = this.arena;
     a.reset();
     const list = a.alloc(8);
@@ -491,14 +572,14 @@ export class NativePort implements GpuPort {
     const { lib } = this;
     lib.fn.wgpuDevicePushErrorScope(this.device, H.ErrorFilter.OutOfMemory);
     lib.fn.wgpuDevicePushErrorScope(this.device, H.ErrorFilter.Validation);
-    const outer = this.scopeNotes;
-    const notes: Promise<string>[] = [];
-    this.scopeNotes = notes;
+    const outer = this.scope;
+    const scope = this.scope = { notes: [] as Promise<string>[], errors: [] as string[] };
     let out: T;
     try {
       out = fn();
     } finally {
-      this.scopeNotes = outer;
+      this.scope = outer;
+      const { notes, errors } = scope;
       const pop = (what: string) => this.request<[number, number, StringViewValue]>('popErrorScope', what,
         (info) => lib.fn.wgpuDevicePopErrorScope(this.device, info), 'cpu',
         ([status, type, message]): ScopeResult => ({ status, type, message: lib.text(message) }));
@@ -506,6 +587,7 @@ export class NativePort implements GpuPort {
       const m = pop(`the out-of-memory error scope of ${label}`) as unknown as Promise<ScopeResult>;
       this.pending.push(Promise.all([v, m, Promise.all(notes)]).then(([ve, me, texts]) => {
         const detail = texts.filter((t) => t).map((t) => `\n${t}`).join('');
+        if (errors.length) return new Error(`WebGPU validation error in ${label}: ${errors.join('; ')}${detail}`);
         for (const [r, what] of [[ve, 'validation error'], [me, 'out of memory']] as const) {
           if (r.status !== H.PopErrorScopeStatus.Success) return new Error(`WebGPU error scope in ${label}: status ${r.status}: ${r.message}`);
           if (r.type !== H.ErrorTypeNoError) {
@@ -524,6 +606,12 @@ export class NativePort implements GpuPort {
     this.pending = [];
     const errors = (await Promise.all(ps)).filter((e) => e !== null);
     if (errors.length) throw errors[0];
+  }
+
+  /** An error found before reaching the library: in the current scope, else as if uncaptured. */
+  private reportError(message: string): void {
+    if (this.scope) this.scope.errors.push(message);
+    else this.uncaptured ??= new Error(`WebGPU validation error: ${message}`);
   }
 
   failure(): Error | null {
@@ -548,14 +636,7 @@ export class NativePort implements GpuPort {
       lib.fn.wgpuBindGroupLayoutRelease(k.bindGroupLayout); this.handles.remove('bindGroupLayout', k.bindGroupLayout);
     }
     this.kernels.clear();
-    for (const m of this.modules) { lib.fn.wgpuShaderModuleRelease(m.ptr); this.handles.remove('shaderModule', m.ptr); }
-    this.modules.clear();
-    if (this.queue) this.release('queue', this.queue);
-    if (this.device) {
-      lib.fn.wgpuDeviceDestroy(this.device);
-      this.poller.processEvents(); // the loss callback (reason: destroyed) runs now, while routed
-      this.release('device', this.device);
-    }
+    if (this.device) this.closeDevice();
     if (this.adapter) this.release('adapter', this.adapter);
     this.poller.close('the WebGPU device was destroyed');
     // releasing the instance cancels anything still pending; its callbacks are dropped after off()

@@ -3,19 +3,18 @@
 // process exits by itself after destroy().
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { test } from 'uvu';
+import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createWebGPUBackend } from '../../bindings/webgpu/backend.ts';
-import { openDevice } from '../../bindings/webgpu/provider.ts';
 import { isSoftwareRenderer, selectBackend } from '../../bindings/select.ts';
-import { rand, relErr, webgpuBackend } from '../helpers.ts';
+import { rand, relErr, webgpuProviders, createGpu } from '../helpers.ts';
 
-const gpu = await webgpuBackend();
-if (!gpu) {
-  console.warn('test/webgpu/device: NOT RUN, no WebGPU adapter on this machine (no test was registered)');
-} else {
+const gpus = await webgpuProviders();
+if (!gpus.length) console.warn('test/webgpu/device: NOT RUN, no WebGPU adapter on this machine (no test was registered)');
+for (const { provider, backend: gpu } of gpus) {
+  const test = suite(`device (${provider})`);
   test('provider: a shader error in a scope becomes an Error naming the kernel', async () => {
-    const ctx = await openDevice();
+    const be = await createGpu(provider);
+    const ctx = be.port;
     try {
       ctx.scoped('kernel broken_on_purpose', () => ctx.compile('broken', 'fn main( {'));
       let message = '';
@@ -23,12 +22,12 @@ if (!gpu) {
       assert.match(message, /validation error in kernel broken_on_purpose/);
       await ctx.checkScopes(); // the error was consumed: the next check is clean
     } finally {
-      ctx.destroy();
+      await be.destroy();
     }
   });
 
   test('backend: an impossible allocation fails at the next sync with a clear message', async () => {
-    const be = await createWebGPUBackend({ quiet: true });
+    const be = await createGpu(provider);
     try {
       be.alloc('f32', 2 ** 31); // 8 GiB: above maxBufferSize on every adapter
       let message = '';
@@ -43,7 +42,7 @@ if (!gpu) {
   });
 
   test('backend: using a freed buffer fails at the next sync, naming the kernel', async () => {
-    const be = await createWebGPUBackend({ quiet: true });
+    const be = await createGpu(provider);
     try {
       const b = be.alloc('f32', 8);
       be.free(b);
@@ -57,8 +56,8 @@ if (!gpu) {
   });
 
   test('backend: a buffer of another device is an error at sync, and the backend stays usable', async () => {
-    const a = await createWebGPUBackend({ quiet: true });
-    const b = await createWebGPUBackend({ quiet: true });
+    const a = await createGpu(provider);
+    const b = await createGpu(provider);
     try {
       const foreign = a.alloc('f32', 8);
       b.fill(foreign, 1, 8);
@@ -98,7 +97,7 @@ if (!gpu) {
   });
 
   test('timing: per-kernel GPU times are summed by kernel name', async () => {
-    const be = await createWebGPUBackend({ quiet: true, timing: true });
+    const be = await createGpu(provider, { timing: true });
     try {
       if (!be.timingEnabled) { console.warn('(timing test: adapter has no timestamp-query; only checked that times stay empty)'); }
       const a = be.alloc('f32', 40 * 30), c = be.alloc('f32', 40 * 40);
@@ -130,14 +129,16 @@ if (!gpu) {
     assert.ok(relErr(got, want) <= 1e-4, `relErr ${relErr(got, want)} (tol 1e-4: 600 f32 roundings)`);
   });
 
-  test('select: wasm on request, webgpu when asked, auto picks a hardware adapter, else wasm', async () => {
+  test('select: wasm on request, this provider when asked, auto picks a hardware adapter, else wasm', async () => {
     const w = await selectBackend('wasm', { quiet: true, threads: 1 });
     assert.is(w.name, 'wasm');
     await w.destroy();
-    const forced = await selectBackend('webgpu', { quiet: true });
+    const forced = await selectBackend(provider, { quiet: true });
     assert.is(forced.name, 'webgpu');
+    assert.is(/via webgpu\.h/.test(forced.description), provider === 'webgpu-native', forced.description);
     const software = isSoftwareRenderer(forced.description);
     await forced.destroy();
+    // auto looks at dawn.node's adapter; both providers see the same one here
     const g = await selectBackend('auto', { quiet: true });
     // lavapipe (CI, machines without a GPU) is a CPU renderer: auto prefers the WASM kernels there
     assert.is(g.name, software ? 'wasm' : 'webgpu', `auto with adapter '${forced.description}'`);
@@ -151,11 +152,10 @@ if (!gpu) {
 
   test('process exits by itself after destroy()', () => {
     const probe = fileURLToPath(new URL('./exit_probe.ts', import.meta.url));
-    const r = spawnSync(process.execPath, ['--import', 'tsx', probe], { encoding: 'utf8', timeout: 30000 });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', probe, provider], { encoding: 'utf8', timeout: 30000 });
     assert.is(r.signal, null, `probe was killed (${r.signal}): it did not exit within 30 s`);
     assert.is(r.status, 0, r.stderr);
     assert.match(r.stdout, /probe ok 1/);
   });
+  test.run();
 }
-
-test.run();

@@ -4,19 +4,18 @@
 // the attention cases cover GQA, right padding (keyLen < Tk), qPos0 > 0 and Tq = 1 decoding.
 // Buffers that an op "writes" start out filled with garbage, so a kernel that skips an element
 // cannot pass by luck.
-import { test } from 'uvu';
+import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { AttentionDims, Backend, LoraDims, MatmulParams } from '../../engine/backend.ts';
-import { createWebGPUBackend } from '../../bindings/webgpu/backend.ts';
-import { rand, randInt, relErr, wasmBackend, webgpuBackend } from '../helpers.ts';
+import { rand, randInt, relErr, wasmBackend, webgpuProviders, createGpu } from '../helpers.ts';
 import { bitIdentical, runCase, type Case } from './harness.ts';
 
 const TOL = 1e-5; // f32 kernels with different summation orders
 
-const gpu = await webgpuBackend();
-if (!gpu) {
-  console.warn('test/webgpu/parity: NOT RUN, no WebGPU adapter on this machine (no test was registered)');
-} else {
+const gpus = await webgpuProviders();
+if (!gpus.length) console.warn('test/webgpu/parity: NOT RUN, no WebGPU adapter on this machine (no test was registered)');
+for (const { provider, backend: gpu } of gpus) {
+  const test = suite(`parity (${provider})`);
   const cpu = await wasmBackend();
 
   /** Runs the case on both backends and checks every output within tol. */
@@ -187,7 +186,7 @@ if (!gpu) {
   });
 
   test('attention: the 8-row tile variant used where workgroup memory is 16 KiB', async () => {
-    const small = await createWebGPUBackend({ quiet: true, attentionTile: 8 });
+    const small = await createGpu(provider, { attentionTile: 8 });
     try {
       const c = attnCase(attn(2, 19, 21, 4, 2, 16, 2), [21, 9], 95);
       const ref = await runCase(cpu, c), got = await runCase(small, c);
@@ -320,7 +319,5 @@ if (!gpu) {
     assert.ok(tail.every((v) => v === 5) && head.every((v) => v === 5), 'every element past 65535 workgroups written');
   });
 
+  test.run();
 }
-
-test.run();
-

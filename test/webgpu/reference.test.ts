@@ -2,20 +2,20 @@
 // against the JS twin of the hash (bit for bit), matmul and attention forward against f64
 // references, and the attention backward against central finite differences of the f64
 // forward (scalar loss = dot(out, w), so dout = w).
-import { test } from 'uvu';
+import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { AttentionDims } from '../../engine/backend.ts';
-import { dot, rand, relErr, webgpuBackend } from '../helpers.ts';
+import { dot, rand, relErr, webgpuProviders } from '../helpers.ts';
 import { attentionRef } from '../reference/attention.ts';
 import { dropoutMaskRef } from '../reference/dropout_hash.ts';
 import { matmulRef } from '../reference/matmul.ts';
 import { finiteDiffAt, pick, spreadIndices } from '../reference/sampled_grad.ts';
 import { bitIdentical, runCase } from './harness.ts';
 
-const gpu = await webgpuBackend();
-if (!gpu) {
-  console.warn('test/webgpu/reference: NOT RUN, no WebGPU adapter on this machine (no test was registered)');
-} else {
+const gpus = await webgpuProviders();
+if (!gpus.length) console.warn('test/webgpu/reference: NOT RUN, no WebGPU adapter on this machine (no test was registered)');
+for (const { provider, backend: gpu } of gpus) {
+  const test = suite(`reference (${provider})`);
   test('dropout: WGSL mask equals the JS twin of the hash bit for bit', async () => {
     for (const [n, p, seed] of [[5000, 0.1, 1], [1234, 0.3, 0xffffffff], [100, 0.999, 3]]) {
       const got = await runCase(gpu, { buffers: { m: new Float32Array(n) }, outputs: ['m'], run: (be, b) => be.dropoutMask(b.m, n, p, seed) });
@@ -78,6 +78,5 @@ if (!gpu) {
       assert.ok(e <= 1e-4, `d${name} relErr ${e} vs finite differences (tol 1e-4: f32 kernel vs f64 central differences)`);
     }
   });
+  test.run();
 }
-
-test.run();
