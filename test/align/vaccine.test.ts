@@ -11,7 +11,7 @@ import { buildModel } from '../../engine/model/registry.ts';
 import { loadModel } from '../../engine/model/load.ts';
 import { Tensor } from '../../engine/tensor.ts';
 import { passSeed, randomVaccineStep, sftStep, VACCINE_EPS, vaccineStep } from '../../engine/vaccine.ts';
-import { relErr, wasmBackend, webgpuBackend } from '../helpers.ts';
+import { relErr, wasmBackend, webgpuProviders } from '../helpers.ts';
 import { randomBatch, randomLora, readGrads, tinyConfig, tinyModel } from './helpers_align.ts';
 
 const be = await wasmBackend();
@@ -145,9 +145,8 @@ test('golden fixture (f64 torch): loss, perturbation, perturbed loss and Vaccine
   model.lora.dispose(); model.dispose();
 });
 
-// Registered only where an adapter exists; under CI a missing adapter makes webgpuBackend() throw.
-const gpu = await webgpuBackend();
-if (gpu) test('WebGPU and WASM agree on a Vaccine step (losses, grad norm, LoRA grads: rel 1e-5)', async () => {
+// Registered only where an adapter exists; under CI a missing adapter makes webgpuProviders() throw.
+for (const { provider, backend: gpu } of await webgpuProviders()) test(`WebGPU (${provider}) and WASM agree on a Vaccine step (losses, grad norm, LoRA grads: rel 1e-5)`, async () => {
   const results = [];
   for (const b of [be, gpu]) {
     const model = tinyModel(b);

@@ -9,7 +9,7 @@ import type { Batch, CausalLM } from '../../engine/model/causal_lm.ts';
 import type { HostWeights } from '../../engine/model/family.ts';
 import { loadHFModel } from '../../engine/model/load_hf.ts';
 import { buildModel } from '../../engine/model/registry.ts';
-import { relErr, wasmBackend, webgpuBackend } from '../helpers.ts';
+import { relErr, wasmBackend, webgpuProviders } from '../helpers.ts';
 
 const DIR = new URL('../fixtures/golden/', import.meta.url).pathname;
 const t = suite('f16 weights');
@@ -20,39 +20,41 @@ t('a backend without f16 storage refuses f16 weights clearly', async () => {
   assert.throws(() => buildModel(be, config, weights, { weightDtype: 'f16' }), /f16 weights need a backend with f16 storage/);
 });
 
-const gpu = await webgpuBackend();
-if (!gpu) console.warn('f16 weights on WebGPU: no adapter, not run');
-else if (!gpu.hasF16) console.warn('f16 weights on WebGPU: the adapter lacks shader-f16, not run');
-if (gpu?.hasF16) t('WebGPU: f16-stored weights equal f32 compute on f16-rounded weights (logits, loss, LoRA grads)', async () => {
-  const be = gpu;
-  const { config, weights } = loadHFModel(DIR);
-  const rounded: HostWeights = new Map();
-  for (const [name, w] of weights) {
-    const isMatrix = name.endsWith('_proj.weight') || name === 'lm_head.weight';
-    rounded.set(name, isMatrix ? { shape: w.shape, data: Float32Array.from(w.data, (x) => f16BitsToF32(f32ToF16Bits(x))) } : w);
-  }
-  const batch: Batch = { B: 2, T: 6, ids: Int32Array.from([1, 5, 9, 13, 17, 21, 1, 7, 3, 0, 0, 0]),
-    labels: Int32Array.from([-100, -100, 9, 13, 17, 21, -100, 7, 3, -100, -100, -100]), lengths: Int32Array.from([6, 3]) };
-  const run = async (model: CausalLM) => {
-    model.lora = Lora.create(be, config, { r: 4, alpha: 8, dropout: 0, targets: loraTargetNames(config), seed: 5 });
-    // non-zero B so that every LoRA gradient is non-trivial
-    for (const m of model.lora.modules) be.fill(m.B.buf, 0.05, m.B.size);
-    const tape = model.forward(batch, { training: false });
-    const logits = await model.logits(tape).read();
-    const loss = await model.loss(tape);
-    model.backward(tape);
-    const grads = [];
-    for (const m of model.lora.modules) grads.push(await m.dA.read(), await m.dB.read());
-    model.disposeTape(tape);
-    model.lora.dispose();
-    model.dispose();
-    return { logits, loss, grads };
-  };
-  const half = await run(buildModel(be, config, weights, { weightDtype: 'f16' }));
-  const ref = await run(buildModel(be, config, rounded));
-  assert.ok(relErr(half.logits, ref.logits) <= 1e-5, `logits ${relErr(half.logits, ref.logits)}`);
-  assert.ok(Math.abs(half.loss - ref.loss) <= 1e-5 * Math.abs(ref.loss), `loss ${half.loss} vs ${ref.loss}`);
-  half.grads.forEach((g, i) => assert.ok(relErr(g, ref.grads[i]) <= 1e-5, `grad ${i}: ${relErr(g, ref.grads[i])}`));
-});
+const gpus = await webgpuProviders();
+if (!gpus.length) console.warn('f16 weights on WebGPU: no adapter, not run');
+for (const { provider, backend: gpu } of gpus) {
+  if (!gpu.hasF16) console.warn(`f16 weights on WebGPU (${provider}): the adapter lacks shader-f16, not run`);
+  if (gpu.hasF16) t(`WebGPU (${provider}): f16-stored weights equal f32 compute on f16-rounded weights (logits, loss, LoRA grads)`, async () => {
+    const be = gpu;
+    const { config, weights } = loadHFModel(DIR);
+    const rounded: HostWeights = new Map();
+    for (const [name, w] of weights) {
+      const isMatrix = name.endsWith('_proj.weight') || name === 'lm_head.weight';
+      rounded.set(name, isMatrix ? { shape: w.shape, data: Float32Array.from(w.data, (x) => f16BitsToF32(f32ToF16Bits(x))) } : w);
+    }
+    const batch: Batch = { B: 2, T: 6, ids: Int32Array.from([1, 5, 9, 13, 17, 21, 1, 7, 3, 0, 0, 0]),
+      labels: Int32Array.from([-100, -100, 9, 13, 17, 21, -100, 7, 3, -100, -100, -100]), lengths: Int32Array.from([6, 3]) };
+    const run = async (model: CausalLM) => {
+      model.lora = Lora.create(be, config, { r: 4, alpha: 8, dropout: 0, targets: loraTargetNames(config), seed: 5 });
+      // non-zero B so that every LoRA gradient is non-trivial
+      for (const m of model.lora.modules) be.fill(m.B.buf, 0.05, m.B.size);
+      const tape = model.forward(batch, { training: false });
+      const logits = await model.logits(tape).read();
+      const loss = await model.loss(tape);
+      model.backward(tape);
+      const grads = [];
+      for (const m of model.lora.modules) grads.push(await m.dA.read(), await m.dB.read());
+      model.disposeTape(tape);
+      model.lora.dispose();
+      model.dispose();
+      return { logits, loss, grads };
+    };
+    const half = await run(buildModel(be, config, weights, { weightDtype: 'f16' }));
+    const ref = await run(buildModel(be, config, rounded));
+    assert.ok(relErr(half.logits, ref.logits) <= 1e-5, `logits ${relErr(half.logits, ref.logits)}`);
+    assert.ok(Math.abs(half.loss - ref.loss) <= 1e-5 * Math.abs(ref.loss), `loss ${half.loss} vs ${ref.loss}`);
+    half.grads.forEach((g, i) => assert.ok(relErr(g, ref.grads[i]) <= 1e-5, `grad ${i}: ${relErr(g, ref.grads[i])}`));
+  });
+}
 
 t.run();

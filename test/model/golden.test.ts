@@ -4,7 +4,8 @@
 // tensor with relative error <= 1e-4 (max |diff| / max |reference|), on every backend here.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { relErr, wasmBackend, webgpuBackend } from '../helpers.ts';
+import type { Backend } from '../../engine/backend.ts';
+import { relErr, wasmBackend, webgpuProviders } from '../helpers.ts';
 import { FIXTURES, loadGolden } from './golden_fixture.ts';
 
 const TOL = 1e-4;
@@ -15,8 +16,8 @@ function check(name: string, got: ArrayLike<number>, want: ArrayLike<number> | u
   assert.ok(e <= TOL, `${name}: relative error ${e.toExponential(2)} > ${TOL}`);
 }
 
-// Without an adapter (outside CI) the WebGPU suite is not registered; under CI webgpuBackend() throws.
-const backends = [['wasm', await wasmBackend()], ['webgpu', await webgpuBackend()]] as const;
+// Without an adapter (outside CI) the WebGPU suites are not registered; under CI webgpuProviders() throws.
+const backends: [string, Backend | null][] = [['wasm', await wasmBackend()], ...(await webgpuProviders()).map(({ provider, backend }) => [provider, backend] as [string, Backend])];
 for (const [label, be] of backends) {
   if (!be) { console.warn(`golden (${label}): no adapter, not run`); continue; }
   const t = suite(`golden (${label})`);

@@ -10,7 +10,8 @@ import type { CausalLM } from '../../engine/model/causal_lm.ts';
 import { buildModel } from '../../engine/model/registry.ts';
 import { loadModel } from '../../engine/model/load.ts';
 import { loadTokenizer } from '../../engine/tokenizer/load.ts';
-import { DATA_DIR, wasmBackend, webgpuBackend } from '../helpers.ts';
+import type { Backend } from '../../engine/backend.ts';
+import { DATA_DIR, wasmBackend, webgpuProviders } from '../helpers.ts';
 
 const MODEL = join(DATA_DIR, 'models', 'stories260K', 'stories260K.bin');
 const TOKENIZER = join(DATA_DIR, 'models', 'stories260K', 'tok512.bin');
@@ -21,7 +22,9 @@ const DOCUMENTED = 'Once upon a time, there was a little girl named Lily. She lo
 const haveData = existsSync(MODEL) && existsSync(TOKENIZER);
 const one = async (model: CausalLM, prompt: number[], o: GenerateOptions) => (await generate(model, [prompt], o))[0];
 if (!haveData) console.warn(`stories260K: ${MODEL} not found: not run`);
-const backends = haveData ? [['wasm', await wasmBackend()], ['webgpu', await webgpuBackend()]] as const : [];
+const backends: [string, Backend | null][] = haveData
+  ? [['wasm', await wasmBackend()], ...(await webgpuProviders()).map(({ provider, backend }) => [provider, backend] as [string, Backend])]
+  : [];
 for (const [label, be] of backends) {
   if (!be) { console.warn(`stories260K (${label}): no adapter, not run`); continue; }
   const t = suite(`stories260K (${label})`);
