@@ -2,7 +2,8 @@
 // update, for a plain SFT step and a Vaccine step (two passes), on the chosen backends, with
 // PyTorch (CPU, same shapes, same threads) in the same run for the ratio.
 //
-//   node --import tsx bench/train_step.ts [--config small|stories15m] [--steps 3] [--backends wasm,webgpu] [--profile]
+//   node --import tsx bench/train_step.ts [--config small|stories15m] [--steps 3] [--backends wasm,webgpu,webgpu-native] [--profile]
+// (--backends: kinds of bindings/registry.ts; webgpu,webgpu-native times the same step on both WebGPU providers)
 // --profile: time per kernel, summed by name: GPU timestamps on WebGPU (quantization off), wall
 // clock per call on WASM (kernels run synchronously there).
 import { execFileSync } from 'node:child_process';
@@ -11,6 +12,7 @@ import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Backend } from '../engine/backend.ts';
 import { Lora, loraTargetNames } from '../engine/lora.ts';
+import { selectBackend, type BackendKind } from '../bindings/select.ts';
 import { randomLlamaWeights } from '../engine/demo.ts';
 import type { Batch } from '../engine/model/causal_lm.ts';
 import type { LlamaConfig } from '../engine/model/llama/config.ts';
@@ -124,10 +126,10 @@ for (const kind of values.backends!.split(',')) {
   for (const threads of threadList) {
     let backend: Backend;
     if (kind === 'wasm') backend = await (await import('../bindings/wasm/backend.ts')).createWasmBackend({ threads, timing: values.profile });
-    else backend = await (await import('../bindings/webgpu/backend.ts')).createWebGPUBackend({ quiet: true, timing: values.profile });
+    else backend = await selectBackend(kind as BackendKind, { quiet: true, timing: values.profile });
     const { sftMs, vaccineMs } = await timeSteps(backend);
     const torchMs = kind === 'wasm' ? torchStep(threads) : null;
-    const label = kind === 'wasm' ? `wasm, ${threads} thread(s)` : `webgpu (${backend.description})`;
+    const label = kind === 'wasm' ? `wasm, ${threads} thread(s)` : `${kind} (${backend.description})`;
     console.log(`${label.padEnd(31)} | ${sftMs.toFixed(1).padStart(11)} | ${(tokens / (sftMs / 1000)).toFixed(0).padStart(8)} | ${vaccineMs.toFixed(1).padStart(15)} | ${(vaccineMs / sftMs).toFixed(2).padStart(11)} | ${torchMs === null ? '          n/a' : torchMs.toFixed(1).padStart(14)} | ${torchMs === null ? 'n/a' : (sftMs / torchMs).toFixed(2) + 'x'}`);
     const times = (backend as { kernelTimes?: () => Map<string, { count: number; ms: number }> }).kernelTimes?.();
     if (values.profile && times && times.size > 0) {
