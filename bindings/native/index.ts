@@ -6,13 +6,15 @@ import { WebGPUBackend, type WebGPUBackendOptions } from '../webgpu/backend.ts';
 export interface NativeBackendOptions extends WebGPUBackendOptions {
   /** the webgpu.h shared library (default: $WEBGPU_LIB, else Dawn's from bun-webgpu-linux-x64) */
   library?: string;
+  /** 'poll': never use timed waits, as with a library that lacks them (for tests) */
+  waits?: 'timed' | 'poll';
 }
 
 export async function createNativeBackend(opts: NativeBackendOptions = {}): Promise<WebGPUBackend> {
   const { loadLibrary } = await import('./library.ts');
   const { openNativeDevice } = await import('./provider.ts');
   const lib = await loadLibrary(opts.library);
-  const backend = new WebGPUBackend(await openNativeDevice(lib), opts);
+  const backend = new WebGPUBackend(await openNativeDevice(lib, opts.waits), opts);
   if (!opts.quiet) console.log(backend.description);
   return backend;
 }

@@ -202,16 +202,7 @@ export async function loadLibrary(explicit?: string): Promise<WebGPULibrary> {
     throw new WebGPULibraryError(`${where.path} (from ${where.from}) implements an older webgpu.h: it exports ${old.join(', ')}, `
       + 'which the current header removed; use a library built on the stable header (Dawn from 2025-09, wgpu-native v29 or later)');
   }
-  let version = '';
-  if (has('wgpuGetVersion')) {
-    const v = Number(lib.func('uint32_t wgpuGetVersion(void)')());
-    const parts = [v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff];
-    version = `wgpu-native ${parts.join('.')}`;
-    if (parts[0] < WGPU_NATIVE_MIN_MAJOR) {
-      throw new WebGPULibraryError(`${where.path} is ${version}, which implements an older webgpu.h; `
-        + `this engine needs wgpu-native v${WGPU_NATIVE_MIN_MAJOR} or later (the stable header)`);
-    }
-  }
+  const version = has('wgpuGetVersion') ? checkWgpuNativeVersion(Number(lib.func('uint32_t wgpuGetVersion(void)')()), where.path) : '';
   const fn = {} as WebGPULibrary['fn'];
   for (const name of REQUIRED_FUNCTIONS) fn[name] = lib.func(FUNCTIONS[name]) as (...args: unknown[]) => unknown;
 
@@ -247,6 +238,17 @@ export async function loadLibrary(explicit?: string): Promise<WebGPULibrary> {
   };
   loaded.set(where.path, library);
   return library;
+}
+
+/** wgpu-native's version word (major.minor.patch.build, a byte each) as text; older than v29 is an error. */
+export function checkWgpuNativeVersion(v: number, path: string): string {
+  const parts = [v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff];
+  const version = `wgpu-native ${parts.join('.')}`;
+  if (parts[0] < WGPU_NATIVE_MIN_MAJOR) {
+    throw new WebGPULibraryError(`${path} is ${version}, which implements an older webgpu.h; `
+      + `this engine needs wgpu-native v${WGPU_NATIVE_MIN_MAJOR} or later (the stable header)`);
+  }
+  return version;
 }
 
 function checkFile(where: LibraryLocation): void {

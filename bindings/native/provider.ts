@@ -144,7 +144,8 @@ export class NativePort implements GpuPort {
   /** what the current scoped() call gathers: compilation messages, errors found on this side */
   private scope: { notes: Promise<string>[]; errors: string[] } | null = null;
 
-  constructor(readonly lib: WebGPULibrary) {
+  /** waits: 'timed' where the library offers timed waits (default), 'poll' to poll always (tests) */
+  constructor(readonly lib: WebGPULibrary, waits: 'timed' | 'poll' = 'timed') {
     this.arena = new Arena(lib.koffi);
     this.lostId = lib.nextId();
     this.errorId = lib.nextId();
@@ -156,7 +157,7 @@ export class NativePort implements GpuPort {
     a.u32(f, H.InstanceFeatureName.TimedWaitAny);
     a.u64(d + H.InstanceDescriptor.at.requiredFeatureCount, 1);
     a.ptr(d + H.InstanceDescriptor.at.requiredFeatures, a.addr(f));
-    let instance = lib.fn.wgpuCreateInstance(a.addr(d)) as bigint | null;
+    let instance = waits === 'timed' ? lib.fn.wgpuCreateInstance(a.addr(d)) as bigint | null : null;
     const timed = !!instance;
     instance ??= lib.fn.wgpuCreateInstance(null) as bigint | null;
     this.instance = this.handles.add('instance', instance, 'the instance (wgpuCreateInstance)');
@@ -283,6 +284,9 @@ export class NativePort implements GpuPort {
     for (const m of this.modules) { this.lib.fn.wgpuShaderModuleRelease(m.ptr); this.handles.remove('shaderModule', m.ptr); }
     this.modules.clear();
   }
+
+  /** Whether reads sleep in timed waits (else they poll). */
+  get timedWaits(): boolean { return this.poller.timed; }
 
   /** Live handles by kind, for leak checks. */
   liveHandles(): Record<string, number> { return this.handles.counts(); }
@@ -703,8 +707,8 @@ function bindingType(t: BindingType): number {
 }
 
 /** Opens an adapter and a device on the library, as a GPU port. */
-export async function openNativeDevice(lib: WebGPULibrary): Promise<NativePort> {
-  const port = new NativePort(lib);
+export async function openNativeDevice(lib: WebGPULibrary, waits: 'timed' | 'poll' = 'timed'): Promise<NativePort> {
+  const port = new NativePort(lib, waits);
   try {
     await port.open();
   } catch (e) {

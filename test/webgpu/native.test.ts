@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { locateLibrary, WebGPULibraryError } from '../../bindings/native/library.ts';
+import { checkWgpuNativeVersion, locateLibrary, WebGPULibraryError } from '../../bindings/native/library.ts';
 import type { NativePort } from '../../bindings/native/provider.ts';
 import type { WebGPUBackend } from '../../bindings/webgpu/backend.ts';
 import type { Backend } from '../../engine/backend.ts';
@@ -16,6 +16,8 @@ import { demoAlignmentRows, randomLlamaWeights, tinyLlamaConfig } from '../../en
 import { align, type AlignOptions, type StepMetrics } from '../../engine/jobs/align.ts';
 import { ByteTokenizer } from '../../engine/tokenizer/bytes.ts';
 import { webgpuProviders } from '../helpers.ts';
+import { bitIdentical } from './harness.ts';
+import { createNativeBackend } from '../../bindings/native/index.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'native-'));
@@ -35,6 +37,14 @@ lib('the library comes from --webgpu-lib, else WEBGPU_LIB, else the default pack
   err = null;
   try { locateLibrary(undefined, {}, () => work); } catch (e) { err = e; }
   assert.match((err as Error).message, /no webgpu\.h library in .*libwebgpu_dawn\.so/);
+});
+
+lib('wgpu-native reports its version: v29 (the stable header) or later is accepted, older is a clear error', () => {
+  assert.is(checkWgpuNativeVersion((29 << 24) | (0 << 16) | (1 << 8) | 2, '/l.so'), 'wgpu-native 29.0.1.2');
+  let err: unknown = null;
+  try { checkWgpuNativeVersion((25 << 24) | (0 << 16) | (2 << 8) | 1, '/l.so'); } catch (e) { err = e; }
+  assert.instance(err, WebGPULibraryError);
+  assert.match((err as Error).message, /\/l\.so is wgpu-native 25\.0\.2\.1, which implements an older webgpu\.h; this engine needs wgpu-native v29/);
 });
 
 /** A real shared library that is not webgpu.h: the C library this process runs on. */
@@ -125,6 +135,30 @@ if (native) {
     const after = port.liveHandles(), was = JSON.parse(before.handles) as Record<string, number>;
     assert.is(after.buffer, was.buffer, 'buffers');
     for (const kind of ['bindGroup', 'commandEncoder', 'computePass', 'commandBuffer']) assert.is(after[kind], undefined, `${kind}: none alive between steps`);
+  });
+  t.run();
+}
+
+if (native) {
+  const t = suite('native waits');
+  t('without timed waits (polling, as with a library that lacks them) results are the same', async () => {
+    assert.ok(((native as WebGPUBackend).port as NativePort).timedWaits, 'the default library offers timed waits');
+    const polling = await createNativeBackend({ quiet: true, waits: 'poll' });
+    try {
+      assert.not.ok((polling.port as NativePort).timedWaits);
+      const run = async (be: Backend) => {
+        const a = be.alloc('f32', 300), c = be.alloc('f32', 300);
+        be.write(a, Float32Array.from({ length: 300 }, (_, i) => Math.sin(i)));
+        be.matmul(c, a, a, { M: 10, N: 30, K: 30, transA: false, transB: false, alpha: 1, beta: 0 });
+        await be.sync();
+        const out = await be.read(c, 'f32', 300);
+        be.free(a); be.free(c);
+        return out;
+      };
+      assert.ok(bitIdentical(await run(polling), await run(native)), 'the same bits either way');
+    } finally {
+      await polling.destroy();
+    }
   });
   t.run();
 }
