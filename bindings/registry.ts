@@ -51,9 +51,7 @@ export function isBackendKind(s: string): s is BackendKind {
   return (BACKEND_KINDS as readonly string[]).includes(s);
 }
 
-/** One line per kind, `kind: help`, each indented by `indent` spaces (for --help texts). */
-export function backendHelp(indent: number): string {
-  const pad = ' '.repeat(indent);
-  const lines = [`auto: ${AUTO_HELP}`, ...Object.entries(REGISTRY).map(([k, e]) => `${k}: ${e.help}`)];
-  return lines.map((l) => pad + l).join('\n');
+/** One line per kind, `kind: help` (for --help texts). */
+export function backendHelpLines(): string[] {
+  return [`auto: ${AUTO_HELP}`, ...Object.entries(REGISTRY).map(([k, e]) => `${k}: ${e.help}`)];
 }

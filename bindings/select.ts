@@ -6,7 +6,7 @@
 import type { Backend } from '../engine/backend.ts';
 import { backendEntry, BACKEND_KINDS, isBackendKind, type BackendCreateOptions, type BackendKind } from './registry.ts';
 
-export { BACKEND_KINDS, backendHelp, type BackendKind } from './registry.ts';
+export { BACKEND_KINDS, backendHelpLines, type BackendKind } from './registry.ts';
 
 export interface SelectOptions extends BackendCreateOptions {
   /** print nothing about the choice */

@@ -70,3 +70,13 @@ export async function createWebGPUBackend(opts: WebGPUBackendOptions = {}): Prom
   const { createWebGPUBackend: create } = await import('../bindings/webgpu/backend.ts');
   return create(opts);
 }
+
+/**
+ * Opens a WebGPU device through a library implementing the standard webgpu.h (`library`, else
+ * $WEBGPU_LIB, else Dawn's library from the optional package bun-webgpu-linux-x64), over FFI,
+ * and returns the same WebGPU backend on it. koffi and the library load here, on first use.
+ */
+export async function createNativeBackend(opts: WebGPUBackendOptions & { library?: string } = {}): Promise<Backend> {
+  const { createNativeBackend: create } = await import('../bindings/native/index.ts');
+  return create(opts);
+}

@@ -63,7 +63,7 @@ export function alignStep(method: AlignMethod, rho: number): StepFunction {
 }
 
 /** The session's part of the options. */
-const SESSION_KEYS = ['model', 'tokenizer', 'backend', 'threads', 'weights'] as const;
+const SESSION_KEYS = ['model', 'tokenizer', 'backend', 'threads', 'webgpuLib', 'weights'] as const;
 
 /**
  * Validates and completes options; throws InputError naming the bad option. With `onSession`,
@@ -86,7 +86,7 @@ export function normalizeAlignOptions(input: Partial<AlignOptions>, onSession = 
 
 /** Opens a session for the options (model, tokenizer, backend, threads, weights). */
 function sessionOptions(o: AlignValues, log: (m: string) => void): SessionOptions {
-  return { model: o.model!, tokenizer: o.tokenizer, backend: o.backend, threads: o.threads, weights: o.weights, log };
+  return { model: o.model!, tokenizer: o.tokenizer, backend: o.backend, threads: o.threads, webgpuLib: o.webgpuLib, weights: o.weights, log };
 }
 
 /** Aligns a model: opens a session for it, trains, saves the adapter in `out`, closes the session. */

@@ -5,6 +5,7 @@
 import type { Backend } from '../backend.ts';
 import { loadTokenizer } from '../tokenizer/load.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
+import { InputError } from './errors.ts';
 import type { BackendKind } from './session.ts';
 
 /** The tokenizer at `path`, or the one found from the model path (its directory or beside the .bin). */
@@ -17,11 +18,18 @@ export function resolveTokenizer(modelPath: string, path?: string): Tokenizer {
  * `log` (the job's onLog), so the command line shows it and a library caller can redirect it;
  * so does a note when the WebGPU adapter it got is a CPU software renderer.
  */
-export async function resolveBackend(kind: BackendKind, opts: { threads?: number; log: (message: string) => void }): Promise<Backend> {
+export async function resolveBackend(kind: BackendKind, opts: { threads?: number; webgpuLib?: string; log: (message: string) => void }): Promise<Backend> {
   const { selectBackend, isSoftwareRenderer } = await import('../../bindings/select.ts');
-  const backend = await selectBackend(kind, {
-    quiet: true, threads: opts.threads, onFallback: (reason) => opts.log(`backend: auto chose WASM (${reason})`),
-  });
+  let backend: Backend;
+  try {
+    backend = await selectBackend(kind, {
+      quiet: true, threads: opts.threads, webgpuLib: opts.webgpuLib, onFallback: (reason) => opts.log(`backend: auto chose WASM (${reason})`),
+    });
+  } catch (e) {
+    // a backend's own bad-input errors (a missing or unusable webgpu.h library) carry exit code 2
+    if ((e as { exitCode?: number }).exitCode === 2) throw new InputError((e as Error).message);
+    throw e;
+  }
   if (backend.name === 'webgpu' && isSoftwareRenderer(backend.description)) {
     opts.log(`note: the WebGPU adapter is a CPU software renderer (${backend.description}); --backend wasm is usually much faster here`);
   }

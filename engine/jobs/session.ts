@@ -23,7 +23,8 @@ import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { asInput, InputError } from './errors.ts';
 import { resolveBackend, resolveTokenizer } from './resolve.ts';
 
-export type BackendKind = 'auto' | 'webgpu' | 'wasm';
+export type { BackendKind } from '../../bindings/registry.ts';
+import type { BackendKind } from '../../bindings/registry.ts';
 
 /** A model already in memory: its config and f32 weights under Hugging Face names. */
 export interface HostModel { config: ModelConfig; weights: HostWeights }
@@ -33,7 +34,7 @@ export interface HostModel { config: ModelConfig; weights: HostWeights }
  * selectBackend, imported only when a session opens a backend by kind; embedders may inject their
  * own (or hand the session a backend object).
  */
-export type BackendFactory = (kind: BackendKind, opts: { threads?: number; log: (message: string) => void }) => Promise<Backend>;
+export type BackendFactory = (kind: BackendKind, opts: { threads?: number; webgpuLib?: string; log: (message: string) => void }) => Promise<Backend>;
 
 export interface SessionOptions {
   /** a Hugging Face directory or a llama2.c .bin, or a model already in memory */
@@ -44,6 +45,8 @@ export interface SessionOptions {
   backend?: BackendKind | Backend;
   /** WASM worker threads when the session opens a WASM backend */
   threads?: number;
+  /** the webgpu.h library when the session opens a webgpu-native backend */
+  webgpuLib?: string;
   /** storage of the frozen projection weights (f16: WebGPU with shader-f16; no merging then) */
   weights?: 'f32' | 'f16';
   /**
@@ -104,7 +107,7 @@ export class Session {
     let backend: Backend;
     if (typeof o.backend === 'object') backend = o.backend;
     else {
-      backend = await (o.openBackend ?? resolveBackend)(o.backend ?? 'auto', { threads: o.threads, log });
+      backend = await (o.openBackend ?? resolveBackend)(o.backend ?? 'auto', { threads: o.threads, webgpuLib: o.webgpuLib, log });
     }
     try {
       let model: CausalLM;

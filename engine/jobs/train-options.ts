@@ -7,12 +7,14 @@ import { parseTargets, type LoraTarget } from '../lora.ts';
 import { LLAMA_LORA_TARGETS } from '../model/llama/config.ts';
 import type { OptimizerKind, SchedulerKind } from '../optim.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
+import { BACKEND_KINDS, backendHelpLines } from '../../bindings/registry.ts';
 import { opt, range, type OptionValues } from './options.ts';
 import type { BackendKind, HostModel } from './session.ts';
 
 export const SCHEDULERS: readonly SchedulerKind[] = ['cosine', 'linear', 'constant'];
 export const OPTIMIZERS: readonly OptimizerKind[] = ['adamw', 'sgd'];
-export const BACKENDS: readonly BackendKind[] = ['auto', 'webgpu', 'wasm'];
+/** From the backend registry (it imports no backend until one is opened). */
+export const BACKENDS: readonly BackendKind[] = BACKEND_KINDS;
 export const WEIGHT_DTYPES = ['f32', 'f16'] as const;
 
 /** The --help sections of a training job, in order. */
@@ -109,9 +111,12 @@ export const TRAIN_OPTIONS = {
   }),
   backend: opt.choice<BackendKind, Backend>(BACKENDS, {
     group: RUN, arg: 'B', default: 'auto', objects: true,
-    help: 'auto | webgpu | wasm (default {default}). auto takes a\n'
-      + 'hardware WebGPU adapter, else WASM and prints why (a CPU software renderer\n'
-      + 'such as lavapipe is slower than WASM: --backend webgpu forces it)',
+    help: [`${BACKENDS.join(' | ')} (default {default}):`, ...backendHelpLines(),
+      '(a CPU software renderer such as lavapipe is slower than WASM)'].join('\n'),
+  }),
+  webgpuLib: opt.string<string | undefined>({
+    group: RUN, arg: 'PATH', default: undefined,
+    help: 'the webgpu.h library for webgpu-native (default: $WEBGPU_LIB, else Dawn\'s\nlibrary from the optional npm package bun-webgpu-linux-x64)',
   }),
   weights: opt.choice(WEIGHT_DTYPES, {
     group: RUN, arg: 'f32|f16', default: 'f32', fingerprint: 'weights',
