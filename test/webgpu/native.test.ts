@@ -47,6 +47,26 @@ lib('wgpu-native reports its version: v29 (the stable header) or later is accept
   assert.match((err as Error).message, /\/l\.so is wgpu-native 25\.0\.2\.1, which implements an older webgpu\.h; this engine needs wgpu-native v29/);
 });
 
+lib('importing the engine loads neither koffi nor a webgpu.h library; createNativeBackend() loads them', () => {
+  const probe = `
+    const koffiLoaded = () => process.report.getReport().sharedObjects.some((s) => s.endsWith('koffi.node'));
+    const before = koffiLoaded();
+    const engine = await import(${JSON.stringify(new URL('../../engine/index.ts', import.meta.url).href)});
+    const afterImport = koffiLoaded();
+    const be = await engine.createNativeBackend({ quiet: true }).catch(() => null);
+    const afterCreate = koffiLoaded();
+    await be?.destroy();
+    process.stdout.write(JSON.stringify({ before, afterImport, afterCreate }) + '\\n');`;
+  const out = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', probe], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+  const r = JSON.parse(out.stdout.trim().split('\n').pop()!);
+  assert.is(r.before, false);
+  assert.is(r.afterImport, false, 'koffi was loaded by importing the engine');
+  let haveLibrary = true;
+  try { locateLibrary(undefined); } catch { haveLibrary = false; }
+  // the positive control: the probe can see koffi (where a library is there to load it for)
+  if (haveLibrary) assert.is(r.afterCreate, true, 'createNativeBackend() did not load koffi: the probe cannot see it');
+});
+
 /** A real shared library that is not webgpu.h: the C library this process runs on. */
 function libcPath(): string {
   const line = readFileSync('/proc/self/maps', 'utf8').split('\n').find((l) => /\/libc[.-][^/]*\.so/.test(l) || l.endsWith('/libc.so.6'));
