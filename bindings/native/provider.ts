@@ -1,8 +1,9 @@
 // The native provider: the GPU port (bindings/webgpu/port.ts) over a webgpu.h library through
-// koffi. It covers exactly what the engine uses: instance, adapter and device (limits, features,
-// adapter info), buffers and queue writes, mapping for reading, WGSL modules with their
-// compilation messages, compute pipelines and bind groups, encoders, compute passes, submission,
-// timestamp queries, error scopes, the uncaptured-error callback and device loss.
+// koffi. It covers exactly what the engine uses: on top of the device (device.ts: instance,
+// adapter, device with limits and features, adapter info, error scopes, the uncaptured-error
+// callback, device loss), buffers and queue writes, mapping for reading, WGSL modules with their
+// compilation messages, compute pipelines and bind groups, encoders, compute passes, submission
+// and timestamp queries.
 //
 // Ownership: every handle the port creates is counted in `handles` under its kind and released
 // exactly once (a second release throws). Transient objects go as soon as their use ends: a bind
@@ -10,61 +11,12 @@
 // encoder after finish(), a command buffer after submit. Long-lived ones (modules, pipelines,
 // layouts, query sets, buffers, queue, device, adapter, instance) are released by destroy().
 import type {
-  AdapterDescription, BindingType, BufferRole, GpuPort, PortBinding, PortBuffer, PortCommands, PortEncoder,
-  PortKernel, PortLimits, PortModule, PortPass, PortQuerySet, TimestampWrites,
+  BindingType, BufferRole, GpuPort, PortBinding, PortBuffer, PortCommands, PortEncoder,
+  PortKernel, PortModule, PortPass, PortQuerySet, TimestampWrites,
 } from '../webgpu/port.ts';
-import { Arena } from './arena.ts';
-import { Poller } from './events.ts';
+import { NativeDevice } from './device.ts';
 import * as H from './header.ts';
-import { WebGPULibraryError, type FunctionName, type StringViewValue, type WebGPULibrary } from './library.ts';
-
-/** Optional features requested when the adapter has them (as on dawn.node). */
-const WANTED_FEATURES: readonly H.OptionalFeature[] = ['shader-f16', 'subgroups', 'timestamp-query'];
-/** A use of each optional feature that fails with a validation error when it is not enabled. */
-const FEATURE_PROBES: Record<H.OptionalFeature, (port: NativePort) => void> = {
-  'timestamp-query': (port) => port.destroyQuerySet(port.createQuerySet(2)),
-  'shader-f16': (port) => port.compileProbe('enable f16;\n@compute @workgroup_size(1) fn main() { var x = 1.0h; x += 1.0h; }'),
-  subgroups: (port) => port.compileProbe('enable subgroups;\n@compute @workgroup_size(1) fn main() {}'),
-};
-/** Room for a library's WGPULimits beyond the header's members (Dawn appends a few). */
-const LIMITS_BYTES = H.Limits.size + 256;
-
-export type HandleKind = 'instance' | 'adapter' | 'device' | 'queue' | 'buffer' | 'shaderModule' | 'bindGroupLayout'
-  | 'pipelineLayout' | 'computePipeline' | 'bindGroup' | 'commandEncoder' | 'computePass' | 'commandBuffer' | 'querySet';
-
-/**
- * Live handles by kind: each is added when created and removed exactly once when released.
- * References, not objects, are counted: an implementation may return one object for two
- * identical descriptors (Dawn does for layouts), and each return is one reference to release.
- */
-export class HandleTable {
-  private live = new Map<HandleKind, Map<bigint, number>>();
-
-  add(kind: HandleKind, h: bigint | null, what: string): bigint {
-    if (h === null || h === 0n) throw new Error(`webgpu.h: creating ${what} returned NULL`);
-    let refs = this.live.get(kind);
-    if (!refs) this.live.set(kind, refs = new Map());
-    refs.set(h, (refs.get(h) ?? 0) + 1);
-    return h;
-  }
-
-  remove(kind: HandleKind, h: bigint): void {
-    const refs = this.live.get(kind), n = refs?.get(h) ?? 0;
-    if (n === 0) throw new Error(`webgpu.h: ${kind} ${h.toString(16)} released more often than it was created`);
-    if (n === 1) refs!.delete(h); else refs!.set(h, n - 1);
-  }
-
-  /** Live references by kind (kinds with none left out). */
-  counts(): Record<string, number> {
-    const out: Record<string, number> = {};
-    for (const [k, refs] of this.live) {
-      let n = 0;
-      for (const c of refs.values()) n += c;
-      if (n) out[k] = n;
-    }
-    return out;
-  }
-}
+import type { StringViewValue, WebGPULibrary } from './library.ts';
 
 class NativeBuffer implements PortBuffer {
   destroyed = false;
@@ -74,8 +26,6 @@ interface NativeModule extends PortModule { ptr: bigint }
 interface NativeKernel extends PortKernel { pipeline: bigint; pipelineLayout: bigint; bindGroupLayout: bigint }
 interface NativeQuerySet extends PortQuerySet { ptr: bigint }
 interface NativeCommands extends PortCommands { ptr: bigint; invalid: string | null }
-
-interface ScopeResult { status: number; type: number; message: string }
 
 class NativePass implements PortPass {
   constructor(private port: NativePort, private encoder: NativeEncoder, private ptr: bigint) {}
@@ -110,234 +60,33 @@ class NativeEncoder implements PortEncoder {
   finish(): PortCommands { return this.port.finishEncoder(this.ptr, this.invalid); }
 }
 
-export class NativePort implements GpuPort {
-  /** which library, and how its feature values are numbered where that is not the stable header's */
-  get provider(): string {
-    const n = this.featureNumbering && this.featureNumbering !== 'stable' ? `; feature values ${this.featureNumbering}` : '';
-    return `webgpu.h (${this.lib.path}${this.lib.version ? `, ${this.lib.version}` : ''}${n})`;
-  }
-  readonly handles = new HandleTable();
-  info: AdapterDescription = { vendor: '', architecture: '', device: '', description: '' };
-  features: string[] = [];
-  /** which WGPUFeatureName numbering the library turned out to use (header.ts) */
-  featureNumbering = '';
-  limits!: PortLimits;
-  private arena: Arena;
-  private poller: Poller;
-  private instance: bigint;
-  private adapter = 0n;
-  private device = 0n;
-  private queue = 0n;
-  /** userdata1 of the device-lost and uncaptured-error callbacks */
-  private readonly lostId: bigint;
-  private readonly errorId: bigint;
-  private lost: Error | null = null;
-  private uncaptured: Error | null = null;
-  private destroyed = false;
-  private closing = false;
+export class NativePort extends NativeDevice implements GpuPort {
   private modules = new Set<NativeModule>();
   private kernels = new Set<NativeKernel>();
   private querySets = new Set<NativeQuerySet>();
   private buffers = new Set<NativeBuffer>();
-  /** error-scope results: resolve to an Error or null, never reject */
-  private pending: Promise<Error | null>[] = [];
-  /** what the current scoped() call gathers: compilation messages, errors found on this side */
-  private scope: { notes: Promise<string>[]; errors: string[] } | null = null;
 
-  /** waits: 'timed' where the library offers timed waits (default), 'poll' to poll always (tests) */
-  constructor(readonly lib: WebGPULibrary, waits: 'timed' | 'poll' = 'timed') {
-    this.arena = new Arena(lib.koffi);
-    this.lostId = lib.nextId();
-    this.errorId = lib.nextId();
-    // Timed waits let a read sleep until the GPU is done instead of polling: ask for them, and
-    // fall back to polling where the library does not offer them.
-    const a = this.arena;
-    a.reset();
-    const d = a.alloc(H.InstanceDescriptor), f = a.alloc(4);
-    a.u32(f, H.InstanceFeatureName.TimedWaitAny);
-    a.u64(d + H.InstanceDescriptor.at.requiredFeatureCount, 1);
-    a.ptr(d + H.InstanceDescriptor.at.requiredFeatures, a.addr(f));
-    let instance = waits === 'timed' ? lib.fn.wgpuCreateInstance(a.addr(d)) as bigint | null : null;
-    const timed = !!instance;
-    instance ??= lib.fn.wgpuCreateInstance(null) as bigint | null;
-    this.instance = this.handles.add('instance', instance, 'the instance (wgpuCreateInstance)');
-    this.poller = new Poller(lib, this.instance, timed);
-    lib.on(this.lostId, (args) => {
-      const [devicePtr, reason, message] = args as [bigint | null, number, StringViewValue];
-      // the loss we caused (closing a device) is no failure; nor is the loss of an earlier device
-      const device = devicePtr ? BigInt(lib.koffi.decode(devicePtr, 'void *') ?? 0) : 0n;
-      if (this.destroyed || this.closing || device !== this.device) return;
-      this.lost = new Error(`WebGPU device lost (${H.DeviceLostReason[reason] ?? reason}): ${lib.text(message)}`);
-    });
-    lib.on(this.errorId, (args) => {
-      const [, type, message] = args as [unknown, number, StringViewValue];
-      this.uncaptured ??= new Error(`WebGPU uncaptured ${H.ErrorType[type] ?? 'error'}: ${lib.text(message)}`);
-    });
+  /** (open()) A use of the feature that fails validation when it is not enabled. */
+  protected probeFeature(f: H.OptionalFeature): void {
+    if (f === 'timestamp-query') this.destroyQuerySet(this.createQuerySet(2));
+    else if (f === 'shader-f16') this.compile('feature probe', 'enable f16;\n@compute @workgroup_size(1) fn main() { var x = 1.0h; x += 1.0h; }');
+    else this.compile('feature probe', 'enable subgroups;\n@compute @workgroup_size(1) fn main() {}');
   }
 
-  // ---- opening --------------------------------------------------------------------------------
-  async open(): Promise<void> {
-    const { lib, arena: a } = this;
-    // adapter
-    a.reset();
-    const o = a.alloc(H.RequestAdapterOptions);
-    a.u32(o + H.RequestAdapterOptions.at.powerPreference, H.PowerPreference.HighPerformance);
-    const ra = await this.request<[number, bigint | null, StringViewValue]>('requestAdapter', 'requesting an adapter',
-      (info) => lib.fn.wgpuInstanceRequestAdapter(this.instance, a.addr(o), info), 'cpu');
-    if (ra[0] !== H.RequestAdapterStatus.Success || !ra[1]) {
-      throw new Error(`WebGPU (${this.provider}): no adapter found (status ${ra[0]}${lib.text(ra[2]) ? `: ${lib.text(ra[2])}` : ''})`);
+  /** (closing the device) Buffers, query sets, pipelines with their layouts, shader modules. */
+  protected releaseDeviceObjects(): void {
+    for (const b of [...this.buffers]) this.destroyBuffer(b);
+    for (const q of [...this.querySets]) this.destroyQuerySet(q);
+    for (const k of this.kernels) {
+      this.release('computePipeline', k.pipeline);
+      this.release('pipelineLayout', k.pipelineLayout);
+      this.release('bindGroupLayout', k.bindGroupLayout);
     }
-    this.adapter = this.handles.add('adapter', ra[1], 'the adapter');
-    this.info = this.adapterInfo();
-
-    // limits: request everything the adapter has (the library's own struct, copied as is)
-    const adapterLimits = Buffer.alloc(LIMITS_BYTES);
-    if (Number(lib.fn.wgpuAdapterGetLimits(this.adapter, adapterLimits)) !== 1) throw new Error(`WebGPU (${this.provider}): wgpuAdapterGetLimits failed`);
-    this.checkLimits(adapterLimits);
-    // the optional features, in the first feature numbering whose features work when used
-    const have = this.adapterFeatures();
-    for (const numbering of H.FEATURE_NUMBERINGS) {
-      const wanted = WANTED_FEATURES.filter((f) => have.has(numbering.values[f]));
-      if (!wanted.length) continue;
-      await this.createDevice(adapterLimits, wanted.map((f) => numbering.values[f]));
-      const failed: string[] = [];
-      for (const f of wanted) {
-        try {
-          this.scoped(`using ${f}`, () => FEATURE_PROBES[f](this));
-          await this.checkScopes();
-        } catch {
-          failed.push(f);
-        }
-      }
-      this.releaseModules();
-      if (!failed.length) {
-        this.features = [...wanted];
-        this.featureNumbering = numbering.name;
-        break;
-      }
-      this.closeDevice();
-    }
-    // no numbering confirmed (or the adapter has none of the features): none requested
-    if (!this.device) await this.createDevice(adapterLimits, []);
-    const granted = Buffer.alloc(LIMITS_BYTES);
-    if (Number(lib.fn.wgpuDeviceGetLimits(this.device, granted)) !== 1) throw new Error(`WebGPU (${this.provider}): wgpuDeviceGetLimits failed`);
-    const u32 = (m: string) => granted.readUInt32LE(H.Limits.at[m]);
-    const u64 = (m: string) => Number(granted.readBigUInt64LE(H.Limits.at[m]));
-    this.limits = {
-      maxComputeWorkgroupsPerDimension: u32('maxComputeWorkgroupsPerDimension'),
-      maxComputeWorkgroupStorageSize: u32('maxComputeWorkgroupStorageSize'),
-      maxStorageBufferBindingSize: u64('maxStorageBufferBindingSize'),
-      maxBufferSize: u64('maxBufferSize'),
-    };
-  }
-
-  /** Creates the device and its queue with these limits (the adapter's, as it wrote them) and features. */
-  private async createDevice(limits: Buffer, features: number[]): Promise<void> {
-    const { lib, arena: a } = this;
-    a.reset(LIMITS_BYTES);
-    const dd = a.alloc(H.DeviceDescriptor), at = H.DeviceDescriptor.at;
-    const feats = a.alloc(4 * Math.max(1, features.length));
-    features.forEach((f, i) => a.u32(feats + 4 * i, f));
-    const lim = a.alloc(LIMITS_BYTES);
-    new Uint8Array(lib.koffi.view(a.addr(lim), LIMITS_BYTES)).set(limits);
-    a.ptr(lim + H.Limits.at.nextInChain, null);
-    a.str(dd + at.label, 'vaccine-engine');
-    a.u64(dd + at.requiredFeatureCount, features.length);
-    a.ptr(dd + at.requiredFeatures, a.addr(feats));
-    a.ptr(dd + at.requiredLimits, a.addr(lim));
-    const lostInfo = dd + at.deviceLostCallbackInfo;
-    a.u32(lostInfo + H.CallbackInfo.at.mode, H.CallbackMode.AllowProcessEvents);
-    a.ptr(lostInfo + H.CallbackInfo.at.callback, lib.callbacks.deviceLost);
-    a.ptr(lostInfo + H.CallbackInfo.at.userdata1, this.lostId);
-    const errInfo = dd + at.uncapturedErrorCallbackInfo;
-    a.ptr(errInfo + H.UncapturedErrorCallbackInfo.at.callback, lib.callbacks.uncapturedError);
-    a.ptr(errInfo + H.UncapturedErrorCallbackInfo.at.userdata1, this.errorId);
-    const rd = await this.request<[number, bigint | null, StringViewValue]>('requestDevice', 'requesting a device',
-      (info) => lib.fn.wgpuAdapterRequestDevice(this.adapter, a.addr(dd), info), 'cpu');
-    if (rd[0] !== H.RequestDeviceStatus.Success || !rd[1]) {
-      throw new Error(`WebGPU (${this.provider}): the device could not be created (status ${rd[0]}): ${lib.text(rd[2])}`);
-    }
-    this.device = this.handles.add('device', rd[1], 'the device');
-    this.queue = this.handles.add('queue', lib.fn.wgpuDeviceGetQueue(this.device) as bigint, 'the queue');
-  }
-
-  /** Releases the device, its queue and its modules (open() may try another device). */
-  private closeDevice(): void {
-    const { lib } = this;
-    this.releaseModules();
-    this.release('queue', this.queue);
-    this.closing = true;
-    lib.fn.wgpuDeviceDestroy(this.device);
-    this.poller.processEvents(); // the loss callback (reason: destroyed) runs now, while routed
-    this.closing = false;
-    this.release('device', this.device);
-    this.queue = 0n;
-    this.device = 0n;
-  }
-
-  /** Compiles `code` (feature probes; open() releases the module once its messages are in). */
-  compileProbe(code: string): void {
-    this.compile('feature probe', code);
-  }
-
-  private releaseModules(): void {
-    for (const m of this.modules) { this.lib.fn.wgpuShaderModuleRelease(m.ptr); this.handles.remove('shaderModule', m.ptr); }
+    this.kernels.clear();
+    for (const m of this.modules) this.release('shaderModule', m.ptr);
     this.modules.clear();
   }
 
-  /** Whether reads sleep in timed waits (else they poll). */
-  get timedWaits(): boolean { return this.poller.timed; }
-
-  /** Live handles by kind, for leak checks. */
-  liveHandles(): Record<string, number> { return this.handles.counts(); }
-
-  /** The limits a webgpu.h implementation must report at least (WebGPU's defaults); garbage means a layout mismatch. */
-  private checkLimits(l: Buffer): void {
-    const u32 = (m: string) => l.readUInt32LE(H.Limits.at[m]);
-    const u64 = (m: string) => l.readBigUInt64LE(H.Limits.at[m]);
-    const bad: string[] = [];
-    const within = (name: string, v: number | bigint, lo: number | bigint, hi: number | bigint) => {
-      if (v < lo || v > hi) bad.push(`${name} = ${v}`);
-    };
-    within('maxComputeWorkgroupSizeX', u32('maxComputeWorkgroupSizeX'), 256, 1 << 20);
-    within('maxComputeInvocationsPerWorkgroup', u32('maxComputeInvocationsPerWorkgroup'), 256, 1 << 20);
-    within('maxComputeWorkgroupsPerDimension', u32('maxComputeWorkgroupsPerDimension'), 65535, 0xffffffff);
-    within('maxComputeWorkgroupStorageSize', u32('maxComputeWorkgroupStorageSize'), 16384, 1 << 30);
-    within('maxStorageBufferBindingSize', u64('maxStorageBufferBindingSize'), 134217728n, 1n << 60n);
-    within('maxBufferSize', u64('maxBufferSize'), 268435456n, 1n << 60n);
-    within('minUniformBufferOffsetAlignment', u32('minUniformBufferOffsetAlignment'), 1, 256);
-    if (bad.length) {
-      throw new WebGPULibraryError(`${this.lib.path} reports adapter limits that cannot be right (${bad.join(', ')}): `
-        + 'its WGPULimits does not have the layout of the webgpu.h this engine is written to (the stable header)');
-    }
-  }
-
-  private adapterInfo(): AdapterDescription {
-    const { lib, arena: a } = this;
-    a.reset();
-    const at = a.alloc(H.AdapterInfo);
-    if (Number(lib.fn.wgpuAdapterGetInfo(this.adapter, a.addr(at))) !== 1) throw new Error(`WebGPU (${this.provider}): wgpuAdapterGetInfo failed`);
-    const info = lib.koffi.decode(a.addr(at), 'WGPUAdapterInfo') as Record<string, StringViewValue>;
-    const out = {
-      vendor: lib.text(info.vendor), architecture: lib.text(info.architecture),
-      device: lib.text(info.device), description: lib.text(info.description),
-    };
-    lib.fn.wgpuAdapterInfoFreeMembers(info);
-    return out;
-  }
-
-  private adapterFeatures(): Set<number> {
-    const { lib } = this;
-    const sf = Buffer.alloc(H.SupportedFeatures.size);
-    lib.fn.wgpuAdapterGetFeatures(this.adapter, sf);
-    const count = Number(sf.readBigUInt64LE(H.SupportedFeatures.at.featureCount));
-    const ptr = sf.readBigUInt64LE(H.SupportedFeatures.at.features);
-    const out = new Set<number>(count && ptr ? new Uint32Array(lib.koffi.view(ptr, 4 * count).slice(0)) : []);
-    lib.fn.wgpuSupportedFeaturesFreeMembers({ featureCount: count, features: ptr || null });
-    return out;
-  }
-
-  // ---- buffers ----------------------------------------------------------------------------------
   createBuffer(label: string, size: number, role: BufferRole): PortBuffer {
     const a = this.arena;
     a.reset();
@@ -384,7 +133,6 @@ export class NativePort implements GpuPort {
     }
   }
 
-  // ---- kernels ----------------------------------------------------------------------------------
   compile(label: string, code: string): PortModule {
     const a = this.arena;
     a.reset(code.length * 3 + label.length * 3);
@@ -491,7 +239,6 @@ export class NativePort implements GpuPort {
     this.release('querySet', s.ptr);
   }
 
-  // ---- recording --------------------------------------------------------------------------------
   createEncoder(): PortEncoder {
     const ptr = this.handles.add('commandEncoder', this.lib.fn.wgpuDeviceCreateCommandEncoder(this.device, null) as bigint | null, 'a command encoder');
     return new NativeEncoder(this, ptr);
@@ -570,127 +317,7 @@ export class NativePort implements GpuPort {
       (info) => this.lib.fn.wgpuQueueOnSubmittedWorkDone(this.queue, info), 'queue');
     if (status !== H.QueueWorkDoneStatus.Success) throw new Error(`WebGPU: submitted work failed (status ${status}): ${this.lib.text(message)}`);
   }
-
-  // ---- errors -------------------------------------------------------------------------------------
-  scoped<T>(label: string, fn: () => T): T {
-    const { lib } = this;
-    lib.fn.wgpuDevicePushErrorScope(this.device, H.ErrorFilter.OutOfMemory);
-    lib.fn.wgpuDevicePushErrorScope(this.device, H.ErrorFilter.Validation);
-    const outer = this.scope;
-    const scope = this.scope = { notes: [] as Promise<string>[], errors: [] as string[] };
-    let out: T;
-    try {
-      out = fn();
-    } finally {
-      this.scope = outer;
-      const { notes, errors } = scope;
-      const pop = (what: string) => this.request<[number, number, StringViewValue]>('popErrorScope', what,
-        (info) => lib.fn.wgpuDevicePopErrorScope(this.device, info), 'cpu',
-        ([status, type, message]): ScopeResult => ({ status, type, message: lib.text(message) }));
-      const v = pop(`the validation error scope of ${label}`) as unknown as Promise<ScopeResult>;
-      const m = pop(`the out-of-memory error scope of ${label}`) as unknown as Promise<ScopeResult>;
-      this.pending.push(Promise.all([v, m, Promise.all(notes)]).then(([ve, me, texts]) => {
-        const detail = texts.filter((t) => t).map((t) => `\n${t}`).join('');
-        if (errors.length) return new Error(`WebGPU validation error in ${label}: ${errors.join('; ')}${detail}`);
-        for (const [r, what] of [[ve, 'validation error'], [me, 'out of memory']] as const) {
-          if (r.status !== H.PopErrorScopeStatus.Success) return new Error(`WebGPU error scope in ${label}: status ${r.status}: ${r.message}`);
-          if (r.type !== H.ErrorTypeNoError) {
-            const kind = what === 'out of memory' && r.type === 3 ? 'out of memory' : (H.ErrorType[r.type] ?? what);
-            return new Error(`WebGPU ${kind} in ${label}: ${r.message}${detail}`);
-          }
-        }
-        return null;
-      }, (e: Error) => new Error(`WebGPU error scope in ${label}: ${e.message}`)));
-    }
-    return out;
-  }
-
-  async checkScopes(): Promise<void> {
-    const ps = this.pending;
-    this.pending = [];
-    const errors = (await Promise.all(ps)).filter((e) => e !== null);
-    if (errors.length) throw errors[0];
-  }
-
-  /** An error found before reaching the library: in the current scope, else as if uncaptured. */
-  private reportError(message: string): void {
-    if (this.scope) this.scope.errors.push(message);
-    else this.uncaptured ??= new Error(`WebGPU validation error: ${message}`);
-  }
-
-  failure(): Error | null {
-    this.poller.processEvents();
-    if (this.lost) return this.lost;
-    const u = this.uncaptured;
-    this.uncaptured = null;
-    return u;
-  }
-
-  lostError(): Error | null { return this.lost; }
-
-  destroy(): void {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    const { lib } = this;
-    for (const b of [...this.buffers]) this.destroyBuffer(b);
-    for (const q of [...this.querySets]) this.destroyQuerySet(q);
-    for (const k of this.kernels) {
-      lib.fn.wgpuComputePipelineRelease(k.pipeline); this.handles.remove('computePipeline', k.pipeline);
-      lib.fn.wgpuPipelineLayoutRelease(k.pipelineLayout); this.handles.remove('pipelineLayout', k.pipelineLayout);
-      lib.fn.wgpuBindGroupLayoutRelease(k.bindGroupLayout); this.handles.remove('bindGroupLayout', k.bindGroupLayout);
-    }
-    this.kernels.clear();
-    if (this.device) this.closeDevice();
-    if (this.adapter) this.release('adapter', this.adapter);
-    this.poller.close('the WebGPU device was destroyed');
-    // releasing the instance cancels anything still pending; its callbacks are dropped after off()
-    this.release('instance', this.instance);
-    lib.off(this.lostId);
-    lib.off(this.errorId);
-    this.arena.free();
-  }
-
-  // ---- plumbing ---------------------------------------------------------------------------------
-  private release(kind: HandleKind, h: bigint): void {
-    this.handles.remove(kind, h);
-    const fn = RELEASE[kind];
-    this.lib.fn[fn](h);
-  }
-
-  /**
-   * One asynchronous call: `call(callbackInfo)` returns a WGPUFuture; the callback's arguments
-   * (or `map(arguments)`) come back once the future completes.
-   */
-  private request<T extends unknown[]>(type: keyof WebGPULibrary['callbacks'], what: string, call: (info: object) => unknown,
-    timeline: 'cpu' | 'queue', map?: (args: T) => unknown): Promise<T> {
-    const { lib } = this;
-    const id = lib.nextId();
-    let result: unknown = null;
-    let got = false;
-    lib.on(id, (args) => { result = map ? map(args as T) : args; got = true; });
-    let future: { id: number | bigint };
-    try {
-      future = call({ nextInChain: null, mode: H.CallbackMode.WaitAnyOnly, callback: lib.callbacks[type], userdata1: id, userdata2: null }) as { id: number | bigint };
-    } catch (e) {
-      lib.off(id);
-      throw e;
-    }
-    const wait = timeline === 'queue' ? this.poller.waitQueue(BigInt(future.id), what) : this.poller.waitCpu(BigInt(future.id), what);
-    return wait.then(() => {
-      lib.off(id);
-      if (!got) throw new Error(`WebGPU: ${what} completed without its callback`);
-      return result as T;
-    }, (e) => { lib.off(id); throw e; });
-  }
 }
-
-const RELEASE: Record<HandleKind, FunctionName> = {
-  instance: 'wgpuInstanceRelease', adapter: 'wgpuAdapterRelease', device: 'wgpuDeviceRelease', queue: 'wgpuQueueRelease',
-  buffer: 'wgpuBufferRelease', shaderModule: 'wgpuShaderModuleRelease', bindGroupLayout: 'wgpuBindGroupLayoutRelease',
-  pipelineLayout: 'wgpuPipelineLayoutRelease', computePipeline: 'wgpuComputePipelineRelease', bindGroup: 'wgpuBindGroupRelease',
-  commandEncoder: 'wgpuCommandEncoderRelease', computePass: 'wgpuComputePassEncoderRelease', commandBuffer: 'wgpuCommandBufferRelease',
-  querySet: 'wgpuQuerySetRelease',
-};
 
 function usageOf(role: BufferRole): bigint {
   const U = H.BufferUsage;
