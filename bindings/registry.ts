@@ -21,15 +21,15 @@ export interface BackendEntry {
 
 const REGISTRY = {
   webgpu: {
-    help: 'the WGSL kernels on WebGPU through dawn.node (npm webgpu)',
+    help: 'the WGSL kernels through dawn.node (npm webgpu)',
     create: async (o) => (await import('./webgpu/backend.ts')).createWebGPUBackend({ quiet: true, timing: o.timing }),
   },
   'webgpu-native': {
-    help: 'the same WGSL kernels through a webgpu.h library over FFI (see --webgpu-lib)',
+    help: 'the same WGSL kernels through a webgpu.h library (--webgpu-lib)',
     create: async (o) => (await import('./native/index.ts')).createNativeBackend({ quiet: true, timing: o.timing, library: o.webgpuLib }),
   },
   wasm: {
-    help: 'AssemblyScript SIMD kernels on worker threads (see --threads)',
+    help: 'AssemblyScript SIMD kernels on worker threads (--threads)',
     create: async (o) => (await import('./wasm/backend.ts')).createWasmBackend({ threads: o.threads }),
   },
 } satisfies Record<string, BackendEntry>;
@@ -38,7 +38,7 @@ const REGISTRY = {
 export type BackendKind = 'auto' | keyof typeof REGISTRY;
 
 /** What `auto` does (select.ts). */
-export const AUTO_HELP = 'hardware WebGPU (dawn.node) when there is some, else wasm (it says why)';
+export const AUTO_HELP = 'webgpu on a hardware adapter, else wasm (it says why)';
 
 /** Every kind a user may name, `auto` first. */
 export const BACKEND_KINDS: readonly BackendKind[] = ['auto', ...Object.keys(REGISTRY) as (keyof typeof REGISTRY)[]];
