@@ -106,7 +106,11 @@ export abstract class NativeDevice {
     for (const numbering of H.FEATURE_NUMBERINGS) {
       const wanted = WANTED_FEATURES.filter((f) => have.has(numbering.values[f]));
       if (!wanted.length) continue;
-      await this.createDevice(adapterLimits, wanted.map((f) => numbering.values[f]));
+      try {
+        await this.createDevice(adapterLimits, wanted.map((f) => numbering.values[f]));
+      } catch {
+        continue; // these values name features the library refuses: try the next numbering
+      }
       const failed: string[] = [];
       for (const f of wanted) {
         try {
