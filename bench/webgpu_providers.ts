@@ -8,8 +8,9 @@ import { parseArgs } from 'node:util';
 import { selectBackend } from '../bindings/select.ts';
 import type { Backend } from '../engine/backend.ts';
 import { randomLlamaWeights, tinyLlamaConfig } from '../engine/demo.ts';
-import { Lora, LORA_TARGETS } from '../engine/lora.ts';
-import { LlamaModel, type Batch } from '../engine/model/llama.ts';
+import { Lora, loraTargetNames } from '../engine/lora.ts';
+import type { Batch, CausalLM } from '../engine/model/causal_lm.ts';
+import { buildModel } from '../engine/model/registry.ts';
 import { AdamW } from '../engine/optim.ts';
 import { Rng } from '../engine/random.ts';
 import { sftStep, vaccineStep } from '../engine/vaccine.ts';
@@ -25,12 +26,12 @@ const rng = new Rng(5);
 const ids = Int32Array.from({ length: B * T }, () => Math.floor(rng.next() * config.vocabSize));
 const batch: Batch = { B, T, ids, labels: ids.slice(), lengths: new Int32Array(B).fill(T) };
 
-interface Run { kind: 'webgpu' | 'webgpu-native'; be: Backend; model: LlamaModel; opt: AdamW; sft: number[]; vaccine: number[] }
+interface Run { kind: 'webgpu' | 'webgpu-native'; be: Backend; model: CausalLM; opt: AdamW; sft: number[]; vaccine: number[] }
 
 async function open(kind: Run['kind']): Promise<Run> {
   const be = await selectBackend(kind, { quiet: true });
-  const model = LlamaModel.fromHost(be, config, randomLlamaWeights(config, 43));
-  model.lora = Lora.create(be, config, { r: 8, alpha: 16, dropout: 0.1, targets: [...LORA_TARGETS], seed: 3 });
+  const model = buildModel(be, config, randomLlamaWeights(config, 43));
+  model.lora = Lora.create(be, config, { r: 8, alpha: 16, dropout: 0.1, targets: loraTargetNames(config), seed: 3 });
   const opt = new AdamW(be, model.lora.modules.flatMap((m) => [{ p: m.A, g: m.dA }, { p: m.B, g: m.dB }]), { weightDecay: 0.1 });
   return { kind, be, model, opt, sft: [], vaccine: [] };
 }
