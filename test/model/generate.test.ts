@@ -2,7 +2,7 @@
 // as each decoded alone (greedy and sampled), per-row EOS stops and position limits hold, and the
 // decode primitive's logits are the training forward's. On the golden tiny models (with their
 // LoRA adapters: Llama, and Qwen2-style biases), and on stories260K where ../shared/data has it;
-// on WASM and on WebGPU where an adapter exists.
+// on WASM and on each WebGPU provider where an adapter exists.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
@@ -14,7 +14,7 @@ import { makeChunk } from '../../engine/model/kv_cache.ts';
 import { loadModel } from '../../engine/model/load.ts';
 import { buildModel } from '../../engine/model/registry.ts';
 import { loadTokenizer } from '../../engine/tokenizer/load.ts';
-import { DATA_DIR, randInt, relErr, wasmBackend, webgpuBackend } from '../helpers.ts';
+import { DATA_DIR, randInt, relErr, wasmBackend, webgpuProviders } from '../helpers.ts';
 import { FIXTURES, loadGolden } from './golden_fixture.ts';
 
 /** Prompts of lengths `lengths`, each starting with BOS (1), other ids drawn in [3, vocab). */
@@ -28,7 +28,7 @@ async function alone(model: CausalLM, ps: number[][], o: { maxNewTokens: number;
   return out;
 }
 
-const backends = [['wasm', await wasmBackend()], ['webgpu', await webgpuBackend()]] as const;
+const backends: [string, Backend | null][] = [['wasm', await wasmBackend()], ...(await webgpuProviders()).map(({ provider, backend }) => [provider, backend] as [string, Backend])];
 for (const [label, be] of backends) {
   if (!be) { console.warn(`generate (${label}): no adapter, not run`); continue; }
   const t = suite(`generate (${label})`);
