@@ -140,6 +140,16 @@ export interface Backend {
     rstd: BufferHandle, rows: number, D: number): void;
 
   /**
+   * layernorm (torch.nn.LayerNorm with weight and bias): mean[i] and rstd[i] = 1/sqrt(var_i + eps)
+   * (biased variance) over each row of x [rows, D], saved for the backward; out = (x - mean) * rstd * w + b.
+   */
+  layernorm(out: BufferHandle, mean: BufferHandle, rstd: BufferHandle, x: BufferHandle, w: BufferHandle, b: BufferHandle,
+    rows: number, D: number, eps: number): void;
+  /** layernorm backward: writes dX. No dW or dB: the norms are frozen (LoRA trains adapters only). */
+  layernormBackward(dx: BufferHandle, dy: BufferHandle, x: BufferHandle, w: BufferHandle, mean: BufferHandle,
+    rstd: BufferHandle, rows: number, D: number): void;
+
+  /**
    * rope, in place on x [rows, H, hd] where row i is at position pos0 + (i mod T).
    * cos and sin are tables [maxPos, hd/2]. interleaved: pairs (2j, 2j+1) (llama2.c);
    * otherwise pairs (j, j + hd/2) (Hugging Face rotate-half). inverse rotates by -angle:
@@ -165,6 +175,17 @@ export interface Backend {
   swiglu(out: BufferHandle, gate: BufferHandle, up: BufferHandle, n: number): void;
   /** swiglu backward: writes dGate and dUp. */
   swigluBackward(dGate: BufferHandle, dUp: BufferHandle, dOut: BufferHandle, gate: BufferHandle, up: BufferHandle, n: number): void;
+
+  /** relu: out = max(x, 0), elementwise over n. */
+  relu(out: BufferHandle, x: BufferHandle, n: number): void;
+  /** relu backward: writes dX = dY where x > 0, else 0 (x: the forward's input). */
+  reluBackward(dx: BufferHandle, dy: BufferHandle, x: BufferHandle, n: number): void;
+
+  /**
+   * bias-add: y[i, :] += b over y [rows, D] (a linear layer's bias). Forward only: the gradient
+   * into y passes through unchanged, and the biases are frozen (no dB).
+   */
+  biasAdd(y: BufferHandle, b: BufferHandle, rows: number, D: number): void;
 
   /**
    * cross-entropy per row: lse[i] = logsumexp(logits_i) (saved for the backward) and

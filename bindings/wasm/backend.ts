@@ -152,6 +152,15 @@ export class WasmBackend implements Backend {
     if (dw) this.pool.run('rmsnorm_backward_weight', [ptr(dw), ptr(dy), ptr(x), ptr(rstd), rows, D], par);
   }
 
+  layernorm(out: BufferHandle, mean: BufferHandle, rstd: BufferHandle, x: BufferHandle, w: BufferHandle, b: BufferHandle,
+    rows: number, D: number, eps: number): void {
+    this.pool.run('layernorm', [ptr(out), ptr(mean), ptr(rstd), ptr(x), ptr(w), ptr(b), rows, D, eps], rows * D >= this.minWork);
+  }
+  layernormBackward(dx: BufferHandle, dy: BufferHandle, x: BufferHandle, w: BufferHandle, mean: BufferHandle,
+    rstd: BufferHandle, rows: number, D: number): void {
+    this.pool.run('layernorm_backward', [ptr(dx), ptr(dy), ptr(x), ptr(w), ptr(mean), ptr(rstd), rows, D], rows * D >= this.minWork);
+  }
+
   rope(x: BufferHandle, cos: BufferHandle, sin: BufferHandle, rows: number, T: number, H: number, hd: number,
     pos0: number, interleaved: boolean, inverse: boolean): void {
     this.pool.run('rope', [ptr(x), ptr(cos), ptr(sin), rows, T, H, hd, pos0, +interleaved, +inverse],
@@ -176,6 +185,17 @@ export class WasmBackend implements Backend {
   }
   swigluBackward(dGate: BufferHandle, dUp: BufferHandle, dOut: BufferHandle, gate: BufferHandle, up: BufferHandle, n: number): void {
     this.pool.run('swiglu_backward', [ptr(dGate), ptr(dUp), ptr(dOut), ptr(gate), ptr(up), n], n >= this.minWork);
+  }
+
+  relu(out: BufferHandle, x: BufferHandle, n: number): void {
+    this.pool.run('relu', [ptr(out), ptr(x), n], n >= this.minWork);
+  }
+  reluBackward(dx: BufferHandle, dy: BufferHandle, x: BufferHandle, n: number): void {
+    this.pool.run('relu_backward', [ptr(dx), ptr(dy), ptr(x), n], n >= this.minWork);
+  }
+
+  biasAdd(y: BufferHandle, b: BufferHandle, rows: number, D: number): void {
+    this.pool.run('bias_add', [ptr(y), ptr(b), rows, D], rows * D >= this.minWork);
   }
 
   crossEntropy(loss: BufferHandle, lse: BufferHandle, logits: BufferHandle, labels: BufferHandle, N: number, V: number): void {

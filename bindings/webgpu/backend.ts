@@ -203,6 +203,17 @@ export class WebGPUBackend implements Backend {
     }
   }
 
+  layernorm(out: BufferHandle, mean: BufferHandle, rstd: BufferHandle, x: BufferHandle, w: BufferHandle, b: BufferHandle,
+    rows: number, D: number, eps: number): void {
+    this.rowDispatch('layernorm', { file: 'layernorm', entry: 'layernorm', access: 'wwwrrr', overrides: rowWorkgroup(D) }, 'uuf',
+      [rows, D, eps], [out, mean, rstd, x, w, b], rows);
+  }
+  layernormBackward(dx: BufferHandle, dy: BufferHandle, x: BufferHandle, w: BufferHandle, mean: BufferHandle,
+    rstd: BufferHandle, rows: number, D: number): void {
+    this.rowDispatch('layernorm_backward', { file: 'layernorm', entry: 'layernorm_backward', access: 'wrrrrr', overrides: rowWorkgroup(D) },
+      'uuf', [rows, D, 0], [dx, dy, x, w, mean, rstd], rows);
+  }
+
   rope(x: BufferHandle, cos: BufferHandle, sin: BufferHandle, rows: number, T: number, H: number, hd: number,
     pos0: number, interleaved: boolean, inverse: boolean): void {
     this.flatDispatch('rope', { file: 'rope', entry: 'rope', access: 'wrr' }, 'uuuuuuu',
@@ -237,6 +248,17 @@ export class WebGPUBackend implements Backend {
   swigluBackward(dGate: BufferHandle, dUp: BufferHandle, dOut: BufferHandle, gate: BufferHandle, up: BufferHandle, n: number): void {
     this.flatDispatch('swiglu_backward', { file: 'swiglu', entry: 'swiglu_backward', access: 'wwrrr' }, 'u', [n],
       [dGate, dUp, dOut, gate, up], n);
+  }
+
+  relu(out: BufferHandle, x: BufferHandle, n: number): void {
+    this.flatDispatch('relu', { file: 'relu', entry: 'relu', access: 'wr' }, 'u', [n], [out, x], n);
+  }
+  reluBackward(dx: BufferHandle, dy: BufferHandle, x: BufferHandle, n: number): void {
+    this.flatDispatch('relu_backward', { file: 'relu', entry: 'relu_backward', access: 'wrr' }, 'u', [n], [dx, dy, x], n);
+  }
+
+  biasAdd(y: BufferHandle, b: BufferHandle, rows: number, D: number): void {
+    this.flatDispatch('bias_add', { file: 'bias_add', entry: 'bias_add', access: 'wr' }, 'uu', [rows, D], [y, b], rows * D);
   }
 
   crossEntropy(loss: BufferHandle, lse: BufferHandle, logits: BufferHandle, labels: BufferHandle, N: number, V: number): void {

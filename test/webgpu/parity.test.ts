@@ -117,6 +117,23 @@ for (const { provider, backend: gpu } of gpus) {
     }
   });
 
+  test('layernorm: forward and backward, D above the workgroup size, mean far from 0', async () => {
+    for (const [rows, D] of [[7, 300], [3, 5], [2, 1000]]) {
+      await parity({
+        buffers: {
+          out: garbage(rows * D, 37), mean: garbage(rows, 38), rstd: garbage(rows, 39),
+          x: Float32Array.from(rand(rows * D, 41), (v) => v + 2), w: rand(D, 42, 2), b: rand(D, 43),
+          dx: garbage(rows * D, 44), dy: rand(rows * D, 45),
+        },
+        outputs: ['out', 'mean', 'rstd', 'dx'],
+        run: (be, b) => {
+          be.layernorm(b.out, b.mean, b.rstd, b.x, b.w, b.b, rows, D, 1e-5);
+          be.layernormBackward(b.dx, b.dy, b.x, b.w, b.mean, b.rstd, rows, D);
+        },
+      }, `layernorm rows=${rows} D=${D}`);
+    }
+  });
+
   test('rope: both conventions, forward and inverse, pos0 > 0', async () => {
     const T = 5, rows = 2 * T, H = 3, hd = 8, maxPos = 16, half = hd / 2;
     const cos = new Float32Array(maxPos * half), sin = new Float32Array(maxPos * half);
@@ -205,6 +222,27 @@ for (const { provider, backend: gpu } of gpus) {
       outputs: ['out', 'dGate', 'dUp'],
       run: (be, b) => { be.swiglu(b.out, b.gate, b.up, n); be.swigluBackward(b.dGate, b.dUp, b.dOut, b.gate, b.up, n); },
     }, 'swiglu');
+  });
+
+  test('relu: forward and backward (zeros included)', async () => {
+    const n = 1001;
+    const x = rand(n, 106, 2);
+    x[0] = 0; x[7] = -0;
+    await parity({
+      buffers: { out: garbage(n, 107), x, dx: garbage(n, 108), dy: rand(n, 109) },
+      outputs: ['out', 'dx'],
+      run: (be, b) => { be.relu(b.out, b.x, n); be.reluBackward(b.dx, b.dy, b.x, n); },
+    }, 'relu', 0); // no arithmetic: bit for bit
+  });
+
+  test('bias-add: rows of a width off the workgroup size', async () => {
+    for (const [rows, D] of [[13, 37], [1, 300], [70, 4]]) {
+      await parity({
+        buffers: { y: rand(rows * D, 115), b: rand(D, 116, 3) },
+        outputs: ['y'],
+        run: (be, b) => be.biasAdd(b.y, b.b, rows, D),
+      }, `biasAdd rows=${rows} D=${D}`, 0); // one f32 addition per element: bit for bit
+    }
   });
 
   test('cross-entropy: forward and backward, -100 and out-of-range labels ignored', async () => {
