@@ -13,19 +13,19 @@
 // RoPE reads its cos/sin rows gathered at each token's position (training: t; decoding: where
 // each sequence has got to), so one rope call serves sequences at different positions.
 import type { Backend } from '../../backend.ts';
-import type { Lora, LoraModule, LoraTarget } from '../../lora.ts';
+import type { Lora, LoraTarget } from '../../lora.ts';
 import { attention, attentionBackward } from '../../ops/attention.ts';
-import { crossEntropy, crossEntropyBackward, IGNORE_INDEX } from '../../ops/cross_entropy.ts';
-import { dropoutMask } from '../../ops/dropout.ts';
+import { crossEntropy, crossEntropyBackward } from '../../ops/cross_entropy.ts';
 import { axpy, copy } from '../../ops/elementwise.ts';
 import { embedding, embeddingBackward } from '../../ops/embedding.ts';
-import { loraBackward, loraForward } from '../../ops/lora.ts';
 import { linear, linearBackward, matmul } from '../../ops/matmul.ts';
 import { rmsnorm, rmsnormBackward } from '../../ops/rmsnorm.ts';
 import { gatherRopeTables, rope, ropeTables, type RopeTables } from '../../ops/rope.ts';
 import { swiglu, swigluBackward } from '../../ops/swiglu.ts';
-import { mixSeed } from '../../random.ts';
 import { Tensor } from '../../tensor.ts';
+import {
+  checkBatch, meanLoss, projectionBackward, projectionForward, shiftLabels, type LoraSaved, type ProjectionBackwardOptions,
+} from '../blocks.ts';
 import type { BackwardOptions, Batch, CausalLM, ForwardOptions, ModelOptions, Tape } from '../causal_lm.ts';
 import { checkWeights, type HostWeights } from '../family.ts';
 import { KVCache, type DecodeChunk } from '../kv_cache.ts';
@@ -38,9 +38,6 @@ interface LayerWeights {
   qBias: Tensor | null; kBias: Tensor | null; vBias: Tensor | null;
   gate: Tensor; up: Tensor; down: Tensor;
 }
-
-/** What a projection with LoRA saved in the forward: its input's U = (x∘mask) A^T and the mask. */
-interface LoraSaved { module: LoraModule; u: Tensor; mask: Tensor | null }
 
 interface LayerTape {
   x: Tensor;          // layer input (residual)
@@ -60,8 +57,6 @@ interface LayerContext {
   /** the RoPE tables' rows at each of the N tokens' positions */
   rope: RopeTables;
   keyLen: Tensor;
-  /** [N, 1] ones for the bias trick (q/k/v bias), when the model has biases */
-  ones: Tensor | null;
   /** decoding: the KV cache and the chunk (its slots, keyLen and qPos0) */
   decode: { cache: KVCache; chunk: DecodeChunk } | null;
   perturbation: Tensor | null;
@@ -85,7 +80,6 @@ interface LlamaTape extends Tape {
   rowLse: Tensor;
   /** labels that count in the mean */
   count: number;
-  ones: Tensor | null;
 }
 
 export class LlamaModel implements CausalLM {
@@ -172,25 +166,8 @@ export class LlamaModel implements CausalLM {
     const c = this.config, be = this.backend;
     const { B, T } = batch;
     const N = B * T;
-    if (batch.ids.length !== N || batch.labels.length !== N || batch.lengths.length !== B) {
-      throw new Error(`forward: batch arrays do not match B=${B}, T=${T}`);
-    }
-    if (T > this.maxPositions) throw new Error(`forward: sequence length ${T} exceeds the model's ${this.maxPositions} positions`);
-    for (let i = 0; i < N; i++) {
-      if (batch.ids[i] < 0 || batch.ids[i] >= c.vocabSize) throw new Error(`forward: token id ${batch.ids[i]} outside the vocabulary (${c.vocabSize})`);
-    }
-    if (opts.perturbations && opts.perturbations.length !== c.nLayers) {
-      throw new Error(`forward: ${opts.perturbations.length} perturbations for ${c.nLayers} layers`);
-    }
-    const shifted = new Int32Array(N);
-    let count = 0;
-    for (let b = 0; b < B; b++) {
-      for (let t = 0; t < T; t++) {
-        const lab = t + 1 < T ? batch.labels[b * T + t + 1] : IGNORE_INDEX;
-        shifted[b * T + t] = lab;
-        if (lab !== IGNORE_INDEX) count++;
-      }
-    }
+    checkBatch(batch, c, this.maxPositions, opts);
+    const { shifted, count } = shiftLabels(batch);
     const dropout = this.lora?.options.dropout ?? 0;
     const useDropout = (opts.training ?? true) && dropout > 0;
     const seed = opts.dropoutSeed ?? 0;
@@ -207,7 +184,6 @@ export class LlamaModel implements CausalLM {
       rope: null!,
       layers: [],
       xFinal: null!, hFinal: null!, rstdFinal: null!, logits: null!, rowLoss: null!, rowLse: null!,
-      ones: c.attentionBias ? keep(Tensor.from(be, [N, 1], new Float32Array(N).fill(1))) : null,
     };
     try {
       const positions = keep(Tensor.from(be, [N], Int32Array.from({ length: N }, (_, i) => i % T)));
@@ -221,7 +197,7 @@ export class LlamaModel implements CausalLM {
         tape.layers.push(lt);
         const next = mk([N, c.dim]);
         this.layerForward(l, lt, next, {
-          B, T, N, rope: tape.rope, keyLen: tape.keyLen, ones: tape.ones, decode: null, mk,
+          B, T, N, rope: tape.rope, keyLen: tape.keyLen, decode: null, mk,
           perturbation: opts.perturbations?.[l] ?? null,
           dropout: useDropout ? { p: dropout, seed } : null,
         });
@@ -278,22 +254,10 @@ export class LlamaModel implements CausalLM {
    */
   private layerForward(l: number, lt: LayerTape, next: Tensor, ctx: LayerContext): void {
     const c = this.config, w = this.layers[l];
-    const { B, T, N } = ctx;
-    const proj = (target: LoraTarget, y: Tensor, input: Tensor, weight: Tensor, bias: Tensor | null) => {
-      linear(y, input, weight);
-      // bias as a rank-1 product: ones[N, 1] x bias[1, out] added into y
-      if (bias) matmul(y, ctx.ones!, bias.view([1, bias.size]), { beta: 1 });
-      const m = this.lora?.get(l, target);
-      if (!m) return;
-      let mask: Tensor | null = null;
-      if (ctx.dropout) {
-        mask = ctx.mk([N, m.inF]);
-        dropoutMask(mask, ctx.dropout.p, mixSeed(ctx.dropout.seed, l, TARGET_INDEX[target]));
-      }
-      const u = ctx.mk([N, this.lora!.options.r]);
-      loraForward(y, u, input, m.A, m.B, mask, this.lora!.scale);
-      lt.lora.set(target, { module: m, u, mask });
-    };
+    const { B, T } = ctx;
+    const pctx = { lora: this.lora, layer: l, dropout: ctx.dropout, mk: ctx.mk, saved: lt.lora };
+    const proj = (target: LoraTarget, y: Tensor, input: Tensor, weight: Tensor, bias: Tensor | null) =>
+      projectionForward(pctx, target, TARGET_INDEX[target], y, input, weight, bias);
     rmsnorm(lt.h, lt.rstd1, lt.x, w.attnNorm, c.normEps);
     proj('q_proj', lt.q, lt.h, w.q, w.qBias);
     proj('k_proj', lt.k, lt.h, w.k, w.kBias);
@@ -332,10 +296,7 @@ export class LlamaModel implements CausalLM {
   /** Mean cross-entropy over the shifted labels that are not IGNORE_INDEX (0 when there are none). */
   async loss(tape: Tape): Promise<number> {
     const t = this.own(tape);
-    const rows = await t.rowLoss.read();
-    let s = 0;
-    for (let i = 0; i < rows.length; i++) s += rows[i];
-    return t.count > 0 ? s / t.count : 0;
+    return meanLoss(t.rowLoss, t.count);
   }
 
   logits(tape: Tape): Tensor { return this.own(tape).logits; }
@@ -373,19 +334,13 @@ export class LlamaModel implements CausalLM {
       const da = tmp([N, c.hiddenDim]), dg = tmp([N, c.hiddenDim]), dup = tmp([N, c.hiddenDim]);
       const datt = tmp([N, qDim]), dq = tmp([N, qDim]), dk = tmp([N, kvDim]), dv = tmp([N, kvDim]);
       const r = this.lora?.options.r ?? 1;
-      const du = tmp([N, r]);
+      const pb: Omit<ProjectionBackwardOptions, 'accumulate' | 'needInput'> = { loraGrads, scale: this.lora?.scale ?? 1, du: tmp([N, r]) };
 
       for (let l = c.nLayers - 1; l >= 0; l--) {
         const w = this.layers[l], lt = tape.layers[l];
         // Gradient of a projection y = x W^T (+ LoRA): dxOut (+)= dy W, plus LoRA's share.
-        const projBack = (target: LoraTarget, dxOut: Tensor, dy: Tensor, input: Tensor, weight: Tensor, accumulate: boolean, needInput = true) => {
-          if (needInput) linearBackward(dxOut, null, dy, input, weight, accumulate);
-          const s = lt.lora.get(target);
-          if (s) {
-            const m = s.module;
-            loraBackward(dxOut, loraGrads ? m.dA : null, loraGrads ? m.dB : null, du, dy, input, m.A, m.B, s.u, s.mask, this.lora!.scale);
-          }
-        };
+        const projBack = (target: LoraTarget, dxOut: Tensor, dy: Tensor, input: Tensor, weight: Tensor, accumulate: boolean, needInput = true) =>
+          projectionBackward(lt.lora.get(target), dxOut, dy, input, weight, { ...pb, accumulate, needInput });
 
         // MLP: x'' = x' + down(silu(g) * u), with g, u from rmsnorm(x')
         projBack('down_proj', da, dx, lt.a, w.down, false);
@@ -431,7 +386,7 @@ export class LlamaModel implements CausalLM {
   disposeTape(anyTape: Tape): void {
     const tape = this.own(anyTape);
     const all: (Tensor | null)[] = [tape.ids, tape.shiftedLabels, tape.keyLen, tape.rope.cos, tape.rope.sin, tape.xFinal,
-      tape.hFinal, tape.rstdFinal, tape.logits, tape.rowLoss, tape.rowLse, tape.ones];
+      tape.hFinal, tape.rstdFinal, tape.logits, tape.rowLoss, tape.rowLse];
     for (const lt of tape.layers) {
       all.push(lt.x, lt.h, lt.rstd1, lt.q, lt.k, lt.v, lt.att, lt.lse, lt.o, lt.xMid, lt.h2, lt.rstd2, lt.g, lt.up, lt.a);
       for (const s of lt.lora.values()) all.push(s.u, s.mask);
@@ -464,14 +419,13 @@ export class LlamaModel implements CausalLM {
     try {
       const tables = gatherRopeTables(this.rope, chunk.positions);
       temps.push(tables.cos, tables.sin);
-      const ones = c.attentionBias ? keep(Tensor.from(be, [N, 1], new Float32Array(N).fill(1))) : null;
       // Nothing is kept for a backward: one set of layer buffers serves every layer, and the
       // residual stream alternates between two tensors.
       let x = tmp([N, c.dim]), next = tmp([N, c.dim]);
       embedding(x, this.embed, chunk.ids);
       const lt = this.layerBuffers(x, B, T, tmp);
       const ctx: LayerContext = {
-        B, T, N, rope: tables, keyLen: chunk.keyLen, ones, decode: { cache, chunk }, mk: tmp,
+        B, T, N, rope: tables, keyLen: chunk.keyLen, decode: { cache, chunk }, mk: tmp,
         perturbation: null, dropout: null,
       };
       for (let l = 0; l < c.nLayers; l++) {
