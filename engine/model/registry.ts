@@ -5,9 +5,10 @@ import type { Backend } from '../backend.ts';
 import type { CausalLM, ModelOptions } from './causal_lm.ts';
 import { configFile, type ModelConfig, type ModelFamily, type HostWeights } from './family.ts';
 import { llama } from './llama/family.ts';
+import { opt } from './opt/family.ts';
 
 /** Each family is typed on its own config; the registry holds them side by side. */
-export const FAMILIES: readonly ModelFamily<any>[] = [llama];
+export const FAMILIES: readonly ModelFamily<any>[] = [llama, opt];
 
 /** The family that runs `config`. */
 export function familyOf(config: ModelConfig): ModelFamily {

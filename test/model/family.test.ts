@@ -16,10 +16,10 @@ test('the registry: a family per config.json architecture / model_type, and per 
   assert.is(configFromHF({ ...json, architectures: ['LlamaForCausalLM'] }, '/m').family, 'llama');
   assert.is(configFromHF({ ...json, model_type: 'qwen2' }, '/m').family, 'llama');
   assert.throws(() => configFromHF({ ...json, architectures: ['GPTNeoXForCausalLM'] }, '/m'),
-    /unsupported architecture GPTNeoXForCausalLM in \/m\/config.json \(supported: LlamaForCausalLM, Qwen2ForCausalLM; model_type llama, qwen2\)/);
+    /unsupported architecture GPTNeoXForCausalLM in \/m\/config.json \(supported: LlamaForCausalLM, Qwen2ForCausalLM, OPTForCausalLM; model_type llama, qwen2, opt\)/);
   assert.is(familyOf(tinyConfig()), llama);
   assert.ok(FAMILIES.includes(llama));
-  assert.throws(() => familyOf({ ...tinyConfig(), family: 'gpt2' } as never), /unknown model family 'gpt2' \(known: llama\)/);
+  assert.throws(() => familyOf({ ...tinyConfig(), family: 'gpt2' } as never), /unknown model family 'gpt2' \(known: llama, opt\)/);
 });
 
 test('LoRA targets, shapes and PEFT names come from the family', () => {

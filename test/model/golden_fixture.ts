@@ -10,7 +10,8 @@ import { loadHFModel } from '../../engine/model/load_hf.ts';
 import { buildModel } from '../../engine/model/registry.ts';
 
 // golden/: LlamaForCausalLM with a separate lm_head. golden_qwen/: Qwen2-style q/k/v bias, tied embeddings.
-export const FIXTURES = ['golden', 'golden_qwen'];
+// golden_opt/: OPTForCausalLM with project_in/out, its weights named decoder.* as facebook/opt-* store them.
+export const FIXTURES = ['golden', 'golden_qwen', 'golden_opt'];
 
 export function loadGolden(backend: Backend, fixture = 'golden') {
   const DIR = new URL(`../fixtures/${fixture}/`, import.meta.url).pathname;

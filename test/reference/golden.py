@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Generate the whole-model golden fixtures (test/fixtures/golden, test/fixtures/golden_qwen).
+"""Generate the whole-model golden fixtures (test/fixtures/golden, golden_qwen, golden_opt).
 
 Run from the repo root:  /usr/bin/python3 test/reference/golden.py
 Weights are drawn as float32 from fixed seeds and stored as F32; every reference value is computed
@@ -14,7 +14,9 @@ import torch
 
 sys.dont_write_bytecode = True  # keep test/reference free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from llama_ref import TARGETS, causal_lm_loss, forward, module_name, peft_name  # noqa: E402
+import llama_ref  # noqa: E402
+import opt_ref  # noqa: E402
+from llama_ref import causal_lm_loss  # noqa: E402
 from ref_checks import run_checks  # noqa: E402
 from safetensors_io import read_safetensors, write_safetensors  # noqa: E402
 
@@ -23,22 +25,33 @@ VACCINE_RHO = 2.0
 VACCINE_EPS = 1e-7
 
 LLAMA = dict(
-    name="golden", seed=1234, arch="LlamaForCausalLM", model_type="llama",
+    name="golden", family="llama", seed=1234, arch="LlamaForCausalLM", model_type="llama",
     vocab_size=96, hidden_size=32, intermediate_size=88, num_hidden_layers=2,
     num_attention_heads=4, num_key_value_heads=2, head_dim=8, rms_norm_eps=1e-5,
     rope_theta=10000.0, max_position_embeddings=64, tie_word_embeddings=False, attention_bias=False, embed_std=1.0,
     lengths=[11, 8, 5], prompt_lengths=[4, 3, 2], T=11, r=4, alpha=8,
 )
 QWEN = dict(
-    name="golden_qwen", seed=4321, arch="Qwen2ForCausalLM", model_type="qwen2",
+    name="golden_qwen", family="llama", seed=4321, arch="Qwen2ForCausalLM", model_type="qwen2",
     vocab_size=64, hidden_size=16, intermediate_size=40, num_hidden_layers=2,
     num_attention_heads=2, num_key_value_heads=1, head_dim=8, rms_norm_eps=1e-6,
     rope_theta=1000000.0, max_position_embeddings=32, tie_word_embeddings=True, attention_bias=True, embed_std=0.5,
     lengths=[7, 4], prompt_lengths=[2, 1], T=7, r=2, alpha=6,
 )
+# OPT with project_in/out (word_embed_proj_dim 16 != hidden_size 24, as OPT-350m's 512 vs 1024) and
+# the config fields a real OPT checkpoint carries. Its weights are stored as the facebook/opt-*
+# checkpoints name them, decoder.* (without transformers' model. prefix), with the head tied.
+OPT = dict(
+    name="golden_opt", family="opt", seed=2468, arch="OPTForCausalLM", model_type="opt",
+    vocab_size=80, hidden_size=24, word_embed_proj_dim=16, ffn_dim=56, num_hidden_layers=2,
+    num_attention_heads=3, max_position_embeddings=20, embed_std=0.4, bos=2,
+    lengths=[9, 6, 3], prompt_lengths=[3, 2, 1], T=9, r=4, alpha=8,
+)
 
 
 def hf_config(spec):
+    if spec["family"] == "opt":
+        return opt_hf_config(spec)
     cfg = {
         "architectures": [spec["arch"]], "model_type": spec["model_type"],
         "vocab_size": spec["vocab_size"], "hidden_size": spec["hidden_size"],
@@ -58,7 +71,25 @@ def hf_config(spec):
     return cfg
 
 
+def opt_hf_config(spec):
+    return {
+        "architectures": [spec["arch"]], "model_type": spec["model_type"],
+        "vocab_size": spec["vocab_size"], "hidden_size": spec["hidden_size"],
+        "word_embed_proj_dim": spec["word_embed_proj_dim"], "ffn_dim": spec["ffn_dim"],
+        "num_hidden_layers": spec["num_hidden_layers"], "num_attention_heads": spec["num_attention_heads"],
+        "max_position_embeddings": spec["max_position_embeddings"], "do_layer_norm_before": True,
+        "_remove_final_layer_norm": False, "activation_function": "relu", "enable_bias": True,
+        "layer_norm_elementwise_affine": True, "dropout": 0.1, "attention_dropout": 0.0, "layerdrop": 0.0,
+        "init_std": 0.02, "tie_word_embeddings": True, "pad_token_id": 1, "bos_token_id": 2, "eos_token_id": 2,
+        "torch_dtype": "float32",
+    }
+
+
 def module_shape(cfg, target):
+    if cfg["model_type"] == "opt":
+        D, F = cfg["hidden_size"], cfg["ffn_dim"]
+        return {"q_proj": (D, D), "k_proj": (D, D), "v_proj": (D, D), "out_proj": (D, D),
+                "fc1": (F, D), "fc2": (D, F)}[target]  # (out, in)
     D, I = cfg["hidden_size"], cfg["intermediate_size"]
     q_out = cfg["num_attention_heads"] * cfg["head_dim"]
     kv_out = cfg["num_key_value_heads"] * cfg["head_dim"]
@@ -68,7 +99,15 @@ def module_shape(cfg, target):
     }[target]
 
 
+def reference(cfg):
+    """The family's reference module: llama_ref or opt_ref."""
+    return opt_ref if cfg["model_type"] == "opt" else llama_ref
+
+
 def make_base_weights(cfg, gen, embed_std):
+    if cfg["model_type"] == "opt":
+        return make_opt_weights(cfg, gen, embed_std)
+
     def randn(*shape, std):
         return torch.randn(*shape, generator=gen, dtype=torch.float32) * std
 
@@ -78,27 +117,61 @@ def make_base_weights(cfg, gen, embed_std):
         # norm weights away from 1 so a missing or misplaced norm weight shows up
         W[f"model.layers.{l}.input_layernorm.weight"] = 1.0 + randn(D, std=0.1)
         W[f"model.layers.{l}.post_attention_layernorm.weight"] = 1.0 + randn(D, std=0.1)
-        for t in TARGETS:
+        for t in llama_ref.TARGETS:
             out_f, in_f = module_shape(cfg, t)
-            W[module_name(l, t) + ".weight"] = randn(out_f, in_f, std=0.1)
+            W[llama_ref.module_name(l, t) + ".weight"] = randn(out_f, in_f, std=0.1)
             if cfg["attention_bias"] and t in ("q_proj", "k_proj", "v_proj"):
-                W[module_name(l, t) + ".bias"] = randn(out_f, std=0.1)
+                W[llama_ref.module_name(l, t) + ".bias"] = randn(out_f, std=0.1)
     W["model.norm.weight"] = 1.0 + randn(D, std=0.1)
     if not cfg["tie_word_embeddings"]:
         W["lm_head.weight"] = randn(cfg["vocab_size"], D, std=0.1)
     return W
 
 
+def make_opt_weights(cfg, gen, embed_std):
+    def randn(*shape, std):
+        return torch.randn(*shape, generator=gen, dtype=torch.float32) * std
+
+    D, E = cfg["hidden_size"], cfg["word_embed_proj_dim"]
+    d = "model.decoder."
+    W = {d + "embed_tokens.weight": randn(cfg["vocab_size"], E, std=embed_std),
+         d + "embed_positions.weight": randn(cfg["max_position_embeddings"] + opt_ref.POSITION_OFFSET, D, std=0.5)}
+    if E != D:
+        W[d + "project_in.weight"] = randn(D, E, std=0.3)
+        W[d + "project_out.weight"] = randn(E, D, std=0.3)
+
+    def norm(name):
+        # weights away from 1 and biases away from 0, so a missing or misplaced one shows up
+        W[name + ".weight"] = 1.0 + randn(D, std=0.1)
+        W[name + ".bias"] = randn(D, std=0.1)
+
+    for l in range(cfg["num_hidden_layers"]):
+        norm(f"{d}layers.{l}.self_attn_layer_norm")
+        norm(f"{d}layers.{l}.final_layer_norm")
+        for t in opt_ref.TARGETS:
+            out_f, in_f = module_shape(cfg, t)
+            W[opt_ref.module_name(l, t) + ".weight"] = randn(out_f, in_f, std=0.1)
+            W[opt_ref.module_name(l, t) + ".bias"] = randn(out_f, std=0.1)
+    norm(d + "final_layer_norm")
+    return W
+
+
+def checkpoint_name(cfg, name):
+    """The name a weight has in the fixture's model.safetensors: OPT's as facebook/opt-* store them (decoder.*)."""
+    return name[len("model."):] if cfg["model_type"] == "opt" and name.startswith("model.decoder.") else name
+
+
 def make_lora(cfg, r, gen):
     # A as PEFT's kaiming_uniform(a=sqrt(5)) init; B non-zero (PEFT uses zeros, which would make dA = 0).
     lora = {}
+    ref = reference(cfg)
     for l in range(cfg["num_hidden_layers"]):
-        for t in TARGETS:
+        for t in ref.TARGETS:
             out_f, in_f = module_shape(cfg, t)
             bound = 1.0 / math.sqrt(in_f)
             A = (torch.rand(r, in_f, generator=gen, dtype=torch.float32) * 2 - 1) * bound
             B = torch.randn(out_f, r, generator=gen, dtype=torch.float32) * 0.1
-            lora[peft_name(l, t)] = (A, B)
+            lora[ref.peft_name(l, t)] = (A, B)
     return lora
 
 
@@ -107,7 +180,7 @@ def make_batch(spec, gen):
     ids = torch.zeros(B, T, dtype=torch.long)  # pad id 0
     labels = torch.full((B, T), -100, dtype=torch.long)
     for b, (n, p) in enumerate(zip(spec["lengths"], spec["prompt_lengths"])):
-        ids[b, 0] = 1  # bos
+        ids[b, 0] = spec.get("bos", 1)
         ids[b, 1:n] = torch.randint(3, V, (n - 1,), generator=gen)
         labels[b, p:n] = ids[b, p:n]
     return ids, labels, torch.tensor(spec["lengths"], dtype=torch.long)
@@ -125,14 +198,14 @@ def run_pass(cfg, W64, lora32, scale, ids, labels, lengths, perturb=None):
     """One forward+backward in W64's dtype. Returns loss, logits, attn_outs, attn-out grads (None if perturb given), LoRA grads."""
     B, T = ids.shape
     D = cfg["hidden_size"]
-    dtype = W64["model.norm.weight"].dtype
+    dtype = next(iter(W64.values())).dtype
     leaves = lora_leaves(lora32, dtype)
     if perturb is None:
         # zero leaves on the attention-block output: their grad is exactly dL/d(attn_out)
         taps = [torch.zeros(B * T, D, dtype=dtype, requires_grad=True) for _ in range(cfg["num_hidden_layers"])]
     else:
         taps = [p.detach().to(dtype) for p in perturb]
-    logits, attn_outs = forward(cfg, W64, leaves, scale, ids, lengths, perturb=taps)
+    logits, attn_outs = reference(cfg).forward(cfg, W64, leaves, scale, ids, lengths, perturb=taps)
     loss = causal_lm_loss(logits, labels)
     params = [t for pair in leaves.values() for t in pair]
     wrt = params + (taps if perturb is None else [])
@@ -190,7 +263,7 @@ def build_fixture(spec):
     e = vaccine_perturbation(clean["attn_grads"], VACCINE_RHO)
     pert = run_pass(cfg, W64, lora32, scale, ids, labels, lengths, perturb=e)
 
-    run_checks(cfg, W64, lora32, scale, ids, labels, lengths, clean, pert, e)
+    run_checks(reference(cfg), cfg, W64, lora32, scale, ids, labels, lengths, clean, pert, e)
     # the same two passes in float32 torch: how far a plain f32 implementation lands from the reference
     clean32 = run_pass(cfg, W32, lora32, scale, ids, labels, lengths)
     e32 = vaccine_perturbation(clean32["attn_grads"], VACCINE_RHO)
@@ -204,7 +277,8 @@ def build_fixture(spec):
     with open(os.path.join(out_dir, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
         f.write("\n")
-    write_safetensors(os.path.join(out_dir, "model.safetensors"), W32, {"format": "pt"})
+    stored = {checkpoint_name(cfg, k): v for k, v in W32.items()}
+    write_safetensors(os.path.join(out_dir, "model.safetensors"), stored, {"format": "pt"})
     adapter = {}
     for key, (A, Bm) in lora32.items():
         adapter[key + ".lora_A.weight"] = A
@@ -212,7 +286,7 @@ def build_fixture(spec):
     write_safetensors(os.path.join(out_dir, "adapter", "adapter_model.safetensors"), adapter, {"format": "pt"})
     adapter_cfg = {
         "peft_type": "LORA", "task_type": "CAUSAL_LM", "r": spec["r"], "lora_alpha": spec["alpha"],
-        "lora_dropout": 0.0, "target_modules": list(TARGETS), "bias": "none", "fan_in_fan_out": False,
+        "lora_dropout": 0.0, "target_modules": list(reference(cfg).TARGETS), "bias": "none", "fan_in_fan_out": False,
         "use_rslora": False, "inference_mode": True, "base_model_name_or_path": f"test/fixtures/{spec['name']}",
     }
     with open(os.path.join(out_dir, "adapter", "adapter_config.json"), "w") as f:
@@ -233,7 +307,7 @@ def build_fixture(spec):
     for k, v in expected.items():
         assert torch.equal(back[k], v.float()), k
     back_w = read_safetensors(os.path.join(out_dir, "model.safetensors"))
-    assert all(torch.equal(back_w[k], W32[k]) for k in W32)
+    assert all(torch.equal(back_w[checkpoint_name(cfg, k)], W32[k]) for k in W32)
 
     n_label = int((labels[:, 1:] != -100).sum())
     return cfg, expected, expected32, n_label, scale
@@ -242,9 +316,10 @@ def build_fixture(spec):
 README_HEAD = """# Golden whole-model fixtures
 
 Generated by `/usr/bin/python3 test/reference/golden.py` (run from the repo root; deterministic, rewrites
-`test/fixtures/golden/` and `test/fixtures/golden_qwen/`), with torch {torch} (CPU), no `transformers`:
-the math is a plain-torch restatement of Hugging Face `LlamaForCausalLM` / `Qwen2ForCausalLM` plus PEFT
-LoRA, in `test/reference/llama_ref.py`. Safetensors files are written by hand (`test/reference/safetensors_io.py`).
+`test/fixtures/golden/`, `test/fixtures/golden_qwen/` and `test/fixtures/golden_opt/`), with torch {torch} (CPU),
+no `transformers`: the math is a plain-torch restatement of Hugging Face `LlamaForCausalLM` / `Qwen2ForCausalLM`
+(`test/reference/llama_ref.py`) and `OPTForCausalLM` (`test/reference/opt_ref.py`) plus PEFT LoRA.
+Safetensors files are written by hand (`test/reference/safetensors_io.py`).
 
 **Precision:** base and LoRA weights are drawn as float32 (fixed seeds) and stored F32. Every reference
 value is computed in **float64** from exactly those f32 weights, then rounded to F32 for storage.
@@ -255,9 +330,11 @@ RMSNorm vs a norm-based formula; loss vs `F.cross_entropy(ignore_index=-100)` an
 padding: every row run alone, unpadded, reproduces its valid-position logits, and changing the pad ids
 changes nothing at valid positions; `torch.autograd.gradcheck` on a LoRA linear; central finite
 differences of the full f64 model loss on LoRA A/B entries of several modules, on attention-output
-taps (dL/d attn_out) and on the Vaccine second pass.
+taps (dL/d attn_out) and on the Vaccine second pass. For OPT: LayerNorm vs `F.layer_norm`, the position
+rule worked out by hand, attention vs the loop, and the whole model against one with the loop attention and
+`F.layer_norm`.
 
-## Semantics
+## Semantics (Llama; OPT's differences are listed in its section)
 
 - Model: embedding; per layer `x += o_proj(attn(rmsnorm(x)))`, then `x += down(silu(gate(h)) * up(h))`,
   `h = rmsnorm(x)`; final norm; `lm_head` (separate in `golden/`, tied to `embed_tokens` in `golden_qwen/`).
@@ -287,18 +364,41 @@ taps (dL/d attn_out) and on the Vaccine second pass.
 """
 
 
+OPT_SEMANTICS = """OPT's model, as Hugging Face's `OPTForCausalLM` with `do_layer_norm_before` (eval mode: the config's
+`dropout` 0.1 is a training-time setting the reference does not apply, nor does the engine):
+`x = project_in(embed_tokens[ids]) + embed_positions[pos + 2]` with `pos` as HF derives it from the
+attention mask (`cumsum(mask) * mask - 1`: token t at t, right padding at -1, i.e. table row 1); per layer
+`x += out_proj(attn(LN(x)))`, then `x += fc2(relu(fc1(LN(x))))`; a final LN; `project_out`; the head tied
+to `embed_tokens`. LayerNorm `(x - mean) / sqrt(var + 1e-5) * w + b` (biased variance). Every projection has
+a bias. Scores scaled by `1/sqrt(head_dim)` (HF scales q after its bias: the same product). LoRA on
+q,k,v,out_proj,fc1,fc2 (PEFT names `base_model.model.model.decoder.layers.{i}.self_attn.q_proj...`,
+`...layers.{i}.fc1...`). `attn_out.{l}`: out_proj's output incl. its bias and LoRA, before the residual add
+(the point Vaccine perturbs). `model.safetensors` names the weights `decoder.*`, as the facebook/opt-*
+checkpoints do (transformers itself saves `model.decoder.*`); no `lm_head.weight` (tied). Mask, loss,
+Vaccine and flattening as above.
+"""
+
+
+def describe_config(cfg):
+    if cfg["model_type"] == "opt":
+        return (f"{OPT_SEMANTICS}\nvocab {cfg['vocab_size']}, dim {cfg['hidden_size']}, word_embed_proj_dim "
+                f"{cfg['word_embed_proj_dim']} (project_in/out), ffn {cfg['ffn_dim']}, {cfg['num_hidden_layers']} layers, "
+                f"{cfg['num_attention_heads']} heads, {cfg['max_position_embeddings']} positions, "
+                f"tied {cfg['tie_word_embeddings']}")
+    return (f"vocab {cfg['vocab_size']}, dim {cfg['hidden_size']}, hidden {cfg['intermediate_size']}, "
+            f"{cfg['num_hidden_layers']} layers, {cfg['num_attention_heads']} heads, "
+            f"{cfg['num_key_value_heads']} kv heads, head_dim {cfg['head_dim']}, eps {cfg['rms_norm_eps']}, "
+            f"theta {cfg['rope_theta']:g}, tied {cfg['tie_word_embeddings']}, q/k/v bias {cfg['attention_bias']}")
+
+
 def main():
     torch.set_num_threads(1)  # fixed reduction order -> byte-identical output across runs
     parts = [README_HEAD.format(torch=torch.__version__, rho=VACCINE_RHO)]
-    for spec in (LLAMA, QWEN):
+    for spec in (LLAMA, QWEN, OPT):
         cfg, expected, expected32, n_label, scale = build_fixture(spec)
         parts.append(
-            f"\n## `{spec['name']}/` ({spec['arch']})\n\n"
-            f"vocab {cfg['vocab_size']}, dim {cfg['hidden_size']}, hidden {cfg['intermediate_size']}, "
-            f"{cfg['num_hidden_layers']} layers, {cfg['num_attention_heads']} heads, "
-            f"{cfg['num_key_value_heads']} kv heads, head_dim {cfg['head_dim']}, eps {cfg['rms_norm_eps']}, "
-            f"theta {cfg['rope_theta']:g}, tied {cfg['tie_word_embeddings']}, q/k/v bias {cfg['attention_bias']}; "
-            f"batch B={len(spec['lengths'])}, T={spec['T']}, lengths {spec['lengths']}, prompt lengths "
+            f"\n## `{spec['name']}/` ({spec['arch']})\n\n" + describe_config(cfg) +
+            f"; batch B={len(spec['lengths'])}, T={spec['T']}, lengths {spec['lengths']}, prompt lengths "
             f"{spec['prompt_lengths']} ({n_label} loss tokens); LoRA r={spec['r']}, alpha={spec['alpha']} "
             f"(scale {scale:g}); seed {spec['seed']}.\n\n"
             "Max |value| per tensor is listed so a relative tolerance (max|a-ref|/max|ref|) can be judged; "

@@ -1,14 +1,16 @@
-"""Assertions that the reference in llama_ref.py agrees with independent formulations (all f64).
+"""Assertions that the references in llama_ref.py and opt_ref.py agree with independent formulations (all f64).
 
 torch 1.13 has no F.scaled_dot_product_attention, so attention is checked against explicit loops.
+`ref` below is the family's reference module (llama_ref or opt_ref): its `forward` is checked.
 """
 import math
 
 import torch
 import torch.nn.functional as F
 
-from llama_ref import (apply_rope, attention, causal_lm_loss, forward, linear, repeat_kv, rms_norm,
-                       rope_cos_sin, visibility_mask)
+import llama_ref
+import opt_ref
+from llama_ref import apply_rope, attention, causal_lm_loss, linear, repeat_kv, rms_norm, rope_cos_sin, visibility_mask
 
 F64_TIGHT = 1e-12  # f64 reformulations of the same math: only rounding differs
 
@@ -87,7 +89,24 @@ def check_components(cfg, gen):
     w = torch.randn(cfg["hidden_size"], generator=gen, dtype=torch.float64)
     D, eps = x.shape[1], cfg["rms_norm_eps"]
     close(rms_norm(x, w, eps), w * x * math.sqrt(D) / torch.sqrt((x * x).sum(1, keepdim=True) + D * eps), what="rmsnorm")
+    check_lora_linear(gen)
 
+
+def check_opt_components(cfg, gen):
+    B, T, H, hd = 3, 6, cfg["num_attention_heads"], cfg["hidden_size"] // cfg["num_attention_heads"]
+    lengths = torch.tensor([6, 4, 1])
+    q, k, v = (torch.randn(B, H, T, hd, generator=gen, dtype=torch.float64) for _ in range(3))
+    close(attention(q, k, v, visibility_mask(lengths, T)), naive_attention(q, k, v, lengths, 1), what="attention")
+    x = torch.randn(4, cfg["hidden_size"], generator=gen, dtype=torch.float64) * 3 + 2
+    w = torch.randn(cfg["hidden_size"], generator=gen, dtype=torch.float64)
+    b = torch.randn(cfg["hidden_size"], generator=gen, dtype=torch.float64)
+    close(opt_ref.layer_norm(x, w, b), F.layer_norm(x, (x.shape[1],), w, b, eps=opt_ref.LAYER_NORM_EPS), what="layer_norm")
+    # HF's rule, worked out by hand: valid tokens at 2..n+1, right padding at 1
+    assert opt_ref.positions(torch.tensor([3, 1]), 4).tolist() == [[2, 3, 4, 1], [2, 1, 1, 1]], "positions"
+    check_lora_linear(gen)
+
+
+def check_lora_linear(gen):
     # gradcheck the LoRA linear (with a bias so the bias path is exercised too)
     xin = torch.randn(5, 7, generator=gen, dtype=torch.float64, requires_grad=True)
     Wt = {"m.weight": torch.randn(6, 7, generator=gen, dtype=torch.float64),
@@ -101,19 +120,27 @@ def check_components(cfg, gen):
     close(linear(xin, Wt, "m", {"base_model.model.m": (A, Bm)}, 1.7), linear(xin, merged, "m", None, 0), what="merge")
 
 
-def check_model(cfg, W64, lora32, scale, ids, labels, lengths, clean):
+def check_model(ref, cfg, W64, lora32, scale, ids, labels, lengths, clean):
     L = lora64(lora32)
     logits = clean["logits"]
-    # independent RoPE + attention path through the whole model
-    complex_rope.theta = cfg["rope_theta"]
-    n_rep = cfg["num_attention_heads"] // cfg["num_key_value_heads"]
+    forward = ref.forward
+    if ref is llama_ref:
+        # independent RoPE + attention path through the whole model
+        complex_rope.theta = cfg["rope_theta"]
+        n_rep = cfg["num_attention_heads"] // cfg["num_key_value_heads"]
 
-    def naive_attn_fn(q, k, v, mask):
-        # k, v arrive repeated; de-repeat by taking every n_rep-th head, then use the loop
-        return naive_attention(q, k[:, ::n_rep], v[:, ::n_rep], lengths, n_rep)
+        def naive_attn_fn(q, k, v, mask):
+            # k, v arrive repeated; de-repeat by taking every n_rep-th head, then use the loop
+            return naive_attention(q, k[:, ::n_rep], v[:, ::n_rep], lengths, n_rep)
 
-    alt, _ = forward(cfg, W64, L, scale, ids, lengths, attn_fn=naive_attn_fn, rope_fn=complex_rope)
-    close(alt, logits, what="model with naive attention + complex rope")
+        alt, _ = forward(cfg, W64, L, scale, ids, lengths, attn_fn=naive_attn_fn, rope_fn=complex_rope)
+        close(alt, logits, what="model with naive attention + complex rope")
+    else:
+        # independent attention and LayerNorm path through the whole model
+        alt, _ = forward(cfg, W64, L, scale, ids, lengths,
+                         attn_fn=lambda q, k, v, mask: naive_attention(q, k, v, lengths, 1),
+                         norm_fn=lambda x, w, b: F.layer_norm(x, (x.shape[-1],), w, b, eps=opt_ref.LAYER_NORM_EPS))
+        close(alt, logits, what="model with naive attention + F.layer_norm")
 
     close(clean["loss"], F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1),
                                          ignore_index=-100, reduction="mean"), what="loss vs F.cross_entropy")
@@ -137,20 +164,21 @@ def check_model(cfg, W64, lora32, scale, ids, labels, lengths, clean):
             assert torch.all(g[b, int(lengths[b]):] == 0), "attn-out grad on padding must be 0"
 
 
-def fd_check(cfg, W64, lora32, scale, ids, labels, lengths, result, perturb, gen, tag):
+def fd_check(ref, cfg, W64, lora32, scale, ids, labels, lengths, result, perturb, gen, tag):
     """Central differences of the f64 loss vs autograd, on LoRA entries and (clean pass) attn-out taps."""
     h = 1e-5
     B, T = ids.shape
     D = cfg["hidden_size"]
 
     def loss_with(lora, taps):
-        logits, _ = forward(cfg, W64, lora, scale, ids, lengths, perturb=taps)
+        logits, _ = ref.forward(cfg, W64, lora, scale, ids, lengths, perturb=taps)
         return causal_lm_loss(logits, labels).item()
 
     base_taps = perturb if perturb is not None else [torch.zeros(B * T, D, dtype=torch.float64)
                                                      for _ in range(cfg["num_hidden_layers"])]
     keys = list(lora32)
-    for key in (keys[0], keys[3], keys[5], keys[-1]):  # q (layer 0), o, up, down (last layer)
+    # Llama: q (layer 0), o, up, down (last layer); OPT: q (layer 0), out_proj, fc2, fc2 (last layer)
+    for key in (keys[0], keys[3], keys[5], keys[-1]):
         for which in (0, 1):
             Lp, Lm = lora64(lora32), lora64(lora32)
             shape = Lp[key][which].shape
@@ -175,12 +203,15 @@ def fd_check(cfg, W64, lora32, scale, ids, labels, lengths, result, perturb, gen
                 assert abs(fd - g) <= 1e-8 + 1e-6 * abs(g), f"{tag} fd attn_out.{l}[{row},{col}]: {fd} vs {g}"
 
 
-def run_checks(cfg, W64, lora32, scale, ids, labels, lengths, clean, pert, e):
+def run_checks(ref, cfg, W64, lora32, scale, ids, labels, lengths, clean, pert, e):
     gen = torch.Generator().manual_seed(99)
-    check_components(cfg, gen)
-    check_model(cfg, W64, lora32, scale, ids, labels, lengths, clean)
-    fd_check(cfg, W64, lora32, scale, ids, labels, lengths, clean, None, gen, "clean")
-    fd_check(cfg, W64, lora32, scale, ids, labels, lengths, pert, e, gen, "vaccine")
+    if ref is llama_ref:
+        check_components(cfg, gen)
+    else:
+        check_opt_components(cfg, gen)
+    check_model(ref, cfg, W64, lora32, scale, ids, labels, lengths, clean)
+    fd_check(ref, cfg, W64, lora32, scale, ids, labels, lengths, clean, None, gen, "clean")
+    fd_check(ref, cfg, W64, lora32, scale, ids, labels, lengths, pert, e, gen, "vaccine")
     norm = math.sqrt(sum((x * x).sum().item() for x in e))
     assert abs(norm - 2.0) < 1e-6, f"perturbation norm {norm} != rho"
     assert pert["loss"].item() > clean["loss"].item(), "a gradient-direction perturbation should raise the loss"
