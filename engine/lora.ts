@@ -55,6 +55,11 @@ function targetSpec(family: ModelFamily, target: LoraTarget) {
   return spec;
 }
 
+/** `'all'`: every target of `config`'s family, in its order; a list is returned as given (Lora.create checks it). */
+export function resolveLoraTargets(targets: readonly LoraTarget[] | 'all', config: ModelConfig): LoraTarget[] {
+  return targets === 'all' ? loraTargetNames(config) : [...targets];
+}
+
 /**
  * Parses a comma-separated target list; throws on a name no family knows. Whether the model at
  * hand has each target is checked when the adapter is made for it (Lora.create / fromWeights).

@@ -4,7 +4,7 @@
 // declaration: its flag, default, check, --help line and fingerprint key (engine/jobs/options.ts).
 import type { Backend } from '../backend.ts';
 import { parseTargets, type LoraTarget } from '../lora.ts';
-import { LLAMA_LORA_TARGETS } from '../model/llama/config.ts';
+import { FAMILIES } from '../model/registry.ts';
 import type { OptimizerKind, SchedulerKind } from '../optim.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { BACKEND_KINDS, backendHelpLines } from '../../bindings/registry.ts';
@@ -85,10 +85,12 @@ export const TRAIN_OPTIONS = {
     group: LORA, default: 0.1, range: range.within(0, 1, false), fingerprint: 'lora_dropout',
     help: 'dropout on the adapter\'s input (default {default})',
   }),
-  loraTargets: opt.string<string | readonly LoraTarget[], LoraTarget[]>({
-    group: LORA, arg: 'LIST', default: LLAMA_LORA_TARGETS.map((t) => t.name).join(','), fingerprint: 'lora_targets', objects: true,
-    normalize: (v) => parseTargets(typeof v === 'string' ? v : v.join(',')),
-    help: 'comma-separated (default {default})',
+  // 'all' is resolved on the model once the session has opened it (resolveLoraTargets in trainer.ts)
+  loraTargets: opt.string<string | readonly LoraTarget[], LoraTarget[] | 'all'>({
+    group: LORA, arg: 'LIST', default: 'all', fingerprint: 'lora_targets', objects: true,
+    normalize: (v) => (v === 'all' ? 'all' : parseTargets(typeof v === 'string' ? v : v.join(','))),
+    help: 'comma-separated module names, or all: every projection of the model\'s\nfamily (default {default}), that is\n'
+      + FAMILIES.map((f) => `  ${f.name}: ${f.loraTargets.map((t) => t.name).join(',')}`).join('\n'),
   }),
 
   // ---- run control ----

@@ -13,7 +13,7 @@ import { loadAdapter, saveAdapter } from '../adapter.ts';
 import type { Backend } from '../backend.ts';
 import { collate } from '../data.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
-import { Lora } from '../lora.ts';
+import { Lora, resolveLoraTargets } from '../lora.ts';
 import type { Batch, CausalLM } from '../model/causal_lm.ts';
 import { clipGradNorm, createOptimizer, lrLambda, warmupSteps, type Optimizer, type Param } from '../optim.ts';
 import { fill, scale } from '../ops/elementwise.ts';
@@ -174,8 +174,11 @@ export async function train(job: TrainJob, cb: TrainCallbacks = {}): Promise<Tra
   const log = (msg: string) => cb.onLog?.(msg);
   const totalSteps = totalStepsFor(o, data.order.batchesPerEpoch);
   const warmup = warmupFor(o, totalSteps);
+  const targets = resolveLoraTargets(o.loraTargets, config);
   const fp: Fingerprint = {
     ...session.modelFingerprint, data_sha256: rowsSha256(data.rows), ...job.fingerprint,
+    // the targets trained, whether named or 'all' (as checkpoints have always recorded them)
+    ...('lora_targets' in job.fingerprint ? { lora_targets: targets } : {}),
     examples: data.rows.length, total_steps: totalSteps,
   };
   let lora: Lora | null = null;
@@ -187,7 +190,7 @@ export async function train(job: TrainJob, cb: TrainCallbacks = {}): Promise<Tra
     lora = adapterDir
       ? await asInput(() => loadAdapter(backend, config, adapterDir, { dropout: o.loraDropout, seed: o.seed }))
       // a target this model's family lacks is the user's input error
-      : await asInput(() => Lora.create(backend, config, { r: o.loraR, alpha: o.loraAlpha, dropout: o.loraDropout, targets: o.loraTargets, seed: o.seed }));
+      : await asInput(() => Lora.create(backend, config, { r: o.loraR, alpha: o.loraAlpha, dropout: o.loraDropout, targets, seed: o.seed }));
     const params: Param[] = lora.modules.flatMap((m) => [{ p: m.A, g: m.dA }, { p: m.B, g: m.dB }]);
     optimizer = createOptimizer(o.optimizer, backend, params, o.weightDecay);
     const startStep = resume?.state.step ?? 0;

@@ -47,8 +47,10 @@ test('a default given as a flag parses back to the default, and the defaults are
     const again = normalizeAlignOptions({ model: '.', data: '.', out: 'x', ...parsed });
     assert.equal((again as Record<string, unknown>)[key], (full as Record<string, unknown>)[key], key);
   }
-  // normalization converts where the table says so: the targets list becomes the parsed array
-  assert.equal(full.loraTargets, ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']);
+  // normalization converts where the table says so: a targets list becomes the parsed array; the
+  // default 'all' stays until the model is known (resolveLoraTargets)
+  assert.is(full.loraTargets, 'all');
+  assert.equal(normalizeAlignOptions({ model: '.', data: '.', out: 'x', loraTargets: 'v_proj, q_proj,v_proj' }).loraTargets, ['v_proj', 'q_proj']);
 });
 
 test('switches: --no-shuffle sets shuffle false, --resume true; absent, the defaults hold', () => {
