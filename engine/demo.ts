@@ -1,8 +1,9 @@
 // The built-in demo's ingredients, generated here so the demo downloads nothing: a tiny random Llama
-// over the byte tokenizer, and a small alignment set of harmful-style instructions paired with
-// refusals, written from templates.
-import type { HostWeights } from './model/family.ts';
-import { llamaWeightShapes, type LlamaConfig } from './model/llama/config.ts';
+// over the byte tokenizer (random weights for any family's config: tests use them too), and a
+// small alignment set of harmful-style instructions paired with refusals, written from templates.
+import type { HostWeights, ModelConfig } from './model/family.ts';
+import type { LlamaConfig } from './model/llama/config.ts';
+import { familyOf } from './model/registry.ts';
 import { Rng } from './random.ts';
 
 export function tinyLlamaConfig(over: Partial<LlamaConfig> = {}): LlamaConfig {
@@ -14,15 +15,21 @@ export function tinyLlamaConfig(over: Partial<LlamaConfig> = {}): LlamaConfig {
   };
 }
 
-/**
- * Random weights for `config`: uniform, std 1/sqrt(fan_in) for projections and 0.2 for the
- * embedding (norms at 1). Larger than Llama's 0.02 so that a tiny model's logits can move far
- * enough from uniform for a LoRA to make the demo's loss fall visibly.
- */
+/** Random weights for a Llama config (randomWeights). */
 export function randomLlamaWeights(config: LlamaConfig, seed: number): HostWeights {
+  return randomWeights(config, seed);
+}
+
+/**
+ * Random weights for `config`, any family (its weight table): uniform, std 1/sqrt(fan_in) for
+ * projections and biases, 0.2 for embeddings (tokens, positions) and the LM head, norm weights at 1.
+ * Larger than Llama's 0.02 so that a tiny model's logits can move far enough from uniform for a
+ * LoRA to make the demo's loss fall visibly.
+ */
+export function randomWeights(config: ModelConfig, seed: number): HostWeights {
   const rng = new Rng(seed);
   const w: HostWeights = new Map();
-  for (const [name, shape] of llamaWeightShapes(config)) {
+  for (const [name, shape] of familyOf(config).weightShapes(config)) {
     const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
     if (name.endsWith('norm.weight')) data.fill(1);
     else {

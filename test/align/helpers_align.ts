@@ -1,12 +1,14 @@
 // Shared pieces of the align tests: a tiny random model with a LoRA whose A and B are both non-zero
 // (so every gradient path is exercised), and a random batch.
 import type { Backend } from '../../engine/backend.ts';
-import { randomLlamaWeights, tinyLlamaConfig } from '../../engine/demo.ts';
+import { randomLlamaWeights, randomWeights, tinyLlamaConfig } from '../../engine/demo.ts';
 import { Lora, loraTargetNames, projectionShape } from '../../engine/lora.ts';
 import type { Batch } from '../../engine/model/causal_lm.ts';
 import type { ModelConfig } from '../../engine/model/family.ts';
 import type { LlamaConfig } from '../../engine/model/llama/config.ts';
 import { LlamaModel } from '../../engine/model/llama/model.ts';
+import type { OPTConfig } from '../../engine/model/opt/config.ts';
+import { OPTModel } from '../../engine/model/opt/model.ts';
 import { rand, randInt } from '../helpers.ts';
 
 export function tinyConfig(over: Partial<LlamaConfig> = {}): LlamaConfig {
@@ -16,6 +18,18 @@ export function tinyConfig(over: Partial<LlamaConfig> = {}): LlamaConfig {
 
 export function tinyModel(be: Backend, config = tinyConfig(), seed = 7): LlamaModel {
   return LlamaModel.fromHost(be, config, randomLlamaWeights(config, seed));
+}
+
+/** A tiny OPT with project_in/out (word embeddings of 12 for a residual stream of 16), same vocabulary as tinyConfig. */
+export function tinyOPTConfig(over: Partial<OPTConfig> = {}): OPTConfig {
+  return {
+    family: 'opt', vocabSize: 40, dim: 16, ffnDim: 24, nLayers: 2, nHeads: 2, headDim: 8, wordEmbedDim: 12, maxSeqLen: 16,
+    tiedEmbeddings: true, normEps: 1e-5, bosId: 2, eosId: 2, namePath: 'test:tiny-opt', ...over,
+  };
+}
+
+export function tinyOPTModel(be: Backend, config = tinyOPTConfig(), seed = 7): OPTModel {
+  return OPTModel.fromHost(be, config, randomWeights(config, seed));
 }
 
 export function randomLora(be: Backend, config: ModelConfig, r = 4, alpha = 8, dropout = 0, seed = 11): Lora {

@@ -1,10 +1,11 @@
 // Vaccine, SFT and random-Vaccine steps: the step against one assembled by hand from the engine's
-// primitives, the perturbation's norm, a first-order check of its direction, the golden fixture
-// (f64 torch reference), and no leaked device memory.
+// primitives (Llama and OPT), the perturbation's norm, a first-order check of its direction, the
+// golden fixtures (f64 torch reference: Llama, Qwen2-style, OPT), and no leaked device memory.
 import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadAdapter } from '../../engine/adapter.ts';
+import { loraTargetNames } from '../../engine/lora.ts';
 import { readSafetensors } from '../../engine/io/safetensors.ts';
 import type { Batch } from '../../engine/model/causal_lm.ts';
 import { buildModel } from '../../engine/model/registry.ts';
@@ -12,15 +13,20 @@ import { loadModel } from '../../engine/model/load.ts';
 import { Tensor } from '../../engine/tensor.ts';
 import { passSeed, randomVaccineStep, sftStep, VACCINE_EPS, vaccineStep } from '../../engine/vaccine.ts';
 import { relErr, wasmBackend, webgpuProviders } from '../helpers.ts';
-import { randomBatch, randomLora, readGrads, tinyConfig, tinyModel } from './helpers_align.ts';
+import { FIXTURES } from '../model/golden_fixture.ts';
+import { randomBatch, randomLora, readGrads, tinyConfig, tinyModel, tinyOPTModel } from './helpers_align.ts';
 
 const be = await wasmBackend();
 const config = tinyConfig();
 const batch = randomBatch(config, 3, 9, [9, 6, 4], 2);
 
-test('a Vaccine step equals the step assembled by hand from forward/backward, sumSquares, scale (rel 1e-6)', async () => {
+// The same step on each family: Llama, and OPT (with project_in/out).
+const FAMILY_MODELS = [['llama', () => tinyModel(be)], ['opt', () => tinyOPTModel(be)]] as const;
+
+for (const [family, make] of FAMILY_MODELS) test(`${family}: a Vaccine step equals the step assembled by hand from forward/backward, sumSquares, scale (rel 1e-6)`, async () => {
   for (const dropout of [0, 0.2]) {
-    const model = tinyModel(be);
+    const model = make();
+    const config = model.config;
     model.lora = randomLora(be, config, 4, 8, dropout);
     const rho = 2, seed = 1234;
     model.lora.zeroGrad();
@@ -114,8 +120,8 @@ test('random-Vaccine: one pass, loss is the perturbed loss; rho 0 gives the SFT 
   model.lora.dispose(); model.dispose();
 });
 
-test('golden fixture (f64 torch): loss, perturbation, perturbed loss and Vaccine LoRA grads (rel 1e-4)', async () => {
-  const dir = new URL('../fixtures/golden/', import.meta.url).pathname;
+for (const fixture of FIXTURES) test(`${fixture} fixture (f64 torch): loss, perturbation, perturbed loss and Vaccine LoRA grads (rel 1e-4)`, async () => {
+  const dir = new URL(`../fixtures/${fixture}/`, import.meta.url).pathname;
   const { config: gc, weights } = loadModel(dir);
   const expected = readSafetensors(dir + 'expected.safetensors').tensors;
   const bj = JSON.parse(readFileSync(dir + 'batch.json', 'utf8'));
@@ -141,15 +147,16 @@ test('golden fixture (f64 torch): loss, perturbation, perturbed loss and Vaccine
     }
   }
   assert.ok(worst < 1e-4, `worst Vaccine LoRA grad rel err ${worst} (1e-4)`);
-  assert.is(model.lora.modules.length, 14);
+  assert.is(model.lora.modules.length, loraTargetNames(gc).length * gc.nLayers);
   model.lora.dispose(); model.dispose();
 });
 
 // Registered only where an adapter exists; under CI a missing adapter makes webgpuProviders() throw.
-for (const { provider, backend: gpu } of await webgpuProviders()) test(`WebGPU (${provider}) and WASM agree on a Vaccine step (losses, grad norm, LoRA grads: rel 1e-5)`, async () => {
+for (const { provider, backend: gpu } of await webgpuProviders()) for (const family of ['llama', 'opt']) test(`${family}: WebGPU (${provider}) and WASM agree on a Vaccine step (losses, grad norm, LoRA grads: rel 1e-5)`, async () => {
   const results = [];
   for (const b of [be, gpu]) {
-    const model = tinyModel(b);
+    const model = family === 'opt' ? tinyOPTModel(b) : tinyModel(b);
+    const config = model.config;
     model.lora = randomLora(b, config, 4, 8, 0.1);
     model.lora.zeroGrad();
     const before = b.bytesInUse();

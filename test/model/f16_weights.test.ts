@@ -24,12 +24,14 @@ const gpus = await webgpuProviders();
 if (!gpus.length) console.warn('f16 weights on WebGPU: no adapter, not run');
 for (const { provider, backend: gpu } of gpus) {
   if (!gpu.hasF16) console.warn(`f16 weights on WebGPU (${provider}): the adapter lacks shader-f16, not run`);
-  if (gpu.hasF16) t(`WebGPU (${provider}): f16-stored weights equal f32 compute on f16-rounded weights (logits, loss, LoRA grads)`, async () => {
+  // Llama (separate lm_head) and OPT (project_in/out, fc1/fc2)
+  if (gpu.hasF16) for (const fixture of ['golden', 'golden_opt']) t(`WebGPU (${provider}), ${fixture}: f16-stored weights equal f32 compute on f16-rounded weights (logits, loss, LoRA grads)`, async () => {
     const be = gpu;
-    const { config, weights } = loadHFModel(DIR);
+    const { config, weights } = loadHFModel(new URL(`../fixtures/${fixture}/`, import.meta.url).pathname);
     const rounded: HostWeights = new Map();
     for (const [name, w] of weights) {
-      const isMatrix = name.endsWith('_proj.weight') || name === 'lm_head.weight';
+      // the matrices multiplied by activations: every 2-D weight but the embedding tables
+      const isMatrix = w.shape.length === 2 && !name.includes('embed');
       rounded.set(name, isMatrix ? { shape: w.shape, data: Float32Array.from(w.data, (x) => f16BitsToF32(f32ToF16Bits(x))) } : w);
     }
     const batch: Batch = { B: 2, T: 6, ids: Int32Array.from([1, 5, 9, 13, 17, 21, 1, 7, 3, 0, 0, 0]),
