@@ -2,7 +2,7 @@
 // bad input exits 2 with a clear message and writes nothing; --init-adapter with --max-steps 0
 // writes the same adapter back; metrics.jsonl and --json lines; --resume reproduces an
 // uninterrupted run exactly and refuses a checkpoint from other settings or data; --backend auto
-// says why it chose WASM.
+// says why it chose WASM; an OPT directory trains unchanged.
 import { spawnSync, execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { saveAdapter } from '../../engine/adapter.ts';
-import { randomLlamaWeights } from '../../engine/demo.ts';
+import { randomLlamaWeights, randomWeights } from '../../engine/demo.ts';
 import { readSafetensors, readSafetensorsHeader, writeSafetensors } from '../../engine/io/safetensors.ts';
+import { configFromHF } from '../../engine/model/registry.ts';
 import { lrLambda, warmupSteps } from '../../engine/optim.ts';
 import { isSoftwareRenderer } from '../../bindings/select.ts';
 import { wasmBackend } from '../helpers.ts';
@@ -179,6 +180,50 @@ test('--resume from a checkpoint reaches the same adapter as an uninterrupted ru
   assert.match(r3.stderr, /\(max_grad_norm: 1 vs 0\.5\)/);
   // the same settings resume
   assert.is(run([...base, '--out', out, '--resume']).code, 0);
+});
+
+test('an OPT Hugging Face directory trains unchanged: the six OPT targets by default, PEFT names, bad configs exit 2', () => {
+  // written as transformers saves OPTForCausalLM (model.decoder.*), with project_in/out
+  const optDir = join(work, 'opt');
+  mkdirSync(optDir);
+  const optJson = {
+    architectures: ['OPTForCausalLM'], model_type: 'opt', vocab_size: 32, hidden_size: 16, word_embed_proj_dim: 12, ffn_dim: 24,
+    num_hidden_layers: 2, num_attention_heads: 2, max_position_embeddings: 256, do_layer_norm_before: true, activation_function: 'relu',
+    dropout: 0.1, attention_dropout: 0, tie_word_embeddings: true, pad_token_id: 1, bos_token_id: 2, eos_token_id: 2,
+  };
+  writeFileSync(join(optDir, 'config.json'), JSON.stringify(optJson));
+  const optConfig = configFromHF(optJson, optDir);
+  writeSafetensors(join(optDir, 'model.safetensors'), randomWeights(optConfig, 5));
+  copyFileSync(new URL('../fixtures/hf-tiny-tokenizer/tokenizer.json', import.meta.url).pathname, join(optDir, 'tokenizer.json'));
+  const out = freshOut();
+  const r = run(['--model', optDir, '--data', dataPath, '--out', out, '--max-steps', '2', '--quiet', ...FAST]);
+  assert.is(r.code, 0, r.stderr);
+  const cfg = JSON.parse(readFileSync(join(out, 'adapter_config.json'), 'utf8'));
+  assert.equal(cfg.target_modules, ['q_proj', 'k_proj', 'v_proj', 'out_proj', 'fc1', 'fc2']);
+  const names = [...readSafetensors(join(out, 'adapter_model.safetensors')).tensors.keys()];
+  assert.is(names.length, 2 * 6 * 2);
+  assert.ok(names.includes('base_model.model.model.decoder.layers.1.self_attn.out_proj.lora_A.weight'), names.join(' '));
+  assert.ok(names.includes('base_model.model.model.decoder.layers.0.fc2.lora_B.weight'));
+  const metrics = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.is(metrics.length, 2);
+  assert.ok(metrics.every((m) => Number.isFinite(m.loss) && m.perturbed_loss > m.loss - 1e-3 && m.grad_norm > 0), JSON.stringify(metrics));
+  // a Llama module name on OPT, and a config the engine cannot run: one line, exit 2, nothing written
+  const bad = join(work, 'opt-post-ln');
+  mkdirSync(bad);
+  writeFileSync(join(bad, 'config.json'), JSON.stringify({ ...optJson, do_layer_norm_before: false }));
+  copyFileSync(join(optDir, 'model.safetensors'), join(bad, 'model.safetensors'));
+  copyFileSync(join(optDir, 'tokenizer.json'), join(bad, 'tokenizer.json'));
+  for (const [args, re] of [
+    [['--model', optDir, '--lora-targets', 'q_proj,o_proj'], /unknown LoRA target module 'o_proj' for opt models \(known: q_proj, k_proj, v_proj, out_proj, fc1, fc2\)/],
+    [['--model', bad], /config\.json: "do_layer_norm_before": false \(post-LayerNorm blocks, as in OPT-350m\) is not supported/],
+  ] as [string[], RegExp][]) {
+    const o = freshOut();
+    const e = run([...args, '--data', dataPath, '--out', o, '--max-steps', '1', ...FAST]);
+    assert.is(e.code, 2, e.stderr);
+    assert.match(e.stderr, re);
+    assert.is(e.stderr.trim().split('\n').length, 1, `one line: ${e.stderr}`);
+    assert.not.ok(existsSync(o), '--out was created');
+  }
 });
 
 test('--help documents --max-grad-norm with its default (HF Trainer\'s 1.0) and constant without warmup', () => {
