@@ -118,6 +118,33 @@ export function progress(mode: Mode): TrainCallbacks {
 const SIGNAL_CODES: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 
 /**
+ * Handles SIGINT and SIGTERM for a run: the first aborts `interrupt` (the run finishes its step,
+ * checkpoints and returns) and says so on stderr; a second one exits at once (`exit`, 130 / 143).
+ * A WASM step computes on the main thread, where no handler runs until it ends; so once the
+ * first signal is handled (and any other already queued), the handlers are removed: a later
+ * signal then takes the default action and ends the process at once, mid-step or mid-write.
+ */
+export function catchInterrupts(name: string, interrupt: AbortController, exit: (code: number) => void = process.exit):
+  { readonly received: string | null; remove(): void } {
+  let received: string | null = null;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (received) {
+      process.stderr.write(`\n${name}: ${sig} again: exiting at once\n`);
+      exit(SIGNAL_CODES[sig]);
+      return;
+    }
+    received = sig;
+    process.stderr.write(`\n${name}: ${sig}: finishing the current step, then saving a checkpoint (${sig === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again exits at once)\n`);
+    interrupt.abort(sig);
+    setImmediate(remove);
+  };
+  const remove = () => { process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal); };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return { get received() { return received; }, remove };
+}
+
+/**
  * Runs a command line: reads the flags against `table` (which includes outputOptions), prints
  * `help` for --help, else calls `run` with the options (as the library takes them), the output
  * mode and the signal that SIGINT / SIGTERM abort, and returns the exit code. Errors: an
@@ -137,21 +164,10 @@ export async function runCli<T extends OptionTable & ReturnType<typeof outputOpt
   if (raw.help) { say(help() + '\n'); return 0; }
   const mode: Mode = raw.json ? 'json' : raw.quiet ? 'quiet' : process.stdout.isTTY ? 'tty' : 'plain';
   const interrupt = new AbortController();
-  let received: string | null = null;
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (received) {
-      process.stderr.write(`\n${name}: ${sig} again: exiting at once\n`);
-      process.exit(SIGNAL_CODES[sig]);
-    }
-    received = sig;
-    process.stderr.write(`\n${name}: ${sig}: finishing the current step, then saving a checkpoint (${sig === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again exits at once)\n`);
-    interrupt.abort(sig);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const handlers = catchInterrupts(name, interrupt);
   try {
     const code = await run(flagsToOptions(table, raw), mode, interrupt.signal);
-    return received ? SIGNAL_CODES[received] : code;
+    return handlers.received ? SIGNAL_CODES[handlers.received] : code;
   } catch (e) {
     const err = e as Error, code = e instanceof InputError ? 2 : 1;
     if (mode === 'json') say(JSON.stringify({ event: 'error', message: err.message, exit_code: code }) + '\n');
@@ -159,7 +175,6 @@ export async function runCli<T extends OptionTable & ReturnType<typeof outputOpt
     if (code !== 2 && process.env[`${name.toUpperCase()}_DEBUG`]) process.stderr.write(`${err.stack}\n`);
     return code;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    handlers.remove();
   }
 }
