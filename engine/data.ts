@@ -113,9 +113,18 @@ export function rowFromRecord(rec: DataRecord, file: string): TextRow {
 }
 
 export function readRows(path: string): TextRow[] {
-  let text: string;
-  try { text = readFileSync(path, 'utf8'); } catch (e) {
+  let bytes: Buffer;
+  try { bytes = readFileSync(path); } catch (e) {
     throw new DataError(`cannot read data file ${path}: ${(e as Error).message}`);
+  }
+  // JSON is UTF-8 text: a NUL byte or invalid UTF-8 means binary data (or another encoding)
+  const nul = bytes.indexOf(0);
+  let text: string;
+  try {
+    if (nul >= 0) throw new Error(`a NUL byte at byte ${nul}`);
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch (e) {
+    throw new DataError(`${path}: not a UTF-8 text file (${(e as Error).message.includes('NUL') ? (e as Error).message : 'invalid UTF-8'}): expected JSON or JSONL rows`);
   }
   return parseRows(text, path);
 }

@@ -158,7 +158,7 @@ export async function runCli<T extends OptionTable & ReturnType<typeof outputOpt
   let raw;
   try { raw = readFlags(table, argv); } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    process.stderr.write(`${name}: ${e.message}\n(see --help)\n`);
+    process.stderr.write(`${name}: ${e.message} (see --help)\n`);
     return 2;
   }
   if (raw.help) { say(help() + '\n'); return 0; }
@@ -170,8 +170,10 @@ export async function runCli<T extends OptionTable & ReturnType<typeof outputOpt
     return handlers.received ? SIGNAL_CODES[handlers.received] : code;
   } catch (e) {
     const err = e as Error, code = e instanceof InputError ? 2 : 1;
-    if (mode === 'json') say(JSON.stringify({ event: 'error', message: err.message, exit_code: code }) + '\n');
-    process.stderr.write(`${name}: ${code === 2 ? '' : 'failed: '}${err.message}\n`);
+    // one line, whatever the message quotes from a file (a JSON error shows the text it stopped at)
+    const message = String(err.message).replace(/[\x00-\x1f\x7f]+/g, ' ');
+    if (mode === 'json') say(JSON.stringify({ event: 'error', message, exit_code: code }) + '\n');
+    process.stderr.write(`${name}: ${code === 2 ? '' : 'failed: '}${message}\n`);
     if (code !== 2 && process.env[`${name.toUpperCase()}_DEBUG`]) process.stderr.write(`${err.stack}\n`);
     return code;
   } finally {

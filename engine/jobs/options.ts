@@ -154,7 +154,12 @@ export function readFlags(table: OptionTable, argv: string[]): RawFlags {
   try {
     return parseArgs({ args, options, strict: true, allowPositionals: false }).values as RawFlags;
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    // parseArgs's messages, shortened to one line
+    const msg = (e as Error).message, flag = /'(-[^' ]+)/.exec(msg)?.[1] ?? '';
+    if (/ambiguous|argument missing/.test(msg)) throw new UsageError(`${flag} needs a value`);
+    if (/does not take an argument/.test(msg)) throw new UsageError(`${flag} is a switch: it takes no value`);
+    if (/Unexpected argument/.test(msg)) throw new UsageError(`unexpected argument ${/'([^']*)'/.exec(msg)?.[1] ?? ''}: every value follows its --flag`);
+    throw new UsageError(msg.split('\n')[0].replace(/^Unknown option/, 'unknown option'));
   }
 }
 

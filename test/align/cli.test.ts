@@ -68,7 +68,7 @@ test('bad input: exit 2, a clear message, and nothing written to --out', async (
     ['batch larger than the data', ['--data', dataPath, '--batch-size', '7'], /batch size 7 is larger than the data \(6 rows\)/],
     ['init adapter that does not fit', ['--data', dataPath, '--init-adapter', badAdapter], /gate_proj\.lora_B\.weight has shape \[40, 4\] but this model needs \[24, 4\]/],
     ['merge adapter that does not fit', ['--data', dataPath, '--merge-adapter', badAdapter], /does not fit this model|needs \[24, 4\]/],
-    ['unknown option', ['--data', dataPath, '--learning-rate', '1'], /Unknown option '--learning-rate'/],
+    ['unknown option', ['--data', dataPath, '--learning-rate', '1'], /^align: unknown option '--learning-rate' \(see --help\)\n$/],
     ['not a number', ['--data', dataPath, '--lr', 'fast'], /--lr must be a number, got 'fast'/],
     ['zero threads', ['--data', dataPath, '--threads', '0'], /--threads must be an integer in 1\.\.64, got 0/],
     ['fractional threads', ['--data', dataPath, '--threads', '1.5'], /--threads must be an integer in 1\.\.64, got 1\.5/],
