@@ -14,7 +14,7 @@ export { IGNORE_INDEX };
  * (JSON array); `isSafe` is the row's boolean `is_safe` field when it has one (BeaverTails marks
  * harmful answers false).
  */
-export interface TextRow { instruction: string; input: string; output: string; line: number; isSafe?: boolean }
+export interface TextRow { instruction: string; input: string; output: string; line: number; isSafe?: boolean | null }
 
 /** `fullLength`: the token count before truncation to maxLength. */
 export interface Example { ids: Int32Array; labels: Int32Array; fullLength?: number }

@@ -37,7 +37,9 @@ function shellQuote(a: string): string {
 /** The command line that resumes this run: the same program and arguments, with --resume (and without --overwrite). */
 export function resumeCommand(argv = process.argv): string {
   const node = basename(argv[0]) === 'node' ? 'node' : argv[0];
-  const script = argv[1] && isAbsolute(argv[1]) && !relative(process.cwd(), argv[1]).startsWith('..') ? relative(process.cwd(), argv[1]) : argv[1];
+  // runtime/align.js runs the bundle as a child and names itself here: the command the user ran
+  const invoked = process.env.VACCINE_CLI_SCRIPT || argv[1];
+  const script = invoked && isAbsolute(invoked) && !relative(process.cwd(), invoked).startsWith('..') ? relative(process.cwd(), invoked) : invoked;
   const args = argv.slice(2).filter((a) => a !== '--overwrite');
   if (!args.includes('--resume')) args.push('--resume');
   return [node, script, ...args].map(shellQuote).join(' ');
@@ -117,28 +119,43 @@ export function progress(mode: Mode): TrainCallbacks {
 
 const SIGNAL_CODES: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 
+/** Signals this long after the first are the same interrupt delivered twice (see catchInterrupts). */
+export const SAME_INTERRUPT_MS = 1000;
+
 /**
  * Handles SIGINT and SIGTERM for a run: the first aborts `interrupt` (the run finishes its step,
- * checkpoints and returns) and says so on stderr; a second one exits at once (`exit`, 130 / 143).
- * A WASM step computes on the main thread, where no handler runs until it ends; so once the
- * first signal is handled (and any other already queued), the handlers are removed: a later
- * signal then takes the default action and ends the process at once, mid-step or mid-write.
+ * checkpoints and returns) and says so on stderr. One interrupt often arrives twice: Ctrl-C
+ * reaches both runtime/align.js and the child it launches (one process group), and the launcher
+ * forwards it too; a job scheduler may signal every process of a job. So signals within
+ * SAME_INTERRUPT_MS of the first count as that one; a later one exits at once (130 / 143).
+ * After that second, the handlers are removed: as a WASM step computes on the main thread, where
+ * no handler runs until the step ends, a later signal then takes the default action and ends the
+ * process at once, mid-step or mid-write.
  */
-export function catchInterrupts(name: string, interrupt: AbortController, exit: (code: number) => void = process.exit):
-  { readonly received: string | null; remove(): void } {
-  let received: string | null = null;
+export function catchInterrupts(name: string, interrupt: AbortController,
+  o: { exit?: (code: number) => void; now?: () => number } = {}): { readonly received: string | null; remove(): void } {
+  const exit = o.exit ?? process.exit, now = o.now ?? Date.now;
+  let received: string | null = null, at = 0;
+  let timer: NodeJS.Timeout | null = null;
   const onSignal = (sig: NodeJS.Signals) => {
     if (received) {
+      if (now() - at < SAME_INTERRUPT_MS) return;
       process.stderr.write(`\n${name}: ${sig} again: exiting at once\n`);
       exit(SIGNAL_CODES[sig]);
       return;
     }
     received = sig;
+    at = now();
     process.stderr.write(`\n${name}: ${sig}: finishing the current step, then saving a checkpoint (${sig === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again exits at once)\n`);
     interrupt.abort(sig);
-    setImmediate(remove);
+    timer = setTimeout(remove, SAME_INTERRUPT_MS);
+    timer.unref();
   };
-  const remove = () => { process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal); };
+  const remove = () => {
+    if (timer) clearTimeout(timer);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   return { get received() { return received; }, remove };

@@ -11,7 +11,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readSafetensors } from '../../engine/io/safetensors.ts';
 import { align, type Interrupted } from '../../engine/jobs/align.ts';
-import { catchInterrupts } from '../../runtime/cli.ts';
+import { catchInterrupts, SAME_INTERRUPT_MS } from '../../runtime/cli.ts';
 import { ALIGN, buildOnce, FAST, root, runAlign, writeRows, writeTinyModel } from './helpers.ts';
 
 buildOnce();
@@ -88,29 +88,37 @@ test('a signal before any step: nothing is written (--out not created); one afte
   assert.not.ok(existsSync(join(done, 'checkpoint-3')));
 });
 
-test('the second signal exits at once; once the first is handled, later signals take the default action', async () => {
+test('one interrupt delivered twice counts once; a second one later exits at once; then the default action', async () => {
   const ctl = new AbortController();
   const exits: number[] = [];
+  let clock = 1000;
   const before = process.listenerCount('SIGINT');
   const write = process.stderr.write.bind(process.stderr);
   let said = '';
   process.stderr.write = ((s: string) => { said += s; return true; }) as typeof process.stderr.write;
   try {
-    const h = catchInterrupts('t', ctl, (c) => exits.push(c));
+    const h = catchInterrupts('t', ctl, { exit: (c) => exits.push(c), now: () => clock });
     assert.is(process.listenerCount('SIGINT'), before + 1);
     process.emit('SIGTERM', 'SIGTERM');
     assert.ok(ctl.signal.aborted);
     assert.is(ctl.signal.reason, 'SIGTERM');
     assert.is(h.received, 'SIGTERM');
+    // the same interrupt again (the launcher's forward, a job scheduler's second delivery)
+    clock += SAME_INTERRUPT_MS - 1;
+    process.emit('SIGINT', 'SIGINT');
     assert.equal(exits, []);
-    // a second signal queued with the first (dispatched before the handlers go): exit at once
+    // a second interrupt: exit at once
+    clock += 2;
     process.emit('SIGINT', 'SIGINT');
     assert.equal(exits, [130]);
     assert.match(said, /t: SIGTERM: finishing the current step, then saving a checkpoint \(the signal again exits at once\)/);
     assert.match(said, /t: SIGINT again: exiting at once/);
-    await new Promise((r) => setImmediate(r));
-    assert.is(process.listenerCount('SIGINT'), before, 'handlers removed: the next signal ends the process by default');
+    assert.is(said.match(/again/g)!.length, 2, 'one "again" in the first message, one exit');
+    // after SAME_INTERRUPT_MS the handlers are gone: the next signal ends the process by default
+    await new Promise((r) => setTimeout(r, SAME_INTERRUPT_MS + 50));
+    assert.is(process.listenerCount('SIGINT'), before);
     assert.is(process.listenerCount('SIGTERM'), 0);
+    h.remove();
   } finally {
     process.stderr.write = write;
   }
