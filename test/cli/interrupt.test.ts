@@ -69,6 +69,23 @@ test('SIGTERM mid-run: exit 143, a checkpoint, the exact resume command; resumin
   for (const [, t] of readSafetensors(join(out, `checkpoint-${step}`, 'adapter_model.safetensors')).tensors) assert.ok(t.data.every(Number.isFinite));
 });
 
+test('Ctrl-C as a terminal sends it (SIGINT to the process group: the launcher and its child both get it) is one interrupt: exit 130 with a checkpoint', async () => {
+  const out = join(work, 'ctrl-c');
+  // detached: a process group of its own, standing in for the terminal's foreground group
+  const p = spawn(process.execPath, [ALIGN, ...ARGS, '--out', out, '--json'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let stdout = '', stderr = '', sent = false;
+  p.stdout.on('data', (d) => {
+    stdout += d;
+    if (!sent && /"event":"step","step":[3-9]/.test(stdout)) { sent = true; process.kill(-p.pid!, 'SIGINT'); }
+  });
+  p.stderr.on('data', (d) => { stderr += d; });
+  const code = await new Promise<number | null>((r) => p.on('close', (c) => r(c)));
+  assert.ok(sent, 'the run ended before it could be interrupted');
+  assert.is(code, 130, stderr);
+  assert.match(stderr, /interrupted at step \d+ of 60: checkpoint saved in \S+checkpoint-\d+\nresume with: node runtime\/align\.js /);
+  assert.not.match(stderr, /again: exiting at once/);
+});
+
 test('a signal before any step: nothing is written (--out not created); one after the last step keeps the saved adapter', async () => {
   const out = join(work, 'early');
   const pre = new AbortController();
