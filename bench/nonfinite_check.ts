@@ -11,7 +11,7 @@ import { collate } from '../engine/data.ts';
 import { prepareData } from '../engine/jobs/dataset.ts';
 import { sumOfSquares } from '../engine/jobs/finite.ts';
 import { Lora } from '../engine/lora.ts';
-import { LlamaModel } from '../engine/model/llama.ts';
+import { buildModel } from '../engine/model/registry.ts';
 import { loadModel } from '../engine/model/load.ts';
 import { loadTokenizer } from '../engine/tokenizer/load.ts';
 import { vaccineStep } from '../engine/vaccine.ts';
@@ -36,7 +36,7 @@ for (const kind of (values.backends ?? 'wasm,webgpu').split(',') as BackendKind[
     console.log(`${kind}: unavailable (${(e as Error).message})`);
     continue;
   }
-  const model = LlamaModel.fromHost(backend, config, weights);
+  const model = buildModel(backend, config, weights);
   const lora = Lora.create(backend, config, { r: 8, alpha: 4, dropout: 0.1, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], seed: 1 });
   model.lora = lora;
   const tensors = lora.modules.flatMap((m) => [m.A, m.B]);
