@@ -331,7 +331,7 @@ export async function train(job: TrainJob, cb: TrainCallbacks = {}): Promise<Tra
         throw new NonFiniteError(step, first, `step ${step}: refusing to save ${what}: ${first}`);
       }
     };
-    let skipped = skippedBefore;
+    let skipped = skippedBefore, doneSteps = startStep;
     const checkpoint = async (step: number): Promise<string> => {
       await guard(step, 'a checkpoint');
       const dir = await saveCheckpoint(o.out, step, trained, config, opt, fp, skipped);
@@ -352,6 +352,7 @@ export async function train(job: TrainJob, cb: TrainCallbacks = {}): Promise<Tra
         },
         step: (batch, ctx) => job.step(model, batch, ctx),
         onStep: async (m) => {
+          doneSteps = m.step;
           skipped = m.skipped_nonfinite;
           appendMetrics(m);
           if (m.nonfinite) log(`step ${m.step}: ${m.nonfinite}; --on-nonfinite skip: the step's update was dropped (${m.skipped_nonfinite} so far)`);
@@ -367,7 +368,12 @@ export async function train(job: TrainJob, cb: TrainCallbacks = {}): Promise<Tra
           + `${last ? `the last good checkpoint is ${last.dir}` : 'there is no checkpoint (--save-every N writes them)'}. `
           + (e.what.startsWith('the updated weights') || o.onNonFinite === 'skip' ? 'Lower --lr.' : 'Lower --lr, or pass --on-nonfinite skip to drop such steps.'));
       }
-      throw e;
+      if (e instanceof InputError) throw e;
+      // any other failure during training (a device lost, out of memory, a kernel error): say
+      // where the run stopped and what is kept; the original error stays as the cause
+      const last = findCheckpoint(o.out);
+      throw new Error(`at step ${doneSteps + 1} of ${totalSteps}: ${(e as Error).message}. The run is stopped and no adapter was written; `
+        + (last ? `the last checkpoint is ${last.dir} (--resume continues from it)` : 'there is no checkpoint (--save-every N writes them)'), { cause: e });
     }
     const done = startStep + metrics.length;
     if (done < totalSteps) {
