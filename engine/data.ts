@@ -9,10 +9,15 @@ import { mixSeed, Rng } from './random.ts';
 
 export { IGNORE_INDEX };
 
-/** One training example as text. `line` is its 1-based line in the file (JSONL) or its index + 1 (JSON array). */
-export interface TextRow { instruction: string; input: string; output: string; line: number }
+/**
+ * One training example as text. `line` is its 1-based line in the file (JSONL) or its index + 1
+ * (JSON array); `isSafe` is the row's boolean `is_safe` field when it has one (BeaverTails marks
+ * harmful answers false).
+ */
+export interface TextRow { instruction: string; input: string; output: string; line: number; isSafe?: boolean | null }
 
-export interface Example { ids: Int32Array; labels: Int32Array }
+/** `fullLength`: the token count before truncation to maxLength. */
+export interface Example { ids: Int32Array; labels: Int32Array; fullLength?: number }
 
 /** A bad data file: the CLI exits with code 2 on it. */
 export class DataError extends Error {
@@ -98,17 +103,28 @@ export function rowFromRecord(rec: DataRecord, file: string): TextRow {
     }
     return v;
   };
+  const safety = o.is_safe === undefined || o.is_safe === null ? {} : typeof o.is_safe === 'boolean' ? { isSafe: o.is_safe }
+    : (() => { throw new DataError(`${at}: field "is_safe" must be true or false, got ${JSON.stringify(o.is_safe)}`); })();
   const isBeaver = !('instruction' in o) && ('prompt' in o || 'response' in o);
-  if (isBeaver) return { instruction: str('prompt'), input: '', output: str('response'), line };
+  if (isBeaver) return { instruction: str('prompt'), input: '', output: str('response'), line, ...safety };
   const input = o.input === undefined || o.input === null ? '' : o.input;
   if (typeof input !== 'string') throw new DataError(`${at}: field "input" must be a string`);
-  return { instruction: str('instruction'), input, output: str('output'), line };
+  return { instruction: str('instruction'), input, output: str('output'), line, ...safety };
 }
 
 export function readRows(path: string): TextRow[] {
-  let text: string;
-  try { text = readFileSync(path, 'utf8'); } catch (e) {
+  let bytes: Buffer;
+  try { bytes = readFileSync(path); } catch (e) {
     throw new DataError(`cannot read data file ${path}: ${(e as Error).message}`);
+  }
+  // JSON is UTF-8 text: a NUL byte or invalid UTF-8 means binary data (or another encoding)
+  const nul = bytes.indexOf(0);
+  let text: string;
+  try {
+    if (nul >= 0) throw new Error(`a NUL byte at byte ${nul}`);
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch (e) {
+    throw new DataError(`${path}: not a UTF-8 text file (${(e as Error).message.includes('NUL') ? (e as Error).message : 'invalid UTF-8'}): expected JSON or JSONL rows`);
   }
   return parseRows(text, path);
 }
@@ -126,7 +142,7 @@ export function encodeExample(row: TextRow, encode: (text: string) => number[], 
   const ids = Int32Array.from(full.slice(0, n));
   const labels = Int32Array.from(ids);
   labels.fill(IGNORE_INDEX, 0, Math.min(promptLen, n));
-  return { ids, labels };
+  return { ids, labels, fullLength: full.length };
 }
 
 /** Right-padded batch: padded positions get `padId` and label IGNORE_INDEX; lengths are the real lengths. */

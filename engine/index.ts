@@ -10,7 +10,7 @@ import type { Backend } from './backend.ts';
 import type { CausalLM } from './model/causal_lm.ts';
 import { loadModel } from './model/load.ts';
 import { buildModel } from './model/registry.ts';
-import { loadTokenizer } from './tokenizer/load.ts';
+import { loadTokenizer, openTokenizer } from './tokenizer/load.ts';
 import type { Tokenizer } from './tokenizer/tokenizer.ts';
 
 export { Tensor } from './tensor.ts';
@@ -56,7 +56,7 @@ export { reportCharts, chartToSvg, type ChartSpec } from './eval/report/charts.t
  * (by default the one found beside the model).
  */
 export async function loadPretrained(path: string, opts: { backend: Backend; tokenizer?: string }): Promise<{ model: CausalLM; tokenizer: Tokenizer }> {
-  const tokenizer = loadTokenizer(opts.tokenizer ?? path);
+  const tokenizer = opts.tokenizer !== undefined ? openTokenizer(opts.tokenizer) : loadTokenizer(path);
   const { config, weights } = loadModel(path);
   return { model: buildModel(opts.backend, config, weights), tokenizer };
 }

@@ -33,22 +33,34 @@ export function lrLambda(kind: SchedulerKind, step: number, warmup: number, tota
 /** torch.nn.utils.clip_grad_norm_'s epsilon: coef = maxNorm / (total + 1e-6). */
 export const CLIP_EPS = 1e-6;
 
-/**
- * Clips the gradients in place to a total L2 norm of at most maxNorm, as torch's clip_grad_norm_
- * does (one norm over every gradient; scaled only when the coefficient is below 1); maxNorm 0
- * only measures. Returns the norm before clipping.
- */
-export async function clipGradNorm(backend: Backend, grads: Tensor[], maxNorm: number): Promise<number> {
+/** The gradients' total L2 norm (one sumSquares over every tensor, read back once). */
+export async function gradNorm(backend: Backend, grads: Tensor[]): Promise<number> {
   const sum = Tensor.zeros(backend, [1]);
-  let total: number;
   try {
     sumSquares(sum, ...grads);
-    total = Math.sqrt((await sum.read())[0]);
+    return Math.sqrt((await sum.read())[0]);
   } finally { sum.dispose(); }
+}
+
+/**
+ * Scales the gradients in place so that their total norm `total` (gradNorm) becomes at most
+ * maxNorm, as torch's clip_grad_norm_ does (scaled only when the coefficient is below 1); maxNorm
+ * 0, or a non-finite total (the trainer's to handle: it stops or skips the step), scales nothing.
+ */
+export function clipGrads(grads: Tensor[], total: number, maxNorm: number): void {
   const coef = maxNorm / (total + CLIP_EPS);
-  if (maxNorm > 0 && coef < 1) {
+  if (maxNorm > 0 && Number.isFinite(total) && coef < 1) {
     for (const g of grads) scale(g, g, coef);
   }
+}
+
+/**
+ * Clips the gradients in place to a total L2 norm of at most maxNorm, as torch's clip_grad_norm_
+ * does (one norm over every gradient); maxNorm 0 only measures. Returns the norm before clipping.
+ */
+export async function clipGradNorm(backend: Backend, grads: Tensor[], maxNorm: number): Promise<number> {
+  const total = await gradNorm(backend, grads);
+  clipGrads(grads, total, maxNorm);
   return total;
 }
 

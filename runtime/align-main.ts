@@ -9,7 +9,7 @@ import { align, ALIGN_DEFAULTS, ALIGN_OPTIONS, InputError, type AlignCallbacks, 
 import { formatHelp, opt, stripUndefined } from '../engine/jobs/options.ts';
 import { TRAIN_GROUPS } from '../engine/jobs/train-options.ts';
 import { ByteTokenizer } from '../engine/tokenizer/bytes.ts';
-import { outputOptions, progress, runCli, type Mode } from './cli.ts';
+import { outputOptions, progress, runCli, say, type Mode } from './cli.ts';
 
 const D = ALIGN_DEFAULTS;
 const DEMO = { steps: 200, lr: 1e-2, rows: 200, maxLength: 256, backend: 'wasm' as const };
@@ -18,7 +18,7 @@ const DEMO_OUT = join(tmpdir(), 'vaccine-align-demo');
 /** align's table, with the demo's notes in two help lines, and the output switches. */
 const CLI_OPTIONS = {
   ...ALIGN_OPTIONS,
-  out: { ...ALIGN_OPTIONS.out, help: `output directory (created; demo default: ${DEMO_OUT})` },
+  out: { ...ALIGN_OPTIONS.out, help: ALIGN_OPTIONS.out.help.replace('(created)', `(created; demo default: ${DEMO_OUT})`) },
   backend: { ...ALIGN_OPTIONS.backend, help: ALIGN_OPTIONS.backend.help.replace('(default {default})', `(default {default}; demo: ${DEMO.backend})`) },
   // read by runtime/align.js, which then leaves stderr unfiltered (runtime/dawn-noise.js)
   verbose: opt.boolean({ group: 'Run control', default: false, help: 'also show Dawn\'s own WebGPU warnings on stderr (hidden by default)' }),
@@ -33,25 +33,30 @@ function helpText(): string {
 Trains a LoRA adapter for safety alignment (SFT or Vaccine) and saves it in PEFT format
 (adapter_model.safetensors + adapter_config.json) with metrics.jsonl, in --out.`,
     groups: TRAIN_GROUPS,
-    footer: `Exit codes: 0 done, 1 failure, 2 bad input (options, data, model or adapter); on bad input
-nothing is written to --out.`,
+    footer: `Exit codes: 0 done; 1 failure (e.g. a NaN or Inf: no adapter is written, checkpoints are kept);
+2 bad input (options, data, model, tokenizer or adapter): nothing is written to --out;
+130 / 143 stopped by Ctrl-C / SIGTERM after the current step, with a checkpoint and the command
+that resumes it printed (a second Ctrl-C exits at once). With stdout closed (piped into head),
+the run goes on silently and saves its outputs.`,
   });
 }
 
 async function main(argv: string[]): Promise<number> {
-  return runCli('align', CLI_OPTIONS, argv, helpText, async ({ quiet: _q, json: _j, help: _h, verbose: _v, ...opts }, mode) => {
+  return runCli('align', CLI_OPTIONS, argv, helpText, async ({ quiet: _q, json: _j, help: _h, verbose: _v, ...opts }, mode, signal) => {
     const demo = !opts.model && !opts.data;
     if (!demo && (!opts.model || !opts.data)) {
       throw new InputError(`${opts.model ? '--data' : '--model'} is missing: give both --model and --data (or neither for the built-in demo)`);
     }
     if (!demo && !opts.out) throw new InputError('--out is missing: the directory to write the adapter into');
-    const cb = progress(mode) as AlignCallbacks;
+    const cb: AlignCallbacks = { ...progress(mode), signal };
     if (demo) return runDemo(opts, cb, mode);
     const t0 = performance.now();
     const res = await align(opts, cb);
+    if (res.interrupted && !res.interrupted.finished) return 0; // runCli turns it into 130 / 143
     const s = (performance.now() - t0) / 1000;
-    if (mode === 'json') process.stdout.write(JSON.stringify({ event: 'done', out: res.out, steps: res.steps, seconds: s }) + '\n');
-    else if (mode !== 'quiet') process.stdout.write(`adapter saved to ${res.out} (${res.steps} steps, ${s.toFixed(1)} s)\n`);
+    const skipped = res.skippedNonFinite > 0 ? `; ${res.skippedNonFinite} steps skipped for non-finite values` : '';
+    if (mode === 'json') say(JSON.stringify({ event: 'done', out: res.out, steps: res.steps, seconds: s, skipped_nonfinite: res.skippedNonFinite }) + '\n');
+    else if (mode !== 'quiet') say(`adapter saved to ${res.out} (${res.steps} steps, ${s.toFixed(1)} s${skipped})\n`);
     return 0;
   });
 }
@@ -60,30 +65,33 @@ async function runDemo(opts: Partial<AlignOptions>, cb: AlignCallbacks, mode: Mo
   const config = tinyLlamaConfig();
   const seed = opts.seed ?? D.seed;
   const out = opts.out ?? DEMO_OUT;
-  const say = (s: string) => { if (mode !== 'quiet' && mode !== 'json') process.stdout.write(s + '\n'); };
-  say('Built-in demo: a tiny random Llama (dim 64, 2 layers, byte tokenizer) aligned on a generated set of');
-  say(`${DEMO.rows} harmful-style instructions with refusals. Nothing is downloaded.\n`);
+  const line = (s: string) => { if (mode !== 'quiet' && mode !== 'json') say(s + '\n'); };
+  line('Built-in demo: a tiny random Llama (dim 64, 2 layers, byte tokenizer) aligned on a generated set of');
+  line(`${DEMO.rows} harmful-style instructions with refusals. Nothing is downloaded.\n`);
   const t0 = performance.now();
   const res = await align({
     maxSteps: DEMO.steps, lr: DEMO.lr, maxLength: DEMO.maxLength, backend: DEMO.backend,
+    // the demo's own folder is rewritten on every run (unless the user names one, or resumes)
+    overwrite: opts.out === undefined && !opts.resume,
     ...stripUndefined(opts),
     model: { config, weights: randomLlamaWeights(config, seed) }, tokenizer: new ByteTokenizer(),
     data: demoAlignmentRows(DEMO.rows, seed), out,
   }, cb);
+  if (res.interrupted && !res.interrupted.finished) return 0; // runCli turns it into 130 / 143
   const s = (performance.now() - t0) / 1000;
   const first = res.metrics[0], last = res.metrics.slice(-5);
   const avg = last.reduce((a, m) => a + m.loss, 0) / Math.max(1, last.length);
   if (mode === 'json') {
-    process.stdout.write(JSON.stringify({ event: 'done', out, steps: res.steps, seconds: s, first_loss: first?.loss, last_loss: avg }) + '\n');
+    say(JSON.stringify({ event: 'done', out, steps: res.steps, seconds: s, first_loss: first?.loss, last_loss: avg }) + '\n');
     return 0;
   }
-  say(`\nDone in ${s.toFixed(1)} s: loss ${first ? first.loss.toFixed(3) : '?'} at step 1 -> ${avg.toFixed(3)} (mean of the last ${last.length} steps).`);
-  say(`Adapter (PEFT format) and metrics.jsonl are in ${out}\n`);
-  say('Now point it at a real model and data, e.g.:');
-  say('  node runtime/align.js --model path/to/stories260K.bin --data safety_refusals.jsonl --out runs/vaccine \\');
-  say('      --method vaccine --rho 2 --max-steps 200 --lr 1e-3');
-  say('  node runtime/align.js --model path/to/hf-model-dir --data beavertails_safe.jsonl --out runs/sft --method sft --epochs 1');
-  say('Run with --help for every option.');
+  line(`\nDone in ${s.toFixed(1)} s: loss ${first ? first.loss.toFixed(3) : '?'} at step 1 -> ${avg.toFixed(3)} (mean of the last ${last.length} steps).`);
+  line(`Adapter (PEFT format) and metrics.jsonl are in ${out}\n`);
+  line('Now point it at a real model and data, e.g.:');
+  line('  node runtime/align.js --model path/to/stories260K.bin --data safety_refusals.jsonl --out runs/vaccine \\');
+  line('      --method vaccine --rho 2 --max-steps 200 --lr 1e-3');
+  line('  node runtime/align.js --model path/to/hf-model-dir --data beavertails_safe.jsonl --out runs/sft --method sft --epochs 1');
+  line('Run with --help for every option.');
   return 0;
 }
 

@@ -22,7 +22,9 @@ const optionEnd = args.indexOf('--');
 if ((optionEnd < 0 ? args : args.slice(0, optionEnd)).includes('--verbose')) {
   await import(entry.href);
 } else {
-  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(entry), ...args], { stdio: ['inherit', 'inherit', 'pipe'] });
+  // VACCINE_CLI_SCRIPT: the command the user ran, for the resume command an interrupted run prints
+  const env = { ...process.env, VACCINE_CLI_SCRIPT: process.argv[1] };
+  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(entry), ...args], { stdio: ['inherit', 'inherit', 'pipe'], env });
   process.stderr.on('error', () => {}); // a closed stderr must not end us before the child
   const filter = createLineFilter((text) => process.stderr.write(text));
   child.stderr.setEncoding('utf8');

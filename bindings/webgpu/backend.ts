@@ -55,7 +55,7 @@ export class WebGPUBackend implements Backend {
 
   // ---- memory ------------------------------------------------------------------------------
   alloc(dtype: DType, size: number): GpuBuffer {
-    this.checkAlive();
+    this.checkAlive(`alloc(${dtype}[${size}])`);
     return this.memory.alloc(size * 4, `${dtype}[${size}]`);
   }
 
@@ -66,22 +66,22 @@ export class WebGPUBackend implements Backend {
   bytesInUse(): number { return this.memory.bytesInUse(); }
 
   write(buf: BufferHandle, data: Float32Array | Int32Array, offset = 0): void {
-    this.checkAlive();
+    this.checkAlive(`write(${data.length} values)`);
     const b = buf as GpuBuffer;
     if ((offset + data.length) * 4 > b.bytes) throw new Error(`webgpu backend: write of ${data.length} elements at ${offset} overflows a ${b.bytes / 4}-element buffer`);
     this.recorder.write(b.buffer, offset * 4, data);
   }
 
   async read(buf: BufferHandle, dtype: DType, size: number, offset = 0): Promise<Float32Array | Int32Array> {
-    this.checkAlive();
+    this.checkAlive(`read(${size} values)`);
     const b = buf as GpuBuffer;
     if ((offset + size) * 4 > b.bytes) throw new Error(`webgpu backend: read of ${size} elements at ${offset} overflows a ${b.bytes / 4}-element buffer`);
-    const copy = await this.recorder.read(b.buffer, offset * 4, size * 4);
+    const copy = await this.recorder.read(b.buffer, offset * 4, size * 4, `read(${size} values)`);
     return dtype === 'i32' ? new Int32Array(copy) : new Float32Array(copy);
   }
 
   copy(dst: BufferHandle, src: BufferHandle, n: number, dstOffset = 0, srcOffset = 0): void {
-    this.checkAlive();
+    this.checkAlive(`copy(${n} values)`);
     const d = dst as GpuBuffer, s = src as GpuBuffer;
     if ((dstOffset + n) * 4 > d.bytes || (srcOffset + n) * 4 > s.bytes) throw new Error('webgpu backend: copy out of bounds');
     if (n === 0) return;
@@ -100,7 +100,7 @@ export class WebGPUBackend implements Backend {
   }
 
   async sync(): Promise<void> {
-    this.checkAlive();
+    this.checkAlive('sync');
     await this.recorder.sync();
   }
 
@@ -135,7 +135,7 @@ export class WebGPUBackend implements Backend {
 
   /** A zero-filled buffer of `size` f16 elements. */
   allocF16(size: number): GpuBuffer {
-    this.checkAlive();
+    this.checkAlive(`alloc(f16[${size}])`);
     return this.memory.alloc(size * 2, `f16[${size}]`);
   }
 
@@ -145,7 +145,7 @@ export class WebGPUBackend implements Backend {
     if (data.length * 2 > b.bytes) throw new Error(`webgpu backend: writeF16 of ${data.length} halves overflows ${b.bytes} bytes`);
     const half = new Uint16Array(Math.ceil(data.length / 2) * 2); // writeBuffer needs 4-byte multiples
     for (let i = 0; i < data.length; i++) half[i] = f32ToF16Bits(data[i]);
-    this.checkAlive();
+    this.checkAlive(`writeF16(${data.length} values)`);
     this.recorder.write(b.buffer, 0, half);
   }
 
@@ -315,7 +315,9 @@ export class WebGPUBackend implements Backend {
   }
 
   private dispatch(label: string, k: Kernel, types: string, words: number[], bufs: BufferHandle[], grid: [number, number, number]): void {
-    this.checkAlive();
+    // the op as error messages name it: the kernel and its buffers' sizes in 4-byte elements
+    const op = `${label}(${bufs.map((b) => (b as GpuBuffer).bytes / 4).join(', ')})`;
+    this.checkAlive(op);
     if (grid[0] === 0 || grid[1] === 0 || grid[2] === 0) return;
     for (const g of grid) if (g > this.maxGroups) throw new Error(`webgpu backend: ${label} needs ${g} workgroups in one dimension (max ${this.maxGroups})`);
     if (bufs.length !== k.access.length) throw new Error(`webgpu backend: ${label} binds ${bufs.length} buffers, kernel has ${k.access.length}`);
@@ -327,17 +329,18 @@ export class WebGPUBackend implements Backend {
       }
     }
     const kernel = this.kernels.get(label, k);
-    this.recorder.dispatch(label, kernel, types, words, bufs.map((b) => (b as GpuBuffer).buffer), grid);
+    this.recorder.dispatch(label, kernel, types, words, bufs.map((b) => (b as GpuBuffer).buffer), grid, op);
   }
 
   private checkHeadDim(hd: number): void {
     if (hd > MAX_HD) throw new Error(`webgpu backend: attention supports head_dim <= ${MAX_HD}, got ${hd}`);
   }
 
-  private checkAlive(): void {
+  /** `op`: what the caller asks for (with its sizes), named when the device is gone. */
+  private checkAlive(op: string): void {
     if (this.destroyed) throw new Error('webgpu backend: used after destroy()');
     const lost = this.port.lostError();
-    if (lost) throw lost;
+    if (lost) throw new Error(`${lost.message} (asked for ${op})`, { cause: lost });
   }
 }
 

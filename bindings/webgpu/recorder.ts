@@ -23,6 +23,8 @@ export class Recorder {
   private encoder: PortEncoder | null = null;
   private pass: PortPass | null = null;
   private batchLabels: string[] = [];
+  /** each dispatch as error messages name it (the backend's op with its sizes), beside the timing labels */
+  private batchOps: string[] = [];
   private uniformCpu = new ArrayBuffer(SLOT * MAX_BATCH);
   private uniformView = new DataView(this.uniformCpu);
   private uniformBytes = new Uint8Array(this.uniformCpu);
@@ -46,7 +48,7 @@ export class Recorder {
 
   /** Records one dispatch of `kernel` with its parameter words in a fresh uniform slot. */
   dispatch(label: string, kernel: PortKernel, types: string, words: readonly number[], buffers: readonly PortBuffer[],
-    grid: readonly [number, number, number]): void {
+    grid: readonly [number, number, number], op = label): void {
     if (this.batchLabels.length >= MAX_BATCH) this.flush();
     const slot = this.batchLabels.length;
     const base = slot * SLOT;
@@ -73,6 +75,7 @@ export class Recorder {
     pass.dispatch(kernel, bindings, grid[0], grid[1], grid[2], label);
     if (this.querySet) pass.end();
     this.batchLabels.push(label);
+    this.batchOps.push(op);
   }
 
   /** Records a buffer-to-buffer copy (bytes). */
@@ -87,13 +90,13 @@ export class Recorder {
   }
 
   /** Downloads `bytes` from `src` at byte `offset`, after everything recorded before. */
-  async read(src: PortBuffer, offset: number, bytes: number): Promise<ArrayBuffer> {
+  async read(src: PortBuffer, offset: number, bytes: number, what = 'read'): Promise<ArrayBuffer> {
     const size = Math.max(4, bytes);
     const staging = this.port.createBuffer('read staging', size, 'readback');
     try {
       if (bytes > 0) this.copy(src, offset, staging, 0, bytes);
       this.flush();
-      const data = await this.settle(this.port.mapRead(staging, size));
+      const data = await this.settle(this.port.mapRead(staging, size), what);
       return data.slice(0, bytes);
     } finally {
       this.port.destroyBuffer(staging);
@@ -102,7 +105,7 @@ export class Recorder {
 
   async sync(): Promise<void> {
     this.flush();
-    await this.settle(this.port.workDone());
+    await this.settle(this.port.workDone(), 'sync');
   }
 
   /** Submit what has been recorded (uniform slots first, then the commands). */
@@ -110,16 +113,17 @@ export class Recorder {
     if (!this.encoder) return;
     this.endPass();
     const enc = this.encoder;
-    const labels = this.batchLabels;
+    const labels = this.batchLabels, ops = [...new Set(this.batchOps)];
     this.encoder = null;
     this.batchLabels = [];
+    this.batchOps = [];
     let readback: PortBuffer | null = null;
     if (this.querySet && this.queryResolve && labels.length) {
       enc.resolveQuerySet(this.querySet, 0, 2 * labels.length, this.queryResolve, 0);
       readback = this.port.createBuffer('timestamp readback', 16 * labels.length, 'readback');
       enc.copyBufferToBuffer(this.queryResolve, 0, readback, 0, 16 * labels.length);
     }
-    const what = labels.length ? `submit of [${[...new Set(labels)].join(', ')}]` : 'submit of copies';
+    const what = ops.length ? `submit of [${ops.length > 12 ? `${ops.slice(0, 12).join(', ')} and ${ops.length - 12} more` : ops.join(', ')}]` : 'submit of copies';
     this.port.scoped(what, () => {
       if (labels.length) this.port.writeBuffer(this.uniform, 0, this.uniformBytes, labels.length * SLOT);
       this.port.submit(enc.finish());
@@ -181,7 +185,7 @@ export class Recorder {
    * Await `p`, then surface what went wrong meanwhile: a scoped error (it names the kernels)
    * first, else an error that escaped the scopes, else device loss.
    */
-  private async settle<T>(p: Promise<T>): Promise<T> {
+  private async settle<T>(p: Promise<T>, what: string): Promise<T> {
     let out: T | undefined, failed: unknown = null;
     try { out = await p; } catch (e) { failed = e; }
     const times = this.pendingTimes;
@@ -193,7 +197,8 @@ export class Recorder {
     // an invalid object (uncaptured at creation) usually makes the scoped submit fail too: one report with both
     if (scoped && other) throw new Error(`${(scoped as Error).message}\ncaused by: ${other.message}`);
     if (scoped) throw scoped;
-    if (other) throw other;
+    // device loss: say what was being waited for
+    if (other) throw other === this.port.lostError() ? new Error(`${other.message} (while waiting for ${what})`, { cause: other }) : other;
     if (failed) throw failed;
     return out as T;
   }

@@ -56,6 +56,19 @@ function readHeader(fd: number, path: string): SafetensorsHeader {
     }
     entries.push(validateEntry(file, path, name, raw, dataBytes));
   }
+  // As the reference implementation requires: the tensors tile the data section exactly, with no
+  // overlap, no gap and nothing after the last (no byte is read twice or hides unread).
+  const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let at = 0;
+  for (const e of sorted) {
+    if (e.begin < at) {
+      const other = sorted.find((x) => x !== e && x.begin < e.end && e.begin < x.end)!;
+      throw new Error(`${file}: tensor '${e.name}' (data_offsets [${e.begin},${e.end}]) overlaps '${other.name}' ([${other.begin},${other.end}]) (${path})`);
+    }
+    if (e.begin > at) throw new Error(`${file}: ${e.begin - at} bytes of the data section before tensor '${e.name}' (at ${at}) belong to no tensor (${path})`);
+    at = e.end;
+  }
+  if (at !== dataBytes) throw new Error(`${file}: ${dataBytes - at} bytes after the last tensor belong to no tensor (the data section is ${dataBytes} bytes) (${path})`);
   return { entries, metadata, dataStart, dataBytes };
 }
 

@@ -17,14 +17,15 @@ import { InputError } from './errors.ts';
 import { fingerprintOf, normalizeOptions, opt, optionDefaults, range, type OptionInputs, type OptionValues } from './options.ts';
 import { Session, type SessionOptions } from './session.ts';
 import { train, type StepFunction, type TrainCallbacks, type TrainResult, type TrainStartInfo } from './trainer.ts';
-import { TRAIN_OPTIONS } from './train-options.ts';
+import { checkTrainValues, TRAIN_OPTIONS } from './train-options.ts';
 
 export { InputError, AlignInputError } from './errors.ts';
 export { stripUndefined } from './options.ts';
 export { SCHEDULERS, OPTIMIZERS, BACKENDS } from './train-options.ts';
 export { prepareData, type PreparedData } from './dataset.ts';
 export { findCheckpoint } from './checkpoint.ts';
-export { totalStepsFor, type StepMetrics } from './trainer.ts';
+export { totalStepsFor, type Interrupted, type StepMetrics } from './trainer.ts';
+export { NonFiniteError } from './finite.ts';
 
 export type AlignMethod = 'sft' | 'vaccine' | 'random-vaccine';
 export const ALIGN_METHODS: readonly AlignMethod[] = ['sft', 'vaccine', 'random-vaccine'];
@@ -36,7 +37,7 @@ export const ALIGN_OPTIONS = {
     group: 'Method', arg: 'M', default: 'vaccine', fingerprint: 'method', help: 'sft | vaccine | random-vaccine (default {default})',
   }),
   rho: opt.number({
-    group: 'Method', default: 2, range: range.atLeast(0), fingerprint: 'rho',
+    group: 'Method', default: 2, range: range.within(0, 1000), fingerprint: 'rho',
     help: 'perturbation size (default {default}); Vaccine: the perturbation\'s L2 norm;\n'
       + 'random-vaccine: the VARIANCE of the Gaussian noise (std = sqrt(rho))',
   }),
@@ -81,6 +82,7 @@ export function normalizeAlignOptions(input: Partial<AlignOptions>, onSession = 
   const o = normalizeOptions(ALIGN_OPTIONS, input);
   if (o.weights === 'f16' && o.mergeAdapter) throw new InputError('--merge-adapter needs f32 weights (merging into f16-stored weights is not supported)');
   if (typeof o.model === 'object' && typeof o.tokenizer !== 'object') throw new InputError('a model given in memory needs its tokenizer object (options.tokenizer)');
+  checkTrainValues(o as AlignValues & { out: string });
   return o as AlignValues & { out: string };
 }
 
@@ -111,8 +113,14 @@ export async function alignOn(session: Session, input: Partial<AlignOptions>, cb
 }
 
 async function run(session: Session, o: AlignValues & { out: string }, cb: AlignCallbacks): Promise<AlignResult> {
-  const data = prepareData(o.data!, session.tokenizer, session.config, o);
-  if (o.maxLength > session.config.maxSeqLen) cb.onLog?.(`max length ${o.maxLength} is beyond the model's ${session.config.maxSeqLen}; truncating to ${session.config.maxSeqLen}`);
+  const log = (m: string) => cb.onLog?.(m);
+  const data = prepareData(o.data!, session.tokenizer, session.config, o, log);
+  o.maxLength = data.maxLength; // the length used enters the fingerprint
+  const unsafe = data.rows.filter((r) => r.isSafe === false);
+  if (unsafe.length > 0) {
+    log(`warning: ${unsafe.length} of ${data.rows.length} rows are marked is_safe: false (the first at line ${unsafe[0].line}):`
+      + ' alignment data should hold safe answers; is this the harmful set?');
+  }
   await session.setMerged(o.mergeAdapter ? [o.mergeAdapter] : []);
   o.weights = session.weightDtype; // a handed session decides the storage
   return train({

@@ -139,10 +139,27 @@ export function readFlags(table: OptionTable, argv: string[]): RawFlags {
   for (const [key, spec] of Object.entries(table)) {
     options[flagOf(key, spec)] = { type: spec.kind === 'boolean' ? 'boolean' : 'string', ...(spec.short ? { short: spec.short } : {}) };
   }
+  // `--lr -1`: parseArgs takes a value starting with a dash for a flag of its own and refuses it as
+  // ambiguous; a negative number after a valued flag is that flag's value (the range check then
+  // says what is allowed).
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i], next = argv[i + 1];
+    if (a.startsWith('--') && !a.includes('=') && options[a.slice(2)]?.type === 'string' && next !== undefined
+      && /^-(\d|\.\d|Infinity)/.test(next)) {
+      args.push(`${a}=${next}`);
+      i++;
+    } else args.push(a);
+  }
   try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as RawFlags;
+    return parseArgs({ args, options, strict: true, allowPositionals: false }).values as RawFlags;
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    // parseArgs's messages, shortened to one line
+    const msg = (e as Error).message, flag = /'(-[^' ]+)/.exec(msg)?.[1] ?? '';
+    if (/ambiguous|argument missing/.test(msg)) throw new UsageError(`${flag} needs a value`);
+    if (/does not take an argument/.test(msg)) throw new UsageError(`${flag} is a switch: it takes no value`);
+    if (/Unexpected argument/.test(msg)) throw new UsageError(`unexpected argument ${/'([^']*)'/.exec(msg)?.[1] ?? ''}: every value follows its --flag`);
+    throw new UsageError(msg.split('\n')[0].replace(/^Unknown option/, 'unknown option'));
   }
 }
 

@@ -3,14 +3,18 @@
 // is imported when a session opens a backend by kind, not when a job module loads, and a
 // session can be handed another factory (SessionOptions.openBackend) or a backend object.
 import type { Backend } from '../backend.ts';
-import { loadTokenizer } from '../tokenizer/load.ts';
+import { loadTokenizer, openTokenizer } from '../tokenizer/load.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { InputError } from './errors.ts';
 import type { BackendKind } from './session.ts';
 
-/** The tokenizer at `path`, or the one found from the model path (its directory or beside the .bin). */
+/**
+ * The tokenizer the user named (`path`: a tokenizer file, recognised by its content, or a
+ * directory holding one; nothing else is looked for), else the model's (in its directory, or
+ * beside a llama2.c .bin).
+ */
 export function resolveTokenizer(modelPath: string, path?: string): Tokenizer {
-  return loadTokenizer(path ?? modelPath);
+  return path !== undefined ? openTokenizer(path) : loadTokenizer(modelPath);
 }
 
 /**

@@ -11,8 +11,9 @@
 // come from the host copy when the session keeps it (keepHostWeights: a grid's choice, at the
 // cost of host memory as large as the model), else from the model file again. A grid that orders
 // its cells by alignment adapter rebuilds once per adapter.
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { loadAdapter } from '../adapter.ts';
 import type { Backend } from '../backend.ts';
 import type { CausalLM } from '../model/causal_lm.ts';
@@ -59,8 +60,12 @@ export interface SessionOptions {
   log?: (message: string) => void;
 }
 
-/** The model's part of a resume fingerprint: what must match for a checkpoint to continue. */
-export interface ModelFingerprint { model: string; model_bytes: number | null; model_config: Omit<ModelConfig, 'namePath'> }
+/**
+ * The model's part of a resume fingerprint: what must match for a checkpoint to continue. The
+ * model is identified by its content (modelSha256), not by the text of its path: the same files
+ * reached by another path, or copied elsewhere, resume; other weights do not.
+ */
+export interface ModelFingerprint { model_sha256: string; model_config: Omit<ModelConfig, 'namePath'> }
 
 export class Session {
   private current: CausalLM;
@@ -99,9 +104,7 @@ export class Session {
     else if (modelPath === null && o.tokenizer === undefined) throw new InputError('a model given in memory needs its tokenizer object (options.tokenizer)');
     else tokenizer = await asInput(() => resolveTokenizer(modelPath ?? '', o.tokenizer as string | undefined));
     const { namePath: _name, ...shape } = config;
-    const fingerprint: ModelFingerprint = {
-      model: modelPath ?? '<in memory>', model_bytes: modelPath === null ? null : bytesOnDisk(modelPath), model_config: shape,
-    };
+    const fingerprint: ModelFingerprint = { model_sha256: modelPath === null ? weightsSha256(host.weights) : modelSha256(modelPath), model_config: shape };
     const weights = o.weights ?? 'f32';
     const ownsBackend = typeof o.backend !== 'object';
     let backend: Backend;
@@ -194,14 +197,36 @@ export async function withSession<T>(o: SessionOptions, fn: (s: Session) => Prom
   try { return await fn(s); } finally { await s.close(); }
 }
 
-/** A file's size, or the total size of the files directly in a directory (a HF model directory). */
-export function bytesOnDisk(path: string): number {
-  const st = statSync(path);
-  if (!st.isDirectory()) return st.size;
-  let n = 0;
-  for (const name of readdirSync(path).sort()) {
-    const f = statSync(join(path, name));
-    if (f.isFile()) n += f.size;
+/**
+ * A sha256 of what decides a model's weights: a llama2.c .bin file, or in a Hugging Face directory
+ * config.json, model.safetensors.index.json and the *.safetensors files (each name, then its
+ * bytes, in name order; other files such as a README do not count). Streams the files in 4 MiB
+ * chunks: 1-2 s per GB from the page cache on a loaded 2-core machine, once per session.
+ */
+export function modelSha256(path: string): string {
+  const h = createHash('sha256');
+  const files = statSync(path).isDirectory()
+    ? readdirSync(path).filter((n) => n === 'config.json' || n === 'model.safetensors.index.json' || n.endsWith('.safetensors'))
+      .sort().map((n) => join(path, n)).filter((f) => statSync(f).isFile())
+    : [path];
+  const buf = Buffer.allocUnsafe(4 << 20);
+  for (const f of files) {
+    h.update(`${basename(f)}\0`);
+    const fd = openSync(f, 'r');
+    try {
+      for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0;) h.update(buf.subarray(0, n));
+    } finally { closeSync(fd); }
   }
-  return n;
+  return h.digest('hex');
+}
+
+/** A sha256 of weights given in memory: each name, shape and f32 bytes, in name order. */
+export function weightsSha256(weights: HostWeights): string {
+  const h = createHash('sha256');
+  for (const name of [...weights.keys()].sort()) {
+    const t = weights.get(name)!;
+    h.update(`${name}\0${t.shape.join(',')}\0`);
+    h.update(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+  }
+  return h.digest('hex');
 }

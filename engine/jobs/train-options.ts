@@ -8,7 +8,9 @@ import { FAMILIES } from '../model/registry.ts';
 import type { OptimizerKind, SchedulerKind } from '../optim.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { BACKEND_KINDS, backendHelpLines } from '../../bindings/registry.ts';
+import { NONFINITE_POLICIES } from './finite.ts';
 import { opt, range, type OptionValues } from './options.ts';
+import { checkOut } from './outdir.ts';
 import type { BackendKind, HostModel } from './session.ts';
 
 export const SCHEDULERS: readonly SchedulerKind[] = ['cosine', 'linear', 'constant'];
@@ -20,6 +22,12 @@ export const WEIGHT_DTYPES = ['f32', 'f16'] as const;
 /** The --help sections of a training job, in order. */
 export const TRAIN_GROUPS = ['Inputs and output', 'Method', 'Schedule and optimizer', 'LoRA', 'Run control'];
 
+/** --max-length when none is given (or the model's context, when shorter). */
+export const DEFAULT_MAX_LENGTH = 200;
+/** The most optimizer steps a run may take: beyond it, --epochs or --max-steps is surely a mistake. */
+export const MAX_TOTAL_STEPS = 10_000_000;
+const MAX_STEPS = MAX_TOTAL_STEPS;
+
 const IO = 'Inputs and output', SCHEDULE = 'Schedule and optimizer', LORA = 'LoRA', RUN = 'Run control';
 
 export const TRAIN_OPTIONS = {
@@ -30,26 +38,36 @@ export const TRAIN_OPTIONS = {
   }),
   tokenizer: opt.string<string | Tokenizer | undefined>({
     group: IO, default: undefined, objects: true, exists: 'tokenizer not found',
-    help: 'tokenizer file (default: the one beside the model)',
+    help: 'tokenizer file: tokenizer.json, SentencePiece .model or llama2.c .bin,\nrecognised by content (default: the one beside the model)',
   }),
   data: opt.string<string | Record<string, unknown>[] | undefined>({
     group: IO, default: undefined, objects: true, exists: 'data file not found',
     help: 'JSON array or JSONL; rows {instruction, input?, output} or {prompt, response}',
   }),
-  out: opt.string<string | undefined>({ group: IO, arg: 'DIR', default: undefined, help: 'output directory (created)' }),
+  out: opt.string<string | undefined>({
+    group: IO, arg: 'DIR', default: undefined,
+    help: 'output directory (created); one that holds another run is refused\nunless --resume or --overwrite is given',
+  }),
+  overwrite: opt.boolean({
+    group: IO, default: false,
+    help: 'replace the run in --out: its adapter, metrics.jsonl and checkpoints\nare deleted when training starts (other files are kept)',
+  }),
 
   // ---- schedule and optimizer ----
-  epochs: opt.number({ group: SCHEDULE, arg: 'N', default: 1, range: range.above(0), help: 'passes over the data (default {default})' }),
+  epochs: opt.number({
+    group: SCHEDULE, arg: 'N', default: 1, range: { ok: (v) => v > 0 && v <= MAX_STEPS, what: `a number in (0, ${MAX_STEPS}]` },
+    help: 'passes over the data (default {default})',
+  }),
   maxSteps: opt.integer<number | null>({
-    group: SCHEDULE, default: null, range: range.intAtLeast(0),
+    group: SCHEDULE, default: null, range: range.intIn(0, MAX_STEPS),
     help: 'optimizer steps; overrides --epochs (default: from epochs)',
   }),
   batchSize: opt.integer({
-    group: SCHEDULE, default: 5, range: range.intAtLeast(1), fingerprint: 'batch_size',
+    group: SCHEDULE, default: 5, range: range.intIn(1, 4096), fingerprint: 'batch_size',
     help: 'examples per micro-batch (default {default})',
   }),
   gradAccum: opt.integer({
-    group: SCHEDULE, default: 1, range: range.intAtLeast(1), fingerprint: 'grad_accum',
+    group: SCHEDULE, default: 1, range: range.intIn(1, 65536), fingerprint: 'grad_accum',
     help: 'micro-batches per optimizer step (default {default})',
   }),
   lr: opt.number({ group: SCHEDULE, default: 1e-3, range: range.atLeast(0), fingerprint: 'lr', help: 'peak learning rate (default {default})' }),
@@ -79,7 +97,7 @@ export const TRAIN_OPTIONS = {
   }),
 
   // ---- LoRA ----
-  loraR: opt.integer({ group: LORA, default: 8, range: range.intAtLeast(1), fingerprint: 'lora_r', help: 'rank (default {default})' }),
+  loraR: opt.integer({ group: LORA, default: 8, range: range.intIn(1, 4096), fingerprint: 'lora_r', help: 'rank (default {default})' }),
   loraAlpha: opt.number({ group: LORA, default: 4, range: range.above(0), fingerprint: 'lora_alpha', help: 'scale alpha/r (default {default})' }),
   loraDropout: opt.number({
     group: LORA, default: 0.1, range: range.within(0, 1, false), fingerprint: 'lora_dropout',
@@ -94,12 +112,12 @@ export const TRAIN_OPTIONS = {
   }),
 
   // ---- run control ----
-  maxLength: opt.integer({
-    group: RUN, default: 200, range: range.intAtLeast(2), fingerprint: 'max_length',
-    help: 'truncate examples to N tokens (default {default})',
+  maxLength: opt.integer<number | null>({
+    group: RUN, default: null, range: range.intAtLeast(2), fingerprint: 'max_length',
+    help: `truncate examples to N tokens, at most the model's context (default:\n${DEFAULT_MAX_LENGTH}, or the model's context when shorter); the run reports how many\nrows were cut and skips those left with no response token`,
   }),
   seed: opt.integer({
-    group: RUN, default: 43, range: range.intAtLeast(0), fingerprint: 'seed',
+    group: RUN, default: 43, range: range.intIn(0, 0xffffffff), fingerprint: 'seed',
     help: 'LoRA init, data order, dropout, noise (default {default})',
   }),
   shuffle: opt.boolean({ group: RUN, flag: 'no-shuffle', negated: true, default: true, fingerprint: 'shuffle', help: 'keep the data file\'s order' }),
@@ -130,9 +148,22 @@ export const TRAIN_OPTIONS = {
   }),
   saveEvery: opt.integer({
     group: RUN, default: 0, range: range.intAtLeast(0),
-    help: 'checkpoint every N optimizer steps into DIR/checkpoint-N (default {default}: never)',
+    help: 'checkpoint every N optimizer steps into DIR/checkpoint-N (default {default}:\nonly when interrupted by Ctrl-C or SIGTERM)',
+  }),
+  saveTotalLimit: opt.integer<number | null>({
+    group: RUN, default: null, range: range.intAtLeast(1),
+    help: 'keep only the newest N checkpoints, deleting older ones (HF Trainer\'s\nsave_total_limit; default: keep all)',
   }),
   resume: opt.boolean({ group: RUN, default: false, help: 'continue from the latest checkpoint in --out' }),
+  onNonFinite: opt.choice(NONFINITE_POLICIES, {
+    group: RUN, flag: 'on-nonfinite', arg: 'stop|skip', default: 'stop',
+    help: 'a step whose loss or gradients are NaN or Inf: stop the run (exit 1,\nno adapter written, checkpoints kept) or skip: drop that step\'s update\nand count it (skipped_nonfinite in metrics.jsonl; 10 in a row stop)\n(default {default}); non-finite weights after an update always stop',
+  }),
 };
 
 export type TrainValues = OptionValues<typeof TRAIN_OPTIONS>;
+
+/** The checks across the shared options, made before anything is loaded: --out (checkOut). */
+export function checkTrainValues(o: Pick<TrainValues, 'resume' | 'overwrite'> & { out: string }): void {
+  checkOut(o.out, o);
+}

@@ -1,40 +1,125 @@
-// Finds and opens the tokenizer for a tokenizer file, a model directory or a llama2.c checkpoint.
-import { existsSync, readdirSync, statSync } from 'node:fs';
+// Opens tokenizers. A tokenizer file's format is recognised by its content, never by its name:
+//   Hugging Face tokenizer.json  a JSON object (first non-blank byte '{')
+//   llama2.c tokenizer.bin       int32 max_token_length, then records (f32 score, int32 length,
+//                                bytes) that end exactly at the end of the file
+//   SentencePiece .model         a protobuf ModelProto: its first field is a piece (field 1, bytes)
+// A file that is none of them is refused. openTokenizer opens the tokenizer a user named;
+// loadTokenizer finds the tokenizer of a model (in its directory, or beside a llama2.c checkpoint).
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { HFTokenizer } from './hf.ts';
 import { Llama2cTokenizer } from './llama2c.ts';
 import { SentencePieceTokenizer } from './sentencepiece.ts';
 import type { Tokenizer } from './tokenizer.ts';
 
+export type TokenizerFormat = 'tokenizer.json' | 'sentencepiece' | 'llama2c';
+
+/** Larger files are not tokenizers (the Llama 2 tokenizers are 0.5 MB, large tokenizer.json files ~20 MB). */
+export const MAX_TOKENIZER_BYTES = 256 << 20;
+const DIR_NAMES = ['tokenizer.json', 'tokenizer.model', 'tokenizer.bin'];
+
+/** Why a buffer is not a llama2.c tokenizer, or null when it is one. */
+function notLlama2c(buf: Uint8Array): string | null {
+  if (buf.length < 4) return `${buf.length} bytes, too short`;
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const maxLen = dv.getInt32(0, true);
+  if (maxLen <= 0 || maxLen > 65536) return `max_token_length ${maxLen} is not in 1..65536`;
+  let o = 4, n = 0;
+  while (o < buf.length) {
+    if (o + 8 > buf.length) return `truncated at token ${n} (byte ${o})`;
+    const score = dv.getFloat32(o, true), len = dv.getInt32(o + 4, true);
+    if (!Number.isFinite(score)) return `token ${n} has a non-finite score`;
+    if (len < 0 || len > maxLen || o + 8 + len > buf.length) return `token ${n} has length ${len} (max_token_length ${maxLen}, ${buf.length - o - 8} bytes left)`;
+    o += 8 + len;
+    n++;
+  }
+  return n < 3 ? `only ${n} tokens` : null;
+}
+
+/** Whether a buffer starts as a SentencePiece ModelProto: field 1 (a piece, length-delimited) that fits, holding field 1 (its text). */
+function looksSentencePiece(buf: Uint8Array): boolean {
+  if (buf.length < 3 || buf[0] !== 0x0a) return false;
+  let len = 0, mul = 1, o = 1;
+  for (; o < Math.min(buf.length, 6); o++) {
+    len += (buf[o] & 0x7f) * mul;
+    mul *= 128;
+    if (!(buf[o] & 0x80)) break;
+  }
+  return o < buf.length && o + 1 + len <= buf.length && len > 0 && buf[o + 1] === 0x0a;
+}
+
+/** The format of a tokenizer file's bytes, or `reason`: why it is none of the three. */
+export function sniffTokenizer(buf: Uint8Array): { format: TokenizerFormat } | { format: null; reason: string } {
+  let i = buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf ? 3 : 0; // a UTF-8 byte order mark
+  while (i < buf.length && (buf[i] === 0x20 || buf[i] === 0x0a || buf[i] === 0x0d || buf[i] === 0x09)) i++;
+  if (buf[i] === 0x7b) return { format: 'tokenizer.json' };
+  const l2c = notLlama2c(buf);
+  if (l2c === null) return { format: 'llama2c' };
+  if (looksSentencePiece(buf)) return { format: 'sentencepiece' };
+  return { format: null, reason: `not JSON (tokenizer.json), not a SentencePiece model (protobuf), not a llama2.c tokenizer.bin (${l2c})` };
+}
+
+function readTokenizerBytes(path: string): Buffer {
+  const st = statSync(path);
+  if (st.size > MAX_TOKENIZER_BYTES) throw new Error(`${path}: ${st.size} bytes is too large for a tokenizer file (at most ${MAX_TOKENIZER_BYTES}): is it a model?`);
+  return readFileSync(path);
+}
+
+/** A tokenizer file, by its content; a file of no known format is refused. */
+export function openTokenizerFile(path: string): Tokenizer {
+  if (!existsSync(path)) throw new Error(`tokenizer not found: ${path}`);
+  const buf = readTokenizerBytes(path);
+  const s = sniffTokenizer(buf);
+  switch (s.format) {
+    case 'tokenizer.json': return HFTokenizer.fromFile(path);
+    case 'llama2c': return Llama2cTokenizer.fromBytes(buf, path);
+    case 'sentencepiece': return SentencePieceTokenizer.fromBytes(buf, path);
+    default: throw new Error(`${basename(path)}: unknown tokenizer format: ${s.reason} (${path})`);
+  }
+}
+
+function inDirectory(dir: string): Tokenizer {
+  for (const name of DIR_NAMES) {
+    const p = join(dir, name);
+    if (existsSync(p)) return openTokenizerFile(p);
+  }
+  throw new Error(`no tokenizer in ${dir} (looked for ${DIR_NAMES.join(', ')})`);
+}
+
+/** The tokenizer a user named: a tokenizer file (by content; nothing else is looked for), or a directory holding tokenizer.json, .model or .bin. */
+export function openTokenizer(path: string): Tokenizer {
+  if (!existsSync(path)) throw new Error(`tokenizer not found: ${path}`);
+  return statSync(path).isDirectory() ? inDirectory(path) : openTokenizerFile(path);
+}
+
+/** Whether the file at `path` is a tokenizer, by its first bytes and size (without reading a large file whole). */
+function isTokenizerFile(path: string): boolean {
+  const size = statSync(path).size;
+  if (size > MAX_TOKENIZER_BYTES) return false;
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(size);
+    readSync(fd, buf, 0, size, 0);
+    return sniffTokenizer(buf).format !== null;
+  } finally { closeSync(fd); }
+}
+
 /**
- * A tokenizer file by extension (.bin llama2.c, .model SentencePiece, .json Hugging Face); a model
- * directory -> its tokenizer.json, else tokenizer.model; a llama2.c checkpoint (.bin whose name does
- * not start with "tok") -> tokenizer.bin or tok*.bin beside it.
+ * The tokenizer for a model or tokenizer path: a directory -> its tokenizer.json, else
+ * tokenizer.model, else tokenizer.bin; a tokenizer file -> that file; a .bin that is not one and whose
+ * name does not start with "tok" (a llama2.c checkpoint) -> tokenizer.bin or the one tok*.bin beside it. (A tokenizer a user names
+ * is opened with openTokenizer, which never looks beside it.)
  */
 export function loadTokenizer(path: string): Tokenizer {
   if (!existsSync(path)) throw new Error(`tokenizer not found: ${path}`);
-  if (statSync(path).isDirectory()) {
-    for (const name of ['tokenizer.json', 'tokenizer.model', 'tokenizer.bin']) {
-      const p = join(path, name);
-      if (existsSync(p)) return loadTokenizerFile(p);
-    }
-    throw new Error(`no tokenizer in ${path} (looked for tokenizer.json, tokenizer.model, tokenizer.bin)`);
-  }
+  if (statSync(path).isDirectory()) return inDirectory(path);
   const name = basename(path);
-  if (name.endsWith('.bin') && !name.startsWith('tok')) {
-    const dir = dirname(path);
-    if (existsSync(join(dir, 'tokenizer.bin'))) return loadTokenizerFile(join(dir, 'tokenizer.bin'));
-    const toks = readdirSync(dir).filter((f) => f.startsWith('tok') && f.endsWith('.bin')).sort();
-    if (toks.length === 1) return loadTokenizerFile(join(dir, toks[0]));
-    if (toks.length > 1) throw new Error(`several llama2.c tokenizers beside ${path} (${toks.join(', ')}): name one explicitly`);
-    throw new Error(`no llama2.c tokenizer (tokenizer.bin or tok*.bin) beside ${path}`);
-  }
-  return loadTokenizerFile(path);
-}
-
-function loadTokenizerFile(path: string): Tokenizer {
-  if (path.endsWith('.bin')) return Llama2cTokenizer.fromFile(path);
-  if (path.endsWith('.model')) return SentencePieceTokenizer.fromFile(path);
-  if (path.endsWith('.json')) return HFTokenizer.fromFile(path);
-  throw new Error(`unknown tokenizer format: ${path} (expected .bin (llama2.c), .model (SentencePiece) or .json (Hugging Face))`);
+  if (!name.endsWith('.bin') || name.startsWith('tok') || isTokenizerFile(path)) return openTokenizerFile(path);
+  // a .bin that is not a tokenizer: a llama2.c checkpoint, whose tokenizer lies beside it
+  const dir = dirname(path);
+  if (existsSync(join(dir, 'tokenizer.bin'))) return openTokenizerFile(join(dir, 'tokenizer.bin'));
+  const toks = readdirSync(dir).filter((f) => f.startsWith('tok') && f.endsWith('.bin')).sort();
+  if (toks.length === 1) return openTokenizerFile(join(dir, toks[0]));
+  if (toks.length > 1) throw new Error(`several llama2.c tokenizers beside ${path} (${toks.join(', ')}): name one explicitly`);
+  throw new Error(`${name} is not a tokenizer, and no llama2.c tokenizer (tokenizer.bin or tok*.bin) is beside it (${path})`);
 }

@@ -117,7 +117,12 @@ export class SentencePieceTokenizer implements Tokenizer {
 
   static fromFile(path: string): SentencePieceTokenizer {
     if (!existsSync(path)) throw new Error(`tokenizer not found: ${path}`);
-    return new SentencePieceTokenizer(parseSentencePieceModel(readFileSync(path), path), path);
+    return SentencePieceTokenizer.fromBytes(readFileSync(path), path);
+  }
+
+  /** From a ModelProto's bytes; `path` names the file in errors. */
+  static fromBytes(buf: Uint8Array, path = 'tokenizer.model'): SentencePieceTokenizer {
+    return new SentencePieceTokenizer(parseSentencePieceModel(buf, path), path);
   }
 
   /** The normalizer_spec steps this engine implements (identity normalization, whitespace handling). */

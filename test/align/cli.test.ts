@@ -17,9 +17,10 @@ import { lrLambda, warmupSteps } from '../../engine/optim.ts';
 import { isSoftwareRenderer } from '../../bindings/select.ts';
 import { wasmBackend } from '../helpers.ts';
 import { randomLora, tinyConfig } from './helpers_align.ts';
+import { buildOnce } from '../cli/helpers.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
-execFileSync(process.execPath, ['build.mjs'], { cwd: root, stdio: 'ignore' });
+buildOnce();
 
 const work = mkdtempSync(join(tmpdir(), 'align-cli-'));
 process.on('exit', () => rmSync(work, { recursive: true, force: true }));
@@ -64,11 +65,11 @@ test('bad input: exit 2, a clear message, and nothing written to --out', async (
     ['row with a missing field', ['--data', missing], /missing\.jsonl:2.*missing field "output"/],
     ['empty data file', ['--data', empty], /empty\.jsonl: the data file is empty/],
     ['unknown target module', ['--data', dataPath, '--lora-targets', 'q_proj,foo_proj'], /unknown LoRA target module 'foo_proj'/],
-    ['rho < 0', ['--data', dataPath, '--rho=-1'], /--rho must be a number >= 0, got -1/],
+    ['rho < 0', ['--data', dataPath, '--rho', '-1'], /--rho must be a number in \[0, 1000\], got -1/],
     ['batch larger than the data', ['--data', dataPath, '--batch-size', '7'], /batch size 7 is larger than the data \(6 rows\)/],
     ['init adapter that does not fit', ['--data', dataPath, '--init-adapter', badAdapter], /gate_proj\.lora_B\.weight has shape \[40, 4\] but this model needs \[24, 4\]/],
     ['merge adapter that does not fit', ['--data', dataPath, '--merge-adapter', badAdapter], /does not fit this model|needs \[24, 4\]/],
-    ['unknown option', ['--data', dataPath, '--learning-rate', '1'], /Unknown option '--learning-rate'/],
+    ['unknown option', ['--data', dataPath, '--learning-rate', '1'], /^align: unknown option '--learning-rate' \(see --help\)\n$/],
     ['not a number', ['--data', dataPath, '--lr', 'fast'], /--lr must be a number, got 'fast'/],
     ['zero threads', ['--data', dataPath, '--threads', '0'], /--threads must be an integer in 1\.\.64, got 0/],
     ['fractional threads', ['--data', dataPath, '--threads', '1.5'], /--threads must be an integer in 1\.\.64, got 1\.5/],
@@ -129,7 +130,7 @@ test('metrics.jsonl: one line per optimizer step with the documented fields; --j
   // 6 rows, batch 2, accum 2: an epoch is 3 micro-batches, so step 2 ends at epoch 4/3
   assert.ok(Math.abs(lines[1].epoch - 4 / 3) < 1e-6);
   const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
-  assert.is(events[0].event, 'start');
+  assert.is(events.filter((e) => e.event !== 'log')[0].event, 'start');
   assert.is(events.filter((e) => e.event === 'step').length, 4);
   assert.is(events.at(-1).event, 'done');
   // SFT has no perturbed loss
@@ -174,7 +175,7 @@ test('--resume from a checkpoint reaches the same adapter as an uninterrupted ru
   writeFileSync(other, rows.map((x) => JSON.stringify({ ...x, output: 'Sure, here is how.' })).join('\n') + '\n');
   const r2 = run([...base.map((a) => a === dataPath ? other : a), '--out', out, '--resume']);
   assert.is(r2.code, 2, r2.stderr);
-  assert.match(r2.stderr, /--resume: .*checkpoint-2 was written with different settings \(data_sha256: "[0-9a-f]{64}" vs "[0-9a-f]{64}"\)/);
+  assert.match(r2.stderr, /--resume: .*checkpoint-2 was written with different settings \(data_sha256: "[0-9a-f]{64}" vs "[0-9a-f]{64}"; tokens_sha256: "[0-9a-f]{64}" vs "[0-9a-f]{64}"\)/);
   const r3 = run([...base, '--out', out, '--resume', '--max-grad-norm', '0.5']);
   assert.is(r3.code, 2, r3.stderr);
   assert.match(r3.stderr, /\(max_grad_norm: 1 vs 0\.5\)/);

@@ -104,6 +104,25 @@ test('corrupt files: each a clear error naming the file and the problem', () => 
   throwsWith(() => readSafetensors(join(dir, 'nope.safetensors')), 'not found', 'nope.safetensors');
 });
 
+test('the tensors must tile the data section: overlaps, gaps and trailing bytes are refused', () => {
+  const p = join(dir, 'tile.safetensors');
+  writeRawSafetensors(p, { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, new Uint8Array(12));
+  throwsWith(() => readSafetensors(p), 'tile.safetensors', "tensor 'b' (data_offsets [4,12]) overlaps 'a' ([0,8])");
+  // two names over the same bytes (a file that aliases one tensor under two names)
+  writeRawSafetensors(p, { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, new Uint8Array(8));
+  throwsWith(() => readSafetensors(p), 'overlaps');
+  writeRawSafetensors(p, { a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, b: { dtype: 'F32', shape: [1], data_offsets: [8, 12] } }, new Uint8Array(12));
+  throwsWith(() => readSafetensors(p), 'tile.safetensors', "4 bytes of the data section before tensor 'b' (at 4) belong to no tensor");
+  writeRawSafetensors(p, { a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }, new Uint8Array(9));
+  throwsWith(() => readSafetensors(p), '5 bytes after the last tensor belong to no tensor (the data section is 9 bytes)');
+  // zero-size tensors may sit anywhere in the tiling; the header alone is checked (no data read)
+  writeRawSafetensors(p, { a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, e: { dtype: 'F32', shape: [0, 3], data_offsets: [4, 4] }, b: { dtype: 'F16', shape: [2], data_offsets: [4, 8] } }, new Uint8Array(8));
+  assert.equal([...readSafetensors(p).tensors.keys()].sort(), ['a', 'b', 'e']);
+  // a shape whose element count is not a safe integer cannot match any span
+  writeRawSafetensors(p, { a: { dtype: 'F32', shape: [2 ** 40, 2 ** 40], data_offsets: [0, 4] } }, new Uint8Array(4));
+  throwsWith(() => readSafetensors(p), "tensor 'a'", 'span 4 bytes');
+});
+
 test('sharded index: loads every shard; a missing shard is named', () => {
   const sub = scratchDir('shard');
   const a = { shape: [2], data: Float32Array.from([1, 2]) }, b = { shape: [1, 3], data: Float32Array.from([3, 4, 5]) };
