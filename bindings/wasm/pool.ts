@@ -3,6 +3,14 @@
 // synchronous: the main thread publishes the job on a control block, takes tid 0 itself, then
 // waits (Atomics.wait is allowed on Node's main thread) until the workers are done.
 //
+// Protocol: a job is one step of the generation counter GEN (arguments, kernel and DONE = 0 are
+// stored first, then GEN is incremented, then the workers are notified). A worker runs each
+// generation exactly once and then waits until GEN differs from the one it ran: a wake-up by
+// itself is not a job, because the notify for generation k can reach a worker that has already
+// seen k, run its share and gone back to waiting on k (bindings/wasm/worker.js explains how;
+// test/determinism.test.ts injects such wake-ups). Each worker then adds 1 to DONE, and the
+// call returns once DONE = threads - 1, so every write of the job is visible after it.
+//
 // Kernel ABI (kernels/as/*.ts): every exported kernel is `name(...args, tid: i32, nthreads: i32)`
 // and splits its own work by tid. Pointers are byte offsets into the shared memory.
 import { Worker } from 'node:worker_threads';
@@ -74,6 +82,15 @@ export class ThreadPool {
     while ((done = Atomics.load(ctl, DONE)) < n - 1) Atomics.wait(ctl, DONE, done);
     if (mainError) throw mainError;
     if (Atomics.load(ctl, ERROR)) throw new Error(`wasm backend: kernel '${name}' failed in a worker (see stderr)`);
+  }
+
+  /**
+   * Wakes every worker that is waiting for a job without publishing one: the wake-up a late
+   * notify delivers (see the header). Workers must go back to waiting and run nothing; the
+   * determinism tests call this to check that they do.
+   */
+  wakeIdleWorkers(): number {
+    return Atomics.notify(this.ctl, GEN);
   }
 
   async destroy(): Promise<void> {

@@ -18,10 +18,18 @@ const fns = names.map((n) => instance.exports[n]);
 
 // Start from generation 0 (the pool publishes no job before creating its workers): a worker
 // that starts late then still sees the first job instead of waiting past it.
+//
+// A job is a new generation, never a wake-up. The pool bumps the generation, then notifies; a
+// worker that was not asleep sees the new generation at once, runs its share and waits again on
+// that same generation, and the notify can land only then (the main thread stalled in between:
+// preempted, or blocked on V8's process-wide futex lock). Taking that wake-up for a job ran the
+// job twice: accumulating outputs (beta = 1 matmuls, LoRA gradients) got this worker's share
+// twice, and its second DONE let the pool return while another worker was still writing.
 let gen = 0;
 for (;;) {
-  Atomics.wait(ctl, 0, gen);
-  gen = Atomics.load(ctl, 0);
+  let next;
+  while ((next = Atomics.load(ctl, 0)) === gen) Atomics.wait(ctl, 0, gen);
+  gen = next;
   const id = Atomics.load(ctl, 1);
   if (id < 0) break;
   const n = Atomics.load(ctl, 2);

@@ -1,0 +1,196 @@
+// Determinism of the threaded WASM backend: the same work, with the same seed and the same thread
+// count, gives the same bits. Thread counts go past this machine's cores (8 on 2 cores), where a
+// thread is often descheduled in the middle of the pool's protocol.
+//
+// The race this guards against (fixed in bindings/wasm/worker.js): a worker took any return from
+// Atomics.wait as a new job. The pool's notify for job k can arrive after a worker has already
+// seen generation k (without sleeping), run its share and gone back to waiting on k: that worker
+// then ran job k a second time, adding its share twice to accumulating outputs (matmul with
+// beta = 1, the LoRA gradients) and counting itself done twice, so the pool returned while another
+// worker was still writing. It needs the main thread to stall between publishing a job and
+// notifying (preemption, or V8's process-wide futex lock held by another thread), so it showed
+// up about once in 10^5 jobs, and more often under load.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Allocator } from '../bindings/wasm/allocator.ts';
+import { WasmBackend } from '../bindings/wasm/backend.ts';
+import { loadKernels, MAX_PAGES } from '../bindings/wasm/loader.ts';
+import { ThreadPool } from '../bindings/wasm/pool.ts';
+import { demoAlignmentRows, randomLlamaWeights } from '../engine/demo.ts';
+import { align } from '../engine/jobs/align.ts';
+import { Lora, loraTargetNames } from '../engine/lora.ts';
+import type { Batch } from '../engine/model/causal_lm.ts';
+import { LlamaModel } from '../engine/model/llama/model.ts';
+import { ByteTokenizer } from '../engine/tokenizer/bytes.ts';
+import { vaccineStep } from '../engine/vaccine.ts';
+import { randomBatch, tinyConfig } from './align/helpers_align.ts';
+
+const THREADS = [2, 3, 4, 8];
+const idle = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const cores = availableParallelism();
+
+/** A bare pool (no backend) over a fresh memory, with y and x of n floats; x[i] = i mod 7 + 1. */
+function poolWithVectors(threads: number, n: number) {
+  const k = loadKernels();
+  const exports = k.instance.exports as Record<string, unknown>;
+  const alloc = new Allocator(k.memory, (exports.heap_base as () => number)(), MAX_PAGES * 65536);
+  const pool = new ThreadPool(threads, k.module, k.memory, exports, k.workerUrl);
+  const x = alloc.alloc(n * 4), y = alloc.alloc(n * 4);
+  new Float32Array(k.memory.buffer, x, n).set(Float32Array.from({ length: n }, (_, i) => i % 7 + 1));
+  /** indices where y != times * x (exact: small integers) */
+  const wrong = (times: number) => {
+    const got = new Float32Array(k.memory.buffer, y, n);
+    let bad = 0;
+    for (let i = 0; i < n; i++) if (got[i] !== times * (i % 7 + 1)) bad++;
+    return bad;
+  };
+  return { pool, x, y, wrong };
+}
+
+const pool = suite(`thread pool: each job runs exactly once (threads ${THREADS.join(', ')} on ${cores} cores)`);
+
+pool('a wake-up that publishes no job runs nothing (a late notify)', async () => {
+  const n = 4096, jobs = 12;
+  for (const threads of THREADS) {
+    const { pool: p, x, y, wrong } = poolWithVectors(threads, n);
+    let woken = 0;
+    try {
+      for (let j = 0; j < jobs; j++) {
+        p.run('axpy', [y, x, 1, n]);
+        await idle(3); // the workers are back waiting on this generation
+        woken += p.wakeIdleWorkers();
+        await idle(3); // a worker that took the wake-up for a job has run it by now
+      }
+      // The injection reached waiting workers (else this test would prove nothing).
+      assert.ok(woken > 0, `threads ${threads}: no worker was woken`);
+      assert.is(wrong(jobs), 0, `threads ${threads}: y != ${jobs} x after ${jobs} axpy jobs and ${woken} spurious wake-ups`);
+    } finally {
+      await p.destroy();
+    }
+  }
+});
+
+pool('many tiny jobs back to back: none is lost, repeated, or returned early', async () => {
+  // Tiny jobs keep the workers between their last job and their next wait, where the pool's
+  // notify for the next job can find them already done with it.
+  const n = 256, jobs = 1500;
+  for (const threads of THREADS) {
+    const { pool: p, x, y, wrong } = poolWithVectors(threads, n);
+    try {
+      for (let j = 0; j < jobs; j++) p.run('axpy', [y, x, 1, n]);
+      assert.is(wrong(jobs), 0, `threads ${threads}: y != ${jobs} x`);
+    } finally {
+      await p.destroy();
+    }
+  }
+});
+
+pool('a worker instantiated late (on memory already in use) changes no byte of it', async () => {
+  // Every worker instantiates the kernels module on the shared memory, which copies the module's
+  // data segments into it; a worker may start while the main thread already runs kernels. That
+  // is harmless only while those segments hold constants that nothing writes (the math tables)
+  // and none covers scratch memory (matmul's packed panels, kept out of the segments by
+  // asconfig's zeroFilledMemory). Fill that scratch on every thread, then instantiate once more.
+  const threads = 4;
+  const k = loadKernels();
+  const exports = k.instance.exports as Record<string, unknown>;
+  const heapBase = (exports.heap_base as () => number)();
+  const alloc = new Allocator(k.memory, heapBase, MAX_PAGES * 65536);
+  const p = new ThreadPool(threads, k.module, k.memory, exports, k.workerUrl);
+  try {
+    // B [K, N] with N a multiple of 512 takes the packed path (kernels/as/matmul.ts)
+    const M = 64, N = 512, K = 64;
+    const a = alloc.alloc(M * K * 4), b = alloc.alloc(K * N * 4), c = alloc.alloc(M * N * 4);
+    new Float32Array(k.memory.buffer, a, M * K).fill(1.5);
+    new Float32Array(k.memory.buffer, b, K * N).fill(-0.25);
+    p.run('matmul', [c, a, b, M, N, K, 0, 0, 1, 0]);
+    const before = new Uint8Array(k.memory.buffer.slice(0, heapBase));
+    assert.ok(before.some((x, i) => i > 8192 && x !== 0), 'the scratch holds packed panels');
+    new WebAssembly.Instance(k.module, { env: { memory: k.memory, abort: () => { throw new Error('abort'); }, seed: () => 0 } });
+    const after = new Uint8Array(k.memory.buffer, 0, heapBase);
+    let changed = 0;
+    for (let i = 0; i < heapBase; i++) if (after[i] !== before[i]) changed++;
+    assert.is(changed, 0, `${changed} bytes below heap base changed`);
+  } finally {
+    await p.destroy();
+  }
+});
+
+pool.run();
+
+// ---- whole Vaccine steps: the same step, repeated, gives the same bits ----
+
+/** Everything a step produces, as bits: the three scalars and every LoRA gradient. */
+async function stepBits(model: LlamaModel, lora: Lora, batch: Batch): Promise<Uint32Array<ArrayBufferLike>[]> {
+  lora.zeroGrad();
+  const r = await vaccineStep(model, batch, { dropoutSeed: 1234, rho: 2 });
+  const bits = (a: Float32Array | Float64Array) => new Uint32Array(a.buffer, a.byteOffset, a.byteLength / 4);
+  const out = [bits(new Float64Array([r.loss, r.perturbedLoss!, r.gradNorm!]))];
+  for (const m of lora.modules) out.push(bits(await m.dA.toFloat32()), bits(await m.dB.toFloat32()));
+  return out;
+}
+
+function firstDifference(a: Uint32Array<ArrayBufferLike>[], b: Uint32Array<ArrayBufferLike>[]): string | null {
+  const names = ['loss / perturbed loss / grad norm'];
+  for (let i = 0; i < a.length; i++) {
+    for (let j = 0; j < a[i].length; j++) {
+      if (a[i][j] !== b[i][j]) return `${names[i] ?? `LoRA gradient tensor ${i - 1}`}, element ${j}`;
+    }
+  }
+  return null;
+}
+
+const steps = suite('Vaccine step: identical steps give identical bits');
+
+steps('a tiny Llama, every op threaded, repeated 25 times at 2, 3 and 8 threads', async () => {
+  // Shapes where every kernel has work for every thread; parallelMinWork 0 threads every op.
+  const config = tinyConfig({ vocabSize: 96, dim: 32, hiddenDim: 48, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 8, maxSeqLen: 32 });
+  const weights = randomLlamaWeights(config, 5);
+  const batch = randomBatch(config, 3, 24, [24, 17, 9], 4);
+  for (const threads of [2, 3, 8]) {
+    const be = new WasmBackend({ threads, parallelMinWork: 0 });
+    try {
+      const model = LlamaModel.fromHost(be, config, weights);
+      const lora = Lora.create(be, config, { r: 4, alpha: 8, dropout: 0.1, targets: loraTargetNames(config), seed: 9 });
+      // B = 0 at initialisation would leave half the LoRA paths without signal
+      for (const m of lora.modules) be.write(m.B.buf, Float32Array.from({ length: m.B.size }, (_, i) => Math.sin(i + m.layer) * 0.1));
+      model.lora = lora;
+      const ref = await stepBits(model, lora, batch);
+      for (let rep = 1; rep < 25; rep++) {
+        const diff = firstDifference(ref, await stepBits(model, lora, batch));
+        assert.is(diff, null, `threads ${threads}, repetition ${rep}: ${diff}`);
+      }
+    } finally {
+      await be.destroy();
+    }
+  }
+});
+
+steps('the alignment job: two runs with the same seed and threads write the same adapter bytes', async () => {
+  const tok = new ByteTokenizer();
+  const config = tinyConfig({ vocabSize: 258, bosId: 256, eosId: 257, maxSeqLen: 64, dim: 32, hiddenDim: 48, nHeads: 4, nKvHeads: 2 });
+  const weights = randomLlamaWeights(config, 21);
+  const outs = [mkdtempSync(join(tmpdir(), 'det-a-')), mkdtempSync(join(tmpdir(), 'det-b-'))];
+  try {
+    const metrics: string[] = [];
+    for (const out of outs) {
+      // a fresh backend (new workers) for each run, as two runs of the command line get
+      const r = await align({
+        model: { config, weights }, tokenizer: tok, data: demoAlignmentRows(12, 5), out, method: 'vaccine',
+        backend: 'wasm', threads: 3, maxSteps: 12, batchSize: 3, maxLength: 64, seed: 7,
+      });
+      metrics.push(JSON.stringify(r.metrics.map(({ step, loss, perturbed_loss, grad_norm, lora_grad_norm }) =>
+        [step, loss, perturbed_loss, grad_norm, lora_grad_norm])));
+    }
+    assert.is(metrics[1], metrics[0]);
+    const [a, b] = outs.map((o) => readFileSync(join(o, 'adapter_model.safetensors')));
+    assert.ok(a.equals(b), 'adapter_model.safetensors differs between the two runs');
+  } finally {
+    for (const o of outs) rmSync(o, { recursive: true, force: true });
+  }
+});
+
+steps.run();
