@@ -17,6 +17,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Allocator } from '../bindings/wasm/allocator.ts';
 import { WasmBackend } from '../bindings/wasm/backend.ts';
+import type { BufferHandle } from '../engine/backend.ts';
 import { loadKernels, MAX_PAGES } from '../bindings/wasm/loader.ts';
 import { ThreadPool } from '../bindings/wasm/pool.ts';
 import { demoAlignmentRows, randomLlamaWeights } from '../engine/demo.ts';
@@ -27,6 +28,7 @@ import { LlamaModel } from '../engine/model/llama/model.ts';
 import { ByteTokenizer } from '../engine/tokenizer/bytes.ts';
 import { vaccineStep } from '../engine/vaccine.ts';
 import { randomBatch, tinyConfig } from './align/helpers_align.ts';
+import { rand } from './helpers.ts';
 
 const THREADS = [2, 3, 4, 8];
 const idle = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -90,36 +92,134 @@ pool('many tiny jobs back to back: none is lost, repeated, or returned early', a
 
 pool('a worker instantiated late (on memory already in use) changes no byte of it', async () => {
   // Every worker instantiates the kernels module on the shared memory, which copies the module's
-  // data segments into it; a worker may start while the main thread already runs kernels. That
-  // is harmless only while those segments hold constants that nothing writes (the math tables)
-  // and none covers scratch memory (matmul's packed panels, kept out of the segments by
-  // asconfig's zeroFilledMemory). Fill that scratch on every thread, then instantiate once more.
+  // data segments into it, and a worker may start while the main thread already runs kernels.
+  // That is harmless only while the segments hold constants that nothing writes (the math
+  // tables): no kernel keeps scratch or state in static memory (matmul's packing scratch is on
+  // the heap). Run kernels that write scratch on every thread, then instantiate once more.
   const threads = 4;
   const k = loadKernels();
   const exports = k.instance.exports as Record<string, unknown>;
-  const heapBase = (exports.heap_base as () => number)();
-  const alloc = new Allocator(k.memory, heapBase, MAX_PAGES * 65536);
+  const alloc = new Allocator(k.memory, (exports.heap_base as () => number)(), MAX_PAGES * 65536);
   const p = new ThreadPool(threads, k.module, k.memory, exports, k.workerUrl);
   try {
     // B [K, N] with N a multiple of 512 takes the packed path (kernels/as/matmul.ts)
     const M = 64, N = 512, K = 64;
+    const scratch = alloc.alloc(threads * (exports.matmul_scratch_bytes as () => number)());
     const a = alloc.alloc(M * K * 4), b = alloc.alloc(K * N * 4), c = alloc.alloc(M * N * 4);
     new Float32Array(k.memory.buffer, a, M * K).fill(1.5);
     new Float32Array(k.memory.buffer, b, K * N).fill(-0.25);
-    p.run('matmul', [c, a, b, M, N, K, 0, 0, 1, 0]);
-    const before = new Uint8Array(k.memory.buffer.slice(0, heapBase));
-    assert.ok(before.some((x, i) => i > 8192 && x !== 0), 'the scratch holds packed panels');
+    p.run('matmul', [c, a, b, M, N, K, 0, 0, 1, 0, scratch]);
+    const parts = alloc.alloc(8 * 4);
+    p.run('sum_squares_partial', [parts, c, M * N]);
+    const before = new Uint8Array(k.memory.buffer.slice(0));
     new WebAssembly.Instance(k.module, { env: { memory: k.memory, abort: () => { throw new Error('abort'); }, seed: () => 0 } });
-    const after = new Uint8Array(k.memory.buffer, 0, heapBase);
+    const after = new Uint8Array(k.memory.buffer, 0, before.length);
     let changed = 0;
-    for (let i = 0; i < heapBase; i++) if (after[i] !== before[i]) changed++;
-    assert.is(changed, 0, `${changed} bytes below heap base changed`);
+    for (let i = 0; i < before.length; i++) if (after[i] !== before[i]) changed++;
+    assert.is(changed, 0, `${changed} bytes of memory changed`);
+    assert.is(new Float32Array(k.memory.buffer, c, 1)[0], 1.5 * -0.25 * K, 'the packed matmul ran');
   } finally {
     await p.destroy();
   }
 });
 
 pool.run();
+
+// ---- across thread counts: every op gives the same bits on 1 to 12 threads ----
+
+const ACROSS = [1, 2, 3, 5, 8, 12];
+
+/**
+ * Runs `ops` on a fresh backend (every op threaded) for each thread count and returns, per op,
+ * the bits of its outputs. Inputs are the same seeded data for every thread count.
+ */
+async function opBits(threads: number): Promise<Map<string, Uint32Array>> {
+  const be = new WasmBackend({ threads, parallelMinWork: 0 });
+  const out = new Map<string, Uint32Array>();
+  let seed = 100;
+  const input = (n: number, scale = 1) => { const b = be.alloc('f32', n); be.write(b, rand(n, seed++, scale)); return b; };
+  const read = (name: string, ...bufs: [BufferHandle, number][]) => {
+    const parts = bufs.map(([b, n]) => new Uint32Array((be.readSync(b, 'f32', n) as Float32Array).buffer));
+    const all = new Uint32Array(parts.reduce((s, p) => s + p.length, 0));
+    let o = 0;
+    for (const p of parts) { all.set(p, o); o += p.length; }
+    out.set(name, all);
+  };
+  try {
+    // matmul: the dot form, the broadcast form with beta = 1, and the packed path (N = 512)
+    for (const [M, N, K, tA, tB, beta] of [[37, 50, 70, false, true, 0], [61, 44, 29, true, false, 1], [45, 512, 300, false, false, 1]] as const) {
+      const a = input(M * K), b = input(K * N), c = input(M * N);
+      be.matmul(c, a, b, { M, N, K, transA: tA, transB: tB, alpha: 0.7, beta });
+      read(`matmul ${M}x${N}x${K} transA=${tA} transB=${tB}`, [c, M * N]);
+    }
+    { // LoRA backward (dA's columns are split across threads), with a dropout mask
+      const T = 53, inF = 44, outF = 36, r = 4;
+      const dx = input(T * inF), dA = input(r * inF), dB = input(outF * r), du = be.alloc('f32', T * r);
+      const dy = input(T * outF), x = input(T * inF), A = input(r * inF), B = input(outF * r), u = input(T * r);
+      const mask = be.alloc('f32', T * inF);
+      be.dropoutMask(mask, T * inF, 0.25, 7);
+      be.loraBackward(dx, dA, dB, du, dy, x, A, B, u, mask, { T, inF, outF, r, scale: 2 });
+      read('lora backward', [dx, T * inF], [dA, r * inF], [dB, outF * r], [du, T * r]);
+    }
+    // Elementwise with a vector body and a scalar tail (exp4 vs Mathf.exp in SwiGLU: about 4% of
+    // values differ between the two), at sizes that put thread boundaries in many places.
+    for (const n of [1001, 2018, 4099, 777]) {
+      const g = input(n, 4), up = input(n), d = input(n), o = be.alloc('f32', n), dg = be.alloc('f32', n), du = be.alloc('f32', n);
+      be.swiglu(o, g, up, n);
+      be.swigluBackward(dg, du, d, g, up, n);
+      read(`swiglu n=${n}`, [o, n], [dg, n], [du, n]);
+    }
+    {
+      const n = 1001, d = input(n);
+      const p = input(n), m = input(n, 0.1), v = be.alloc('f32', n);
+      be.write(v, rand(n, 9).map((x) => x * x));
+      be.adamw(p, d, m, v, { n, lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, biasCorrection1: 0.19, biasCorrection2: 0.002 });
+      read('adamw', [p, n], [m, n], [v, n]);
+    }
+    { // a reduction over many blocks
+      const n = 300007, x = input(n, 3), s = be.alloc('f32', 1);
+      be.sumSquares(s, x, n);
+      read('sumSquares', [s, 1]);
+    }
+    { // attention (GQA, padding) forward and backward, cross-entropy
+      const B = 2, T = 21, Hq = 4, Hkv = 2, hd = 8, dims = { B, Tq: T, Tk: T, Hq, Hkv, hd, qPos0: 0, scale: 0.35 };
+      const q = input(B * T * Hq * hd), k = input(B * T * Hkv * hd), v = input(B * T * Hkv * hd), keyLen = be.alloc('i32', B);
+      be.write(keyLen, Int32Array.from([21, 13]));
+      const o = be.alloc('f32', B * T * Hq * hd), lse = be.alloc('f32', B * Hq * T);
+      be.attention(o, lse, q, k, v, keyLen, dims);
+      const dout = input(B * T * Hq * hd), dq = be.alloc('f32', B * T * Hq * hd), dk = be.alloc('f32', B * T * Hkv * hd), dv = be.alloc('f32', B * T * Hkv * hd);
+      be.attentionBackward(dq, dk, dv, dout, q, k, v, o, lse, keyLen, dims);
+      read('attention', [o, B * T * Hq * hd], [lse, B * Hq * T], [dq, B * T * Hq * hd], [dk, B * T * Hkv * hd], [dv, B * T * Hkv * hd]);
+      const N = 37, V = 301, logits = input(N * V, 5), labels = be.alloc('i32', N), loss = be.alloc('f32', N), l = be.alloc('f32', N), dl = be.alloc('f32', N * V);
+      be.write(labels, Int32Array.from({ length: N }, (_, i) => i % 5 === 0 ? -100 : (i * 37) % V));
+      be.crossEntropy(loss, l, logits, labels, N, V);
+      be.crossEntropyBackward(dl, logits, l, labels, N, V, 1 / N);
+      read('cross-entropy', [loss, N], [l, N], [dl, N * V]);
+    }
+  } finally {
+    await be.destroy();
+  }
+  return out;
+}
+
+const across = suite('across thread counts: the same bits on 1 to 12 threads');
+
+across(`every op, threaded at ${ACROSS.join(', ')} threads, matches 1 thread bit for bit`, async () => {
+  const ref = await opBits(1);
+  const differ: string[] = [];
+  for (const threads of ACROSS.slice(1)) {
+    const got = await opBits(threads);
+    for (const [name, bits] of ref) {
+      const g = got.get(name)!;
+      let first = -1, count = 0;
+      for (let i = 0; i < bits.length; i++) if (g[i] !== bits[i]) { if (first < 0) first = i; count++; }
+      if (count) differ.push(`${name} at ${threads} threads: ${count} of ${bits.length} values (first at ${first})`);
+    }
+  }
+  assert.equal(differ, [], `differ from 1 thread:\n${differ.join('\n')}`);
+});
+
+across.run();
 
 // ---- whole Vaccine steps: the same step, repeated, gives the same bits ----
 

@@ -31,8 +31,6 @@ export interface WasmBackendOptions {
 }
 
 const DEFAULT_PARALLEL_MIN_WORK = 1 << 18;
-/** Reductions keep one f64 partial per thread (sumSquares). (matmul's packed path, whose scratch
- *  is sized for 8 threads, falls back to its unpacked form beyond that.) */
 const MAX_THREADS = 64;
 
 export class WasmBackend implements Backend {
@@ -41,7 +39,14 @@ export class WasmBackend implements Backend {
   private alloc_: Allocator;
   private pool: ThreadPool;
   private memory: WebAssembly.Memory;
-  private partials: number; // per-thread f64 scratch for reductions
+  /** f64 partial sums of sumSquares, one per block of the input (grown on demand) */
+  private partials = 0;
+  private partialsCapacity = 0;
+  private readonly sumBlock: number;
+  /** matmul's packing scratch: one slice per thread */
+  private readonly matmulScratch: number;
+  /** bytes the backend holds for itself (the scratch above), left out of bytesInUse() */
+  private reserved = 0;
   private readonly minWork: number;
 
   constructor(opts: WasmBackendOptions = {}) {
@@ -55,7 +60,9 @@ export class WasmBackend implements Backend {
     const heapBase = (exports.heap_base as () => number)();
     this.alloc_ = new Allocator(memory, heapBase, MAX_PAGES * 65536);
     this.pool = new ThreadPool(threads, module, memory, exports, workerUrl);
-    this.partials = this.alloc_.alloc(8 * MAX_THREADS);
+    this.sumBlock = (exports.sum_squares_block as () => number)();
+    this.matmulScratch = this.alloc_.alloc(threads * (exports.matmul_scratch_bytes as () => number)());
+    this.reserved = this.alloc_.bytesInUse();
     this.minWork = opts.parallelMinWork ?? DEFAULT_PARALLEL_MIN_WORK;
     if (opts.timing) this.pool.timings = new Map();
     this.description = `WebAssembly SIMD${fma ? ' + FMA' : ''}, ${threads} thread${threads > 1 ? 's' : ''}`;
@@ -72,7 +79,7 @@ export class WasmBackend implements Backend {
     return { ptr: this.alloc_.alloc(bytes), bytes };
   }
   free(buf: BufferHandle): void { this.alloc_.release((buf as WasmBuffer).ptr); }
-  bytesInUse(): number { return this.alloc_.bytesInUse() - 8 * MAX_THREADS; }
+  bytesInUse(): number { return this.alloc_.bytesInUse() - this.reserved; }
 
   write(buf: BufferHandle, data: Float32Array | Int32Array, offset = 0): void {
     const b = buf as WasmBuffer;
@@ -105,7 +112,7 @@ export class WasmBackend implements Backend {
 
   // ---- ops: kernels/as/<op>.ts ---------------------------------------------------------------
   matmul(c: BufferHandle, a: BufferHandle, b: BufferHandle, p: MatmulParams): void {
-    this.pool.run('matmul', [ptr(c), ptr(a), ptr(b), p.M, p.N, p.K, +p.transA, +p.transB, p.alpha, p.beta],
+    this.pool.run('matmul', [ptr(c), ptr(a), ptr(b), p.M, p.N, p.K, +p.transA, +p.transB, p.alpha, p.beta, this.matmulScratch],
       p.M * p.N * p.K >= this.minWork);
   }
 
@@ -206,13 +213,21 @@ export class WasmBackend implements Backend {
   }
 
   sumSquares(out: BufferHandle, x: BufferHandle, n: number): void {
-    // Each thread writes its partial sum (f64) to partials[tid]; the main thread adds them up
-    // in a fixed order, so the result does not depend on timing.
-    const par = n >= this.minWork;
-    this.pool.run('sum_squares_partial', [this.partials, ptr(x), n], par);
-    const parts = new Float64Array(this.memory.buffer, this.partials, par ? this.pool.threads : 1);
+    // One f64 partial per block of sum_squares_block() elements, whichever thread computed it;
+    // the main thread adds them in block order, so the result depends neither on timing nor on
+    // the thread count.
+    const blocks = Math.ceil(n / this.sumBlock);
+    if (blocks > this.partialsCapacity) {
+      const before = this.alloc_.bytesInUse();
+      if (this.partials) this.alloc_.release(this.partials);
+      this.partialsCapacity = Math.max(blocks, 2 * this.partialsCapacity, 64);
+      this.partials = this.alloc_.alloc(8 * this.partialsCapacity);
+      this.reserved += this.alloc_.bytesInUse() - before;
+    }
+    this.pool.run('sum_squares_partial', [this.partials, ptr(x), n], n >= this.minWork);
+    const parts = new Float64Array(this.memory.buffer, this.partials, blocks);
     let s = 0;
-    for (let i = 0; i < parts.length; i++) s += parts[i];
+    for (let i = 0; i < blocks; i++) s += parts[i];
     const o = new Float32Array(this.memory.buffer, ptr(out), 1);
     o[0] = o[0] + s;
   }

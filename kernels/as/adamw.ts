@@ -5,11 +5,11 @@
 // f64 and the derived constants (1 - beta2, lr / bc1, ...) are formed in f64 before rounding to
 // f32, as torch forms them in Python floats: 1 - f32(0.999) alone would be off by 1.3e-5 relative.
 // WGSL twin: kernels/wgsl/adamw.wgsl (its uniforms should carry these f64-formed constants).
-import { chunkStart, chunkEnd } from './common/threads';
+import { chunkStart4, chunkEnd4 } from './common/threads';
 
 export function adamw(p: usize, g: usize, m: usize, v: usize, n: i32, lr: f64, beta1: f64, beta2: f64,
   eps: f64, wd: f64, bc1: f64, bc2: f64, tid: i32, nthreads: i32): void {
-  const s = chunkStart(n, tid, nthreads), e = chunkEnd(n, tid, nthreads);
+  const s = chunkStart4(n, tid, nthreads), e = chunkEnd4(n, tid, nthreads);
   const decayS = <f32>(1 - lr * wd);
   const b1S = <f32>beta1, ob1S = <f32>(1 - beta1), b2S = <f32>beta2, ob2S = <f32>(1 - beta2);
   const stepS = <f32>(lr / bc1), bc2SqrtS = <f32>Math.sqrt(bc2), epsS = <f32>eps;

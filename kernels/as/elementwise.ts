@@ -1,7 +1,8 @@
 // Elementwise helpers of the WASM backend: fill, axpy, scale and scale_by_inverse_norm
 // (Vaccine's normalisation by a global norm). WGSL twin: kernels/wgsl/elementwise.wgsl.
-// Every kernel takes (…, tid, nthreads) and handles its own chunk; pointers are byte offsets.
-import { chunkStart, chunkEnd } from './common/threads';
+// Every kernel takes (…, tid, nthreads) and handles its own chunk, in whole groups of 4
+// (chunkStart4); pointers are byte offsets.
+import { chunkStart4, chunkEnd4 } from './common/threads';
 
 /** Where the JS-side allocator may start handing out memory. */
 export function heap_base(): usize {
@@ -9,7 +10,7 @@ export function heap_base(): usize {
 }
 
 export function fill(buf: usize, value: f32, n: i32, tid: i32, nthreads: i32): void {
-  const s = chunkStart(n, tid, nthreads), e = chunkEnd(n, tid, nthreads);
+  const s = chunkStart4(n, tid, nthreads), e = chunkEnd4(n, tid, nthreads);
   const v = f32x4.splat(value);
   let i = s;
   for (; i + 4 <= e; i += 4) v128.store(buf + (<usize>i << 2), v);
@@ -18,7 +19,7 @@ export function fill(buf: usize, value: f32, n: i32, tid: i32, nthreads: i32): v
 
 /** y += alpha * x */
 export function axpy(y: usize, x: usize, alpha: f32, n: i32, tid: i32, nthreads: i32): void {
-  const s = chunkStart(n, tid, nthreads), e = chunkEnd(n, tid, nthreads);
+  const s = chunkStart4(n, tid, nthreads), e = chunkEnd4(n, tid, nthreads);
   const a = f32x4.splat(alpha);
   let i = s;
   for (; i + 4 <= e; i += 4) {
@@ -33,7 +34,7 @@ export function axpy(y: usize, x: usize, alpha: f32, n: i32, tid: i32, nthreads:
 
 /** out = alpha * x (out may be x) */
 export function scale(out: usize, x: usize, alpha: f32, n: i32, tid: i32, nthreads: i32): void {
-  const s = chunkStart(n, tid, nthreads), e = chunkEnd(n, tid, nthreads);
+  const s = chunkStart4(n, tid, nthreads), e = chunkEnd4(n, tid, nthreads);
   const a = f32x4.splat(alpha);
   let i = s;
   for (; i + 4 <= e; i += 4) {

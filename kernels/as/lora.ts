@@ -92,6 +92,9 @@ export function lora_backward_dx(dx: usize, du: usize, a: usize, mask: usize, T:
  * dA[r,in] += dU^T (X ∘ mask) (added into). Threads split the in-columns (in groups of four),
  * so each owns whole columns of dA. A 4 x 8 block of dA is accumulated in registers over all T
  * rows (the broadcast form of kernels/as/matmul.ts, with the mask applied to each X vector).
+ * A group of 4 columns left over at the end of a thread's share takes the same vector
+ * operations, 4 columns wide, so every column of dA gets the same arithmetic (fused in the FMA
+ * build) whatever the thread count; only the last in % 4 columns go one by one.
  */
 export function lora_backward_da(da: usize, du: usize, x: usize, mask: usize, T: i32, inF: i32, r: i32,
   tid: i32, nthreads: i32): void {
@@ -139,7 +142,22 @@ export function lora_backward_da(da: usize, du: usize, x: usize, mask: usize, T:
       addVec(p, a0); addVec(p + 16, a1);
     }
   }
-  // Remaining columns (fewer than 8): one at a time.
+  // A remaining group of 4 columns: the same sums, one vector wide.
+  for (; i + 4 <= i1; i += 4) {
+    const xc = x + (<usize>i << 2), mc = mask + (<usize>i << 2), dac = da + (<usize>i << 2);
+    for (let j = 0; j < r; j++) {
+      let acc = f32x4.splat(0);
+      let px = xc, pm = mc, pu = du + (<usize>j << 2);
+      for (let t = 0; t < T; t++) {
+        let x0 = v128.load(px);
+        if (mask) x0 = f32x4.mul(x0, v128.load(pm));
+        acc = madd(v128.load32_splat(pu), x0, acc);
+        px += ld; pm += ld; pu += ldu;
+      }
+      addVec(dac + <usize>j * ld, acc);
+    }
+  }
+  // The last in % 4 columns: one at a time.
   for (; i < i1; i++) {
     const o = <usize>i << 2;
     for (let j = 0; j < r; j++) {

@@ -19,13 +19,14 @@
 // Known limit: with B [K,N] and N*4 a multiple of 4 KiB (N = 1024, 2048, ...) every row of B
 // falls in the same L1 sets and the broadcast form runs at about half speed (26 vs 52 GFLOP/s
 // for 1000x2048x2048 vs 1000x2064x2048, one thread). Packed panels fix it (~46 GFLOP/s for
-// every layout, measured). They need a per-thread static scratch, which is safe because
-// asconfig sets "zeroFilledMemory": true: without it the scratch would be a zero data segment
-// that every worker's instantiation rewrites into the shared memory, under a running kernel.
-// PACKED_BCAST below selects that path (turn it off if that option is ever dropped).
+// every layout, measured). They need scratch memory per thread: the caller passes `scratch`,
+// nthreads slices of matmul_scratch_bytes() (WasmBackend allocates them on its heap), or 0 for
+// none (then that layout stays in place). PACKED_BCAST below selects that path.
 //
 // Threads split M in whole row tiles when there are enough rows, otherwise N in whole column
-// tiles; each thread writes a disjoint block of C.
+// tiles; each thread writes a disjoint block of C. Every element of C gets the same operations
+// in the same order whatever the split (tiles, k blocks and edges fall on fixed indices), so
+// the result does not depend on the thread count.
 import { chunkStart, chunkEnd } from './common/threads';
 import { madd } from './common/madd';
 
@@ -36,19 +37,23 @@ const NC_DOT = 128;
 const KC_BCAST = 64;
 const NC_BCAST = 256;
 // Packed path for B [K,N] (see the header). Its scratch is per thread: MC x KC of op(A) and
-// KC x NC of op(B), zero-padded panels, for at most PACK_THREADS threads.
+// KC x NC of op(B), zero-padded panels, and a 4 x 8 tile for ragged edges.
 const PACKED_BCAST = true;
 const PACK_KC = 256;
 const PACK_MC = 96;
 const PACK_NC = 512;
-const PACK_THREADS = 8;
 const PACK_A_BYTES = PACK_MC * PACK_KC * 4;
 const PACK_SLICE_BYTES = PACK_A_BYTES + PACK_KC * PACK_NC * 4 + 4 * 8 * 4;
 const TILE_M = 4; // rows of a tile (broadcast form; the dot form uses half)
 const TILE_N = 8; // columns of a tile (broadcast form; the dot form uses half)
 
+/** Bytes of packing scratch one thread needs (the `scratch` argument holds nthreads of them). */
+export function matmul_scratch_bytes(): i32 {
+  return PACK_SLICE_BYTES;
+}
+
 export function matmul(c: usize, a: usize, b: usize, M: i32, N: i32, K: i32, transA: i32, transB: i32,
-  alpha: f32, beta: f32, tid: i32, nthreads: i32): void {
+  alpha: f32, beta: f32, scratch: usize, tid: i32, nthreads: i32): void {
   if (M <= 0 || N <= 0) return;
   let m0 = 0, m1 = M, n0 = 0, n1 = N;
   const mTiles = (M + TILE_M - 1) / TILE_M, nTiles = (N + TILE_N - 1) / TILE_N;
@@ -62,8 +67,8 @@ export function matmul(c: usize, a: usize, b: usize, M: i32, N: i32, K: i32, tra
   if (m0 >= m1 || n0 >= n1) return;
   if (K <= 0) { scaleBlock(c, N, m0, m1, n0, n1, beta); return; }
   // Only where the in-place form suffers: a row stride of B that is a multiple of 2 KiB.
-  if (PACKED_BCAST && !transB && (N & 511) == 0 && nthreads <= PACK_THREADS) {
-    packedProduct(c, a, b, M, N, K, transA, alpha, beta, tid, m0, m1, n0, n1);
+  if (PACKED_BCAST && scratch != 0 && !transB && (N & 511) == 0) {
+    packedProduct(c, a, b, M, N, K, transA, alpha, beta, scratch + <usize>tid * PACK_SLICE_BYTES, m0, m1, n0, n1);
     return;
   }
 
@@ -251,12 +256,11 @@ function dotRowsNarrow(c: usize, ldc: usize, a: usize, aRow: usize, b: usize, bC
   }
 }
 
-// ---- packed path (PACKED_BCAST): Goto/BLIS-style panels in a per-thread static scratch ----------
+// ---- packed path (PACKED_BCAST): Goto/BLIS-style panels in this thread's slice of the scratch ----
 
 /** C[m0:m1, n0:n1] for B [K,N]: pack a KC x NC block of B, then MC x KC blocks of op(A), then 4 x 8 tiles. */
 function packedProduct(c: usize, a: usize, b: usize, M: i32, N: i32, K: i32, transA: i32, alpha: f32, beta: f32,
-  tid: i32, m0: i32, m1: i32, n0: i32, n1: i32): void {
-  const slice = memory.data(PACK_THREADS * PACK_SLICE_BYTES, 64) + <usize>tid * PACK_SLICE_BYTES;
+  slice: usize, m0: i32, m1: i32, n0: i32, n1: i32): void {
   const ap = slice, bp = slice + PACK_A_BYTES, tile = bp + PACK_KC * PACK_NC * 4;
   const ldc = <usize>N << 2;
   for (let jc = n0; jc < n1; jc += PACK_NC) {

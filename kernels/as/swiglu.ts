@@ -1,5 +1,5 @@
 // SwiGLU gating of the Llama MLP and its backward. WGSL twin: kernels/wgsl/swiglu.wgsl.
-import { chunkStart, chunkEnd } from './common/threads';
+import { chunkStart4, chunkEnd4 } from './common/threads';
 import { exp4 } from './common/exp4';
 
 // 1/(1+exp(-x)) stays finite for every x: exp overflows to +inf for x < -88 and the result is 0
@@ -14,7 +14,7 @@ import { exp4 } from './common/exp4';
 
 /** out = silu(gate) * up, silu(x) = x * sigmoid(x). */
 export function swiglu(out: usize, gate: usize, up: usize, n: i32, tid: i32, nthreads: i32): void {
-  const s = chunkStart(n, tid, nthreads), e = chunkEnd(n, tid, nthreads);
+  const s = chunkStart4(n, tid, nthreads), e = chunkEnd4(n, tid, nthreads);
   let i = s;
   for (; i + 4 <= e; i += 4) {
     const o = <usize>i << 2;
@@ -33,7 +33,7 @@ export function swiglu(out: usize, gate: usize, up: usize, n: i32, tid: i32, nth
  * silu'(x) = sigmoid(x) * (1 + x * (1 - sigmoid(x))).
  */
 export function swiglu_backward(dgate: usize, dup: usize, dout: usize, gate: usize, up: usize, n: i32, tid: i32, nthreads: i32): void {
-  const s = chunkStart(n, tid, nthreads), e = chunkEnd(n, tid, nthreads);
+  const s = chunkStart4(n, tid, nthreads), e = chunkEnd4(n, tid, nthreads);
   const one = f32x4.splat(1.0);
   let i = s;
   for (; i + 4 <= e; i += 4) {
