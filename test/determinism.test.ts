@@ -176,6 +176,19 @@ async function opBits(threads: number): Promise<Map<string, Uint32Array>> {
       be.adamw(p, d, m, v, { n, lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, biasCorrection1: 0.19, biasCorrection2: 0.002 });
       read('adamw', [p, n], [m, n], [v, n]);
     }
+    { // OPT's ops: LayerNorm and its backward, ReLU and its backward, bias-add
+      const rows = 29, D = 70, n = rows * D;
+      const x = input(n, 2), w = input(D), b = input(D), dy = input(n);
+      const y = be.alloc('f32', n), mean = be.alloc('f32', rows), rstd = be.alloc('f32', rows), dx = be.alloc('f32', n);
+      be.layernorm(y, mean, rstd, x, w, b, rows, D, 1e-5);
+      be.layernormBackward(dx, dy, x, w, mean, rstd, rows, D);
+      read('layernorm', [y, n], [mean, rows], [rstd, rows], [dx, n]);
+      const r = be.alloc('f32', n), dr = be.alloc('f32', n);
+      be.relu(r, x, n);
+      be.reluBackward(dr, dy, x, n);
+      be.biasAdd(r, b, rows, D);
+      read('relu, bias-add', [r, n], [dr, n]);
+    }
     { // a reduction over many blocks
       const n = 300007, x = input(n, 3), s = be.alloc('f32', 1);
       be.sumSquares(s, x, n);
