@@ -284,7 +284,7 @@ steps('a tiny Llama, every op threaded, repeated 25 times at 2, 3 and 8 threads'
 
 steps('the alignment job: two runs with the same seed and threads write the same adapter bytes', async () => {
   const tok = new ByteTokenizer();
-  const config = tinyConfig({ vocabSize: 258, bosId: 256, eosId: 257, maxSeqLen: 64, dim: 32, hiddenDim: 48, nHeads: 4, nKvHeads: 2 });
+  const config = tinyConfig({ vocabSize: 258, bosId: 256, eosId: 257, maxSeqLen: 512, dim: 32, hiddenDim: 48, nHeads: 4, nKvHeads: 2 });
   const weights = randomLlamaWeights(config, 21);
   const outs = [mkdtempSync(join(tmpdir(), 'det-a-')), mkdtempSync(join(tmpdir(), 'det-b-'))];
   try {
@@ -293,8 +293,10 @@ steps('the alignment job: two runs with the same seed and threads write the same
       // a fresh backend (new workers) for each run, as two runs of the command line get
       const r = await align({
         model: { config, weights }, tokenizer: tok, data: demoAlignmentRows(12, 5), out, method: 'vaccine',
-        backend: 'wasm', threads: 3, maxSteps: 12, batchSize: 3, maxLength: 64, seed: 7,
+        backend: 'wasm', threads: 3, maxSteps: 12, batchSize: 3, maxLength: 320, seed: 7,
       });
+      // every step trained on something (response tokens within --max-length)
+      assert.ok(r.metrics.length === 12 && r.metrics.every((m) => m.loss > 0 && m.lora_grad_norm > 0), 'every step has a loss and LoRA gradients');
       metrics.push(JSON.stringify(r.metrics.map(({ step, loss, perturbed_loss, grad_norm, lora_grad_norm }) =>
         [step, loss, perturbed_loss, grad_norm, lora_grad_norm])));
     }
