@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { demoAlignmentRows, randomLlamaWeights, tinyLlamaConfig } from '../engine/demo.ts';
 import { align, ALIGN_DEFAULTS, ALIGN_OPTIONS, InputError, type AlignCallbacks, type AlignOptions } from '../engine/jobs/align.ts';
 import { formatHelp, opt, stripUndefined } from '../engine/jobs/options.ts';
+import { ALPHA_NOTE } from '../engine/jobs/presets.ts';
 import { TRAIN_GROUPS } from '../engine/jobs/train-options.ts';
 import { ByteTokenizer } from '../engine/tokenizer/bytes.ts';
 import { outputOptions, progress, runCli, say, type Mode } from './cli.ts';
@@ -33,7 +34,9 @@ function helpText(): string {
 Trains a LoRA adapter for safety alignment (SFT or Vaccine) and saves it in PEFT format
 (adapter_model.safetensors + adapter_config.json) with metrics.jsonl, in --out.`,
     groups: TRAIN_GROUPS,
-    footer: `Exit codes: 0 done; 1 failure (e.g. a NaN or Inf: no adapter is written, checkpoints are kept);
+    footer: `${ALPHA_NOTE}
+
+Exit codes: 0 done; 1 failure (e.g. a NaN or Inf: no adapter is written, checkpoints are kept);
 2 bad input (options, data, model, tokenizer or adapter): nothing is written to --out;
 130 / 143 stopped by Ctrl-C / SIGTERM after the current step, with a checkpoint and the command
 that resumes it printed (a second Ctrl-C exits at once). With stdout closed (piped into head),

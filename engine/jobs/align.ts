@@ -13,11 +13,12 @@
 import { randomVaccineStep, sftStep, vaccineStep } from '../vaccine.ts';
 import { mixSeed } from '../random.ts';
 import { prepareData } from './dataset.ts';
-import { InputError } from './errors.ts';
-import { fingerprintOf, normalizeOptions, opt, optionDefaults, range, type OptionInputs, type OptionValues } from './options.ts';
-import { Session, type SessionOptions } from './session.ts';
-import { train, type StepFunction, type TrainCallbacks, type TrainResult, type TrainStartInfo } from './trainer.ts';
-import { checkTrainValues, TRAIN_OPTIONS } from './train-options.ts';
+import { opt, optionDefaults, range, stripUndefined, type OptionInputs, type OptionValues } from './options.ts';
+import { ALIGN_PAPER, PRESET_HELP, PRESETS, type PresetName } from './presets.ts';
+import type { Session } from './session.ts';
+import { normalizeTrainJob, runTrainJob, withJobSession } from './train-job.ts';
+import type { StepFunction, TrainCallbacks, TrainResult, TrainStartInfo } from './trainer.ts';
+import { TRAIN_OPTIONS } from './train-options.ts';
 
 export { InputError, AlignInputError } from './errors.ts';
 export { stripUndefined } from './options.ts';
@@ -41,6 +42,7 @@ export const ALIGN_OPTIONS = {
     help: 'perturbation size (default {default}); Vaccine: the perturbation\'s L2 norm;\n'
       + 'random-vaccine: the VARIANCE of the Gaussian noise (std = sqrt(rho))',
   }),
+  preset: opt.choice<PresetName, null>(PRESETS, { group: 'Method', arg: 'P', default: null, help: PRESET_HELP.align }),
 };
 
 /** The options as a caller passes them (align takes a Partial: every option has a default or is checked). */
@@ -63,45 +65,20 @@ export function alignStep(method: AlignMethod, rho: number): StepFunction {
   }
 }
 
-/** The session's part of the options. */
-const SESSION_KEYS = ['model', 'tokenizer', 'backend', 'threads', 'webgpuLib', 'weights'] as const;
-
 /**
  * Validates and completes options; throws InputError naming the bad option. With `onSession`,
  * the options are for a session the caller already holds, so they must not name its model,
- * tokenizer, backend, threads or weights.
+ * tokenizer, backend, threads or weights. `--preset paper` sets defaults beneath the options given.
  */
 export function normalizeAlignOptions(input: Partial<AlignOptions>, onSession = false): AlignValues & { out: string } {
-  if (onSession) {
-    const given = SESSION_KEYS.filter((k) => input[k] !== undefined);
-    if (given.length > 0) throw new InputError(`alignOn: ${given.join(', ')} ${given.length === 1 ? 'is' : 'are'} the session's; do not pass ${given.length === 1 ? 'it' : 'them'} with a session`);
-  }
-  if (!onSession && !input.model) throw new InputError('no model given (--model PATH)');
-  if (!input.data) throw new InputError('no data given (--data PATH)');
-  if (!input.out) throw new InputError('no output directory given (--out DIR)');
-  const o = normalizeOptions(ALIGN_OPTIONS, input);
-  if (o.weights === 'f16' && o.mergeAdapter) throw new InputError('--merge-adapter needs f32 weights (merging into f16-stored weights is not supported)');
-  if (typeof o.model === 'object' && typeof o.tokenizer !== 'object') throw new InputError('a model given in memory needs its tokenizer object (options.tokenizer)');
-  checkTrainValues(o as AlignValues & { out: string });
-  return o as AlignValues & { out: string };
-}
-
-/** Opens a session for the options (model, tokenizer, backend, threads, weights). */
-function sessionOptions(o: AlignValues, log: (m: string) => void): SessionOptions {
-  return { model: o.model!, tokenizer: o.tokenizer, backend: o.backend, threads: o.threads, webgpuLib: o.webgpuLib, weights: o.weights, log };
+  const withPreset = input.preset === 'paper' ? { ...ALIGN_PAPER, ...stripUndefined(input) } : input;
+  return normalizeTrainJob('align', ALIGN_OPTIONS, withPreset, onSession, { data: 'no data given (--data PATH)' });
 }
 
 /** Aligns a model: opens a session for it, trains, saves the adapter in `out`, closes the session. */
 export async function align(input: Partial<AlignOptions>, cb: AlignCallbacks = {}): Promise<AlignResult> {
   const o = normalizeAlignOptions(input);
-  const session = await Session.open(sessionOptions(o, (m) => cb.onLog?.(m)));
-  // the session holds the model now; the options must not keep a caller's in-memory weights alive
-  o.model = undefined;
-  try {
-    return await run(session, o, cb);
-  } finally {
-    await session.close();
-  }
+  return withJobSession(o, (m) => cb.onLog?.(m), (session) => run(session, o, cb));
 }
 
 /**
@@ -121,10 +98,5 @@ async function run(session: Session, o: AlignValues & { out: string }, cb: Align
     log(`warning: ${unsafe.length} of ${data.rows.length} rows are marked is_safe: false (the first at line ${unsafe[0].line}):`
       + ' alignment data should hold safe answers; is this the harmful set?');
   }
-  await session.setMerged(o.mergeAdapter ? [o.mergeAdapter] : []);
-  o.weights = session.weightDtype; // a handed session decides the storage
-  return train({
-    session, data, step: alignStep(o.method, o.rho), settings: o, method: o.method,
-    fingerprint: fingerprintOf(ALIGN_OPTIONS, o),
-  }, cb as TrainCallbacks);
+  return runTrainJob(session, o, { data, step: alignStep(o.method, o.rho), method: o.method, table: ALIGN_OPTIONS }, cb as TrainCallbacks);
 }
