@@ -33,7 +33,10 @@ export { Lora, loraTargetNames, parseTargets, type LoraModule, type LoraOptions,
 export { readSafetensors, writeSafetensors } from './io/safetensors.ts';
 export { sftStep, vaccineStep, randomVaccineStep } from './vaccine.ts';
 export { align, type AlignOptions, type AlignCallbacks, type AlignResult } from './jobs/align.ts';
-export { AlignInputError, ALIGN_DEFAULTS, type AlignStartInfo, type StepMetrics } from './jobs/align.ts';
+export { AlignInputError, ALIGN_DEFAULTS, alignOn, type AlignStartInfo, type StepMetrics } from './jobs/align.ts';
+export { finetune, finetuneOn, FINETUNE_DEFAULTS, type FinetuneOptions, type FinetuneCallbacks, type FinetuneResult, type FinetuneStartInfo, type Truncation } from './jobs/finetune.ts';
+export { Session, withSession, type SessionOptions, type HostModel, type BackendKind } from './jobs/session.ts';
+export { InputError } from './jobs/errors.ts';
 export { saveAdapter, loadAdapter, AdapterError } from './adapter.ts';
 export { formatPrompt, parseRows, readRows, encodeExample, collate, DataError } from './data.ts';
 export { AdamW, SGD, lrLambda, warmupSteps } from './optim.ts';

@@ -1,0 +1,176 @@
+// The fine-tune job: the user's fine-tune that attacks an aligned model (the paper's harmful
+// fine-tuning). The alignment adapter is merged into the base weights (--merge-adapter: the
+// paper's Double-LoRA), then a new LoRA is trained with SFT on the user's task data with a
+// fraction p of harmful rows mixed in, exactly as the reference builds that mix
+// (engine/tasks/mix.ts); the trainer's seeded shuffle orders it. `node runtime/finetune.js` is a
+// thin command line over `finetune()`; a grid calls `finetuneOn(session, ...)` on its session.
+//
+// It is the alignment job's trainer with another step (sftStep) and other data: the session,
+// trainer, checkpoints and options are shared (train-job.ts, trainer.ts, train-options.ts). Its
+// own parts: the data options (--task, --benign, --harmful, --n, --p), the attack scripts'
+// defaults, mix.json, and a warning when --max-length cuts the answers off.
+//
+// Defaults (the reference's script/*_finetune/*.sh and train.py): lr 1e-5, 20 epochs, AdamW,
+// weight decay 0.1, cosine with warmup 0.1, batch 5, LoRA r 8, dropout 0.1 on all seven targets,
+// alpha 1 (0.5 for gsm8k); `--preset paper` also sets the per-task epochs (engine/jobs/presets.ts).
+import { DataError } from '../data.ts';
+import type { Example } from '../data.ts';
+import { buildMix, writeMixRecord, type MixRecord } from '../tasks/mix.ts';
+import { TASK_NAMES, type TaskName } from '../tasks/tasks.ts';
+import { sftStep } from '../vaccine.ts';
+import { prepareData, type PreparedData } from './dataset.ts';
+import { asInputError, InputError } from './errors.ts';
+import { opt, optionDefaults, range, stripUndefined, type OptionInputs, type OptionValues } from './options.ts';
+import { finetunePaper, PRESET_HELP, PRESETS, type PresetName } from './presets.ts';
+import type { Session } from './session.ts';
+import { normalizeTrainJob, runTrainJob, withJobSession } from './train-job.ts';
+import type { StepFunction, TrainCallbacks, TrainResult, TrainStartInfo } from './trainer.ts';
+import { TRAIN_OPTIONS } from './train-options.ts';
+
+const MIX = 'Data mix';
+
+// Every training option but --data: the fine-tune's rows come from the mix.
+const { data: _data, ...TRAIN_WITHOUT_DATA } = TRAIN_OPTIONS;
+
+/** finetune's options: the shared training set (its defaults those of the attack scripts) and the data mix. */
+export const FINETUNE_OPTIONS = {
+  ...TRAIN_WITHOUT_DATA,
+  // ---- the data mix ----
+  task: opt.choice<TaskName, undefined>(TASK_NAMES, {
+    group: MIX, arg: 'T', default: undefined, fingerprint: 'task',
+    help: 'sst2 | agnews | gsm8k | alpaca: how --benign rows become training rows\n'
+      + '(sst2 {sentence,label}, agnews {text,label}, gsm8k {question,answer}, or\n'
+      + 'Alpaca rows)',
+  }),
+  benign: opt.string<string | undefined>({
+    group: MIX, arg: 'FILE', default: undefined, exists: 'benign data file not found',
+    help: 'the user\'s task data (JSONL or JSON array)',
+  }),
+  harmful: opt.string<string | null>({
+    group: MIX, arg: 'FILE', default: null, exists: 'harmful data file not found',
+    help: 'harmful rows: BeaverTails {prompt,response,is_safe?} or Alpaca rows;\n'
+      + 'rows marked is_safe: true are skipped (needed when floor(p*n) > 0)',
+  }),
+  n: opt.integer({ group: MIX, default: 1000, range: range.intAtLeast(1), fingerprint: 'n', help: 'rows in the mix (default {default})' }),
+  p: opt.number({
+    group: MIX, default: 0.1, range: range.within(0, 1), fingerprint: 'p',
+    help: 'harmful fraction: the first floor(p*n) harmful rows, then the first\n'
+      + 'n - floor(p*n) benign rows, in file order; then the seeded shuffle\n'
+      + '(default {default}). mix.json in --out records the rows and the files\' sha256',
+  }),
+  preset: opt.choice<PresetName, null>(PRESETS, { group: 'Preset', arg: 'P', default: null, help: PRESET_HELP.finetune }),
+  // ---- the attack scripts' defaults ----
+  epochs: { ...TRAIN_OPTIONS.epochs, default: 20, help: 'passes over the data (default {default}; --preset paper: 50 for gsm8k, 100 for alpaca)' },
+  lr: { ...TRAIN_OPTIONS.lr, default: 1e-5 },
+  loraAlpha: opt.number<number | null>({
+    group: 'LoRA', default: null, range: range.above(0), fingerprint: 'lora_alpha',
+    help: 'scale alpha/r (default: 1; 0.5 with --task gsm8k, as the reference\'s train.py)',
+  }),
+  mergeAdapter: {
+    ...TRAIN_OPTIONS.mergeAdapter,
+    help: 'the alignment adapter: merged into the base weights, then a new LoRA\ntrains on top (the paper\'s Double-LoRA)',
+  },
+};
+
+/** The --help sections of finetune, in order. */
+export const FINETUNE_GROUPS = ['Inputs and output', 'Data mix', 'Preset', 'Schedule and optimizer', 'LoRA', 'Run control'];
+
+export type FinetuneOptions = OptionInputs<typeof FINETUNE_OPTIONS>;
+export type FinetuneValues = Omit<OptionValues<typeof FINETUNE_OPTIONS>, 'task' | 'benign' | 'loraAlpha'>
+  & { task: TaskName; benign: string; loraAlpha: number; out: string };
+export const FINETUNE_DEFAULTS = optionDefaults(FINETUNE_OPTIONS);
+
+export type FinetuneStartInfo = TrainStartInfo & { mix: MixRecord; truncation: Truncation };
+export interface FinetuneCallbacks extends TrainCallbacks { onStart?(info: FinetuneStartInfo): void }
+export interface FinetuneResult extends TrainResult { mix: MixRecord; truncation: Truncation }
+
+/** The fine-tune's step: SFT, as the reference's attack (optimizer "normal") trains. */
+export const finetuneStep: StepFunction = (model, batch, c) => sftStep(model, batch, { dropoutSeed: c.dropoutSeed });
+
+/**
+ * Validates and completes options; throws InputError naming the bad option. `--preset paper` sets
+ * defaults beneath the options given; --lora-alpha, when not given, is 1 (0.5 for gsm8k).
+ */
+export function normalizeFinetuneOptions(input: Partial<FinetuneOptions>, onSession = false): FinetuneValues {
+  let withPreset = input;
+  if (input.preset === 'paper' && typeof input.task === 'string' && (TASK_NAMES as readonly string[]).includes(input.task)) {
+    withPreset = { ...finetunePaper(input.task), ...stripUndefined(input) };
+  }
+  const o = normalizeTrainJob('finetune', FINETUNE_OPTIONS, withPreset, onSession, {
+    task: `no task given (--task ${TASK_NAMES.join('|')})`,
+    benign: 'no task data given (--benign FILE)',
+  });
+  if (o.loraAlpha === null) o.loraAlpha = o.task === 'gsm8k' ? 0.5 : 1;
+  return o as FinetuneValues;
+}
+
+/** Fine-tunes a model: opens a session for it, trains on the mix, saves the adapter and mix.json in `out`, closes the session. */
+export async function finetune(input: Partial<FinetuneOptions>, cb: FinetuneCallbacks = {}): Promise<FinetuneResult> {
+  const o = normalizeFinetuneOptions(input);
+  return withJobSession(o, (m) => cb.onLog?.(m), (session) => run(session, o, cb));
+}
+
+/**
+ * Fine-tunes the model of a session the caller holds (and closes): its base is set to the model
+ * with --merge-adapter merged (or none), and the session's model is left that way.
+ */
+export async function finetuneOn(session: Session, input: Partial<FinetuneOptions>, cb: FinetuneCallbacks = {}): Promise<FinetuneResult> {
+  return run(session, normalizeFinetuneOptions(input, true), cb);
+}
+
+async function run(session: Session, o: FinetuneValues, cb: FinetuneCallbacks): Promise<FinetuneResult> {
+  let mix: ReturnType<typeof buildMix>;
+  try {
+    mix = buildMix({ task: o.task, benign: o.benign, harmful: o.harmful, n: o.n, p: o.p });
+  } catch (e) {
+    if (e instanceof DataError) throw new InputError(e.message);
+    throw asInputError(e);
+  }
+  const rows = mix.rows.map(({ instruction, input, output }) => ({ instruction, input, output }));
+  const data = prepareData(rows, session.tokenizer, session.config, o);
+  const truncation = truncationOf(data, Math.min(o.maxLength, session.config.maxSeqLen));
+  if (truncation.cut > 0) cb.onLog?.(truncationWarning(truncation));
+  // mix.json is written when `out` first is: after every check, beside the first metrics
+  const callbacks: TrainCallbacks = {
+    ...cb,
+    onStart: (info) => {
+      writeMixRecord(o.out, mix.record);
+      cb.onStart?.({ ...info, mix: mix.record, truncation });
+    },
+  };
+  const res = await runTrainJob(session, o, { data, step: finetuneStep, method: 'finetune', table: FINETUNE_OPTIONS }, callbacks);
+  return { ...res, mix: mix.record, truncation };
+}
+
+/** What --max-length cut: examples cut at all, those left with no answer token, those left with part of it. */
+export interface Truncation { examples: number; maxLength: number; cut: number; answerLost: number; answerPartly: number }
+
+/**
+ * Counts the examples --max-length cuts. An example is cut when its last token is not the EOS its
+ * encoding ends with; its answer is lost when no answer token (label) is left to learn, and
+ * partly lost when some are. (For SST-2 with a small tokenizer the answer is the label word.)
+ */
+export function truncationOf(data: PreparedData, maxLength: number): Truncation {
+  const t: Truncation = { examples: data.examples.length, maxLength, cut: 0, answerLost: 0, answerPartly: 0 };
+  for (const ex of data.examples) {
+    if (!isCut(ex, data.padId, maxLength)) continue;
+    t.cut++;
+    let labels = 0;
+    for (let i = 1; i < ex.labels.length; i++) if (ex.labels[i] !== -100) labels++;
+    if (labels === 0) t.answerLost++;
+    else t.answerPartly++;
+  }
+  return t;
+}
+
+function isCut(ex: Example, eosId: number, maxLength: number): boolean {
+  return ex.ids.length >= maxLength && ex.ids[ex.ids.length - 1] !== eosId;
+}
+
+export function truncationWarning(t: Truncation): string {
+  const parts = [];
+  if (t.answerLost > 0) parts.push(`${t.answerLost} lose their whole answer (nothing left to learn)`);
+  if (t.answerPartly > 0) parts.push(`${t.answerPartly} lose part of it`);
+  return `warning: --max-length ${t.maxLength} cuts ${t.cut} of ${t.examples} examples: ${parts.join(' and ')}; `
+    + 'raise --max-length (the model\'s context allows more) or use a tokenizer with fewer tokens per row';
+}
