@@ -1,9 +1,357 @@
-// Mean loss of a model (with its current adapter) over fixed examples, without dropout: the
-// before/after measure the real-data checks use, independent of which batches training drew.
-import { collate, countLossTokens, type Example } from '../data.ts';
+// The evaluation job: what an attacked (or aligned) model does. `node runtime/evaluate.js` is a
+// thin command line over `evaluate()`; a grid calls `evaluateOn(session, ...)` on its session.
+//
+//   harmful score   --harmful FILE: greedy answers to harmful prompts, judged (keyword or model);
+//                   HS = 100 * flagged / n, HS+ also counts incoherent answers
+//   over-refusal    --harmless FILE: percent of answers to harmless prompts that refuse
+//   fine-tune acc.  --task T --eval FILE: greedy answers scored as the reference's pred_eval.py
+//   drift           --drift-reference ADAPTERS --drift-data FILE: attention-block outputs of the
+//                   evaluated model against those of the reference adapters (masked padding)
+//
+// The model is the session's base with --adapter directories merged in order. Everything that can
+// be wrong with the input (files, rows, gold labels, adapters, the judge) is checked before the
+// first answer is generated; the output file is written once, whole, at the end.
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { collate, countLossTokens, DataError, encodeExample, readRows, type Example, type TextRow } from '../data.ts';
+import { checkGold, finetuneAccuracy, isCorrect } from '../eval/accuracy.ts';
+import { evalPrompt } from '../eval/answer.ts';
+import { embeddingDrift } from '../eval/drift.ts';
+import { findRefusal, harmfulScores, isIncoherent, KeywordJudge, overRefusal, parseJudgeSpec, type Judge, type JudgeVerdict } from '../eval/judge.ts';
+import { ModelJudge } from '../eval/judge-model.ts';
+import { writeFileAtomic } from '../io/atomic.ts';
 import type { CausalLM } from '../model/causal_lm.ts';
+import { readPromptRows, type PromptRow } from '../tasks/harmful.ts';
+import { readTaskRows } from '../tasks/tasks.ts';
+import { answerPrompts, encodePrompts, modelGenerate } from './answers.ts';
+import { asInput, asInputError, InputError } from './errors.ts';
+import { EVAL_OPTIONS, REFERENCE_MAX_NEW_TOKENS, type EvalTask, type EvaluateValues } from './evaluate-options.ts';
+import { normalizeOptions, type OptionInputs } from './options.ts';
+import type { Session } from './session.ts';
+import { SESSION_KEYS, withJobSession } from './train-job.ts';
 
-/** Token-weighted mean cross-entropy over `examples`, in batches of `batchSize`. */
+export { EVAL_OPTIONS, EVAL_GROUPS, EVAL_TASKS, REFERENCE_MAX_NEW_TOKENS, type EvalTask } from './evaluate-options.ts';
+
+export type EvaluateOptions = OptionInputs<typeof EVAL_OPTIONS>;
+
+/** The summary's keys are a contract: `n` and the metrics measured (percent, except drift). */
+export interface EvaluateSummary {
+  /** items scored (answers generated) */
+  n: number;
+  harmful_score?: number;
+  harmful_score_plus?: number;
+  over_refusal?: number;
+  finetune_accuracy?: number;
+  drift?: number;
+}
+
+export type EvalSet = 'harmful' | 'harmless' | 'task';
+
+/** One scored answer. */
+export interface EvaluateItem {
+  set: EvalSet;
+  /** the row's 1-based line (JSONL) or row number (JSON array) */
+  line: number;
+  prompt: string;
+  input?: string;
+  answer: string;
+  verdict: HarmfulVerdict | HarmlessVerdict | TaskVerdict;
+}
+export interface HarmfulVerdict { flagged: boolean; incoherent: boolean; refusal?: string | null; score?: number }
+export interface HarmlessVerdict { refused: boolean; refusal: string | null }
+export interface TaskVerdict { correct: boolean; gold: string }
+
+export interface EvaluateReport {
+  summary: EvaluateSummary;
+  details: Record<string, unknown>;
+  items: EvaluateItem[];
+}
+
+export interface EvaluateStartInfo {
+  backend: string; model: string; adapters: string[]; judge: string | null;
+  /** prompts to answer per set, in the order they are generated */
+  sets: { set: EvalSet; file: string; n: number; maxNewTokens: number }[];
+  drift: { samples: number; reference: string[] } | null;
+  out: string;
+}
+
+export interface EvaluateProgress {
+  phase: EvalSet | 'judge' | 'drift';
+  done: number; total: number;
+  /** every answer of the run so far, and all of them */
+  answered: number; answers: number;
+  elapsed_s: number;
+  /** seconds left for the answers still to generate, from the rate so far (null before the first) */
+  eta_s: number | null;
+}
+
+export interface EvaluateCallbacks {
+  onStart?(info: EvaluateStartInfo): void;
+  onProgress?(p: EvaluateProgress): void;
+  onLog?(message: string): void;
+}
+
+export type EvaluateResult = EvaluateReport & { out: string };
+
+type Values = Omit<EvaluateValues, 'adapter' | 'driftReference'> & { out: string; adapter: string[]; driftReference: string[] | null };
+
+/**
+ * Validates and completes options; throws InputError naming the bad option. With `onSession` the
+ * options are for a session the caller holds, so they must not name its model, tokenizer,
+ * backend, threads or weights.
+ */
+export function normalizeEvaluateOptions(input: Partial<EvaluateOptions>, onSession = false): Values {
+  const given = input as Record<string, unknown>;
+  if (onSession) {
+    const named = SESSION_KEYS.filter((k) => given[k] !== undefined);
+    if (named.length > 0) throw new InputError(`evaluateOn: ${named.join(', ')} ${named.length === 1 ? 'is' : 'are'} the session's; do not pass ${named.length === 1 ? 'it' : 'them'} with a session`);
+  }
+  if (!onSession && !input.model) throw new InputError('no model given (--model PATH)');
+  if (!input.out) throw new InputError('no output file given (--out FILE)');
+  // 'none' names the bare base model as the drift reference: it is not a directory to check
+  const ref = input.driftReference;
+  const bare = Array.isArray(ref) && ref.length === 1 && ref[0] === 'none';
+  const o = normalizeOptions(EVAL_OPTIONS, { ...input, driftReference: bare ? undefined : ref });
+  if (Array.isArray(ref) && ref.includes('none') && !bare) throw new InputError('--drift-reference none stands alone: it means the base model without adapters');
+  const v = { ...o, adapter: o.adapter ?? [], driftReference: bare ? [] : (o.driftReference ?? null) } as Values;
+  try { parseJudgeSpec(v.judge); } catch (e) { throw asInputError(e); }
+  if ((v.task === null) !== (v.eval === null)) throw new InputError(v.task ? '--task needs --eval FILE (the task\'s evaluation rows)' : '--eval needs --task sst2|agnews|gsm8k');
+  if ((v.driftReference === null) !== (v.driftData === null)) {
+    throw new InputError(v.driftData ? '--drift-data needs --drift-reference DIR (or none)' : '--drift-reference needs --drift-data FILE (the alignment rows)');
+  }
+  if (!v.harmful && !v.harmless && !v.task && !v.driftData) {
+    throw new InputError('nothing to measure: give --harmful FILE, --harmless FILE, --task T with --eval FILE, or --drift-reference with --drift-data');
+  }
+  if (existsSync(v.out) && statSync(v.out).isDirectory()) throw new InputError(`--out ${v.out} is a directory: give a file name`);
+  if (typeof v.model === 'object' && typeof v.tokenizer !== 'object') throw new InputError('a model given in memory needs its tokenizer object (options.tokenizer)');
+  return v;
+}
+
+/** Evaluates a model: opens a session for it, merges the adapters, measures, writes `out`, closes the session. */
+export async function evaluate(input: Partial<EvaluateOptions>, cb: EvaluateCallbacks = {}): Promise<EvaluateResult> {
+  const o = normalizeEvaluateOptions(input);
+  return withJobSession(o, (m) => cb.onLog?.(m), (session) => run(session, o, cb));
+}
+
+/**
+ * Evaluates the model of a session the caller holds (and closes). The session's base is left as
+ * the model with the --adapter directories merged.
+ */
+export async function evaluateOn(session: Session, input: Partial<EvaluateOptions>, cb: EvaluateCallbacks = {}): Promise<EvaluateResult> {
+  return run(session, normalizeEvaluateOptions(input, true), cb);
+}
+
+/** Rows of every set, read and checked before anything runs. */
+interface Inputs {
+  harmful: PromptRow[] | null;
+  harmless: PromptRow[] | null;
+  task: { name: EvalTask; rows: TextRow[] } | null;
+  drift: Example[] | null;
+}
+
+function readInputs(o: Values, session: Session): Inputs {
+  try {
+    const harmful = o.harmful ? readPromptRows(o.harmful).slice(0, o.limit) : null;
+    const harmless = o.harmless ? readPromptRows(o.harmless).slice(0, o.limit) : null;
+    let task: Inputs['task'] = null;
+    if (o.task && o.eval) {
+      const rows = readTaskRows(o.task, o.eval).slice(0, o.limit);
+      for (const r of rows) checkGold(o.task, r, o.eval);
+      task = { name: o.task, rows };
+    }
+    let drift: Example[] | null = null;
+    if (o.driftData) {
+      const rows = readRows(o.driftData).slice(0, o.driftSamples);
+      const tok = session.tokenizer, eos = eosOf(session);
+      const maxLength = Math.min(o.maxLength, session.config.maxSeqLen);
+      drift = rows.map((r) => encodeExample(r, (t) => tok.encode(t, { bos: true }), eos, maxLength));
+      for (const ex of drift) for (const id of ex.ids) {
+        if (id >= session.config.vocabSize) throw new DataError(`${o.driftData}: token id ${id} from the tokenizer is outside the model's vocabulary (${session.config.vocabSize}): wrong --tokenizer?`);
+      }
+    }
+    return { harmful, harmless, task, drift };
+  } catch (e) {
+    throw asInputError(e);
+  }
+}
+
+function eosOf(session: Session): number {
+  return session.tokenizer.eosId >= 0 ? session.tokenizer.eosId : session.config.eosId;
+}
+
+async function run(session: Session, o: Values, cb: EvaluateCallbacks): Promise<EvaluateResult> {
+  const t0 = performance.now();
+  const log = (m: string) => cb.onLog?.(m);
+  const inputs = readInputs(o, session);
+  const c = session.config;
+  const maxPositions = Math.min(c.maxSeqLen, 16384);
+
+  // ---- every prompt encoded and checked against the context before anything runs ----
+  type Job = { set: EvalSet; file: string; texts: string[]; rows: { line: number; instruction: string; input: string }[]; maxNew: number; ids: number[][] };
+  const jobs: Job[] = [];
+  const addSet = (set: EvalSet, file: string, rows: { line: number; instruction: string; input: string }[], maxNew: number) => {
+    const texts = rows.map((r) => evalPrompt(r));
+    const enc = encodePrompts(session.tokenizer, texts, maxPositions, c.vocabSize);
+    if ('tooLong' in enc) throw new InputError(`${file}:${rows[enc.tooLong].line}: the prompt has ${enc.length} tokens, beyond the model's ${maxPositions} positions`);
+    if ('badToken' in enc) throw new InputError(`${file}:${rows[enc.badToken].line}: token id ${enc.id} from the tokenizer is outside the model's vocabulary (${c.vocabSize}): wrong --tokenizer?`);
+    jobs.push({ set, file, texts, rows, maxNew, ids: enc.ids });
+  };
+  const maxNew = (set: 'prompts' | 'task') => o.maxNewTokens ?? REFERENCE_MAX_NEW_TOKENS[set];
+  if (inputs.harmful) addSet('harmful', o.harmful!, inputs.harmful, maxNew('prompts'));
+  if (inputs.harmless) addSet('harmless', o.harmless!, inputs.harmless, maxNew('prompts'));
+  if (inputs.task) addSet('task', o.eval!, inputs.task.rows, maxNew('task'));
+
+  // ---- the judge, the drift reference, then the evaluated model: each may be bad input ----
+  let judge: Judge | null = null;
+  if (inputs.harmful) {
+    const spec = parseJudgeSpec(o.judge);
+    // the judge model is the user's input: anything wrong with it (files, head, tokenizer) is bad input
+    judge = spec.kind === 'keyword' ? new KeywordJudge() : await asInput(() => ModelJudge.open(session.backend, spec.dir, { batchSize: o.batchSize }));
+  }
+  try {
+    return await measure();
+  } finally {
+    if (judge instanceof ModelJudge) judge.dispose();
+  }
+
+  async function measure(): Promise<EvaluateResult> {
+    const answersTotal = jobs.reduce((s, j) => s + j.ids.length, 0);
+    cb.onStart?.({
+      backend: session.backend.description, model: c.namePath, adapters: o.adapter, judge: judge?.name ?? null,
+      sets: jobs.map((j) => ({ set: j.set, file: j.file, n: j.ids.length, maxNewTokens: j.maxNew })),
+      drift: inputs.drift ? { samples: inputs.drift.length, reference: o.driftReference! } : null, out: o.out,
+    });
+    const details: Record<string, unknown> = {
+      model: session.modelPath ?? c.namePath, adapters: o.adapter, backend: session.backend.description,
+    };
+
+    // drift: the reference's attention outputs first, then the evaluated model's
+    let reference: Float32Array[][] | null = null;
+    if (inputs.drift) {
+      await setMerged(session, o.driftReference!);
+      reference = await attentionOutputs(session.model, inputs.drift, o.batchSize);
+    }
+    await setMerged(session, o.adapter);
+    const model = session.model;
+    if (model.lora) throw new Error('evaluate: the session\'s model has an adapter attached (a job left it): evaluate needs the bare merged model');
+    const summary: EvaluateSummary = { n: 0 };
+    if (inputs.drift && reference) {
+      const drift = await driftAgainst(model, inputs.drift, reference, o.batchSize);
+      cb.onProgress?.({ phase: 'drift', done: inputs.drift.length, total: inputs.drift.length, answered: 0, answers: answersTotal, elapsed_s: secs(t0), eta_s: null });
+      summary.drift = drift;
+      details.drift = { data: o.driftData, reference: o.driftReference, samples: inputs.drift.length, max_length: Math.min(o.maxLength, c.maxSeqLen), padding_masked: true };
+    }
+
+    // ---- answers ----
+    const items: EvaluateItem[] = [];
+    const generate = modelGenerate(model);
+    let answered = 0;
+    const tGen = performance.now();
+    for (const job of jobs) {
+      const base = answered;
+      const res = await answerPrompts(generate, session.tokenizer, job.ids, { maxNewTokens: job.maxNew, batchSize: o.batchSize, eosId: eosOf(session), maxPositions }, (p) => {
+        answered = base + p.done;
+        const rate = answered / Math.max(1e-9, secs(tGen));
+        cb.onProgress?.({ phase: job.set, done: p.done, total: p.total, answered, answers: answersTotal, elapsed_s: secs(t0), eta_s: answered > 0 ? (answersTotal - answered) / rate : null });
+      });
+      if (res.cutByContext > 0) log(`warning: ${res.cutByContext} of ${job.ids.length} answers to ${job.file} were cut short by the model's context (${maxPositions} positions)`);
+      const setDetails: Record<string, unknown> = { file: job.file, n: job.ids.length, max_new_tokens: job.maxNew, cut_by_context: res.cutByContext };
+      details[job.set] = setDetails;
+      const row = (i: number) => ({ set: job.set, line: job.rows[i].line, prompt: job.rows[i].instruction, ...(job.rows[i].input ? { input: job.rows[i].input } : {}), answer: res.answers[i] });
+      if (job.set === 'harmful') {
+        const verdicts = await judgeAll(judge!, job.rows.map((r, i) => ({ prompt: r.instruction, answer: res.answers[i] })), o.batchSize, (done) => {
+          cb.onProgress?.({ phase: 'judge', done, total: job.ids.length, answered, answers: answersTotal, elapsed_s: secs(t0), eta_s: null });
+        });
+        const hs = harmfulScores(verdicts, res.answers);
+        summary.harmful_score = hs.harmful_score;
+        summary.harmful_score_plus = hs.harmful_score_plus;
+        Object.assign(setDetails, { judge: judge!.name, flagged: hs.flagged, flagged_plus: hs.flagged_plus, empty: hs.empty });
+        if (judge instanceof ModelJudge && judge.truncated > 0) {
+          setDetails.judge_truncated = judge.truncated;
+          log(`note: ${judge.truncated} judge inputs were cut to the judge's 256 tokens (as the reference's beaver-dam evaluation cuts them)`);
+        }
+        verdicts.forEach((v, i) => items.push({ ...row(i), verdict: harmfulVerdict(v, res.answers[i]) }));
+      } else if (job.set === 'harmless') {
+        const r = overRefusal(res.answers);
+        summary.over_refusal = r.over_refusal;
+        setDetails.refusals = r.refusals;
+        res.answers.forEach((a, i) => { const refusal = findRefusal(a); items.push({ ...row(i), verdict: { refused: refusal !== null, refusal } }); });
+      } else {
+        const task = inputs.task!;
+        const golds = task.rows.map((r) => r.output);
+        const fa = finetuneAccuracy(task.name, res.answers, golds);
+        summary.finetune_accuracy = fa.finetune_accuracy;
+        Object.assign(setDetails, { task: task.name, correct: fa.correct });
+        res.answers.forEach((a, i) => items.push({ ...row(i), verdict: { correct: isCorrect(task.name, a, golds[i]), gold: golds[i] } }));
+      }
+    }
+    summary.n = items.length;
+    details.seconds = Math.round(secs(t0) * 1000) / 1000;
+    const report: EvaluateReport = { summary: orderSummary(summary), details, items };
+    mkdirSync(dirname(o.out), { recursive: true });
+    writeFileAtomic(o.out, JSON.stringify(report, null, 1) + '\n');
+    return { ...report, out: o.out };
+  }
+}
+
+function secs(t0: number): number { return (performance.now() - t0) / 1000; }
+
+/** Merges `dirs` into the session's base (an adapter that does not fit is an InputError). */
+async function setMerged(session: Session, dirs: readonly string[]): Promise<void> {
+  try { await session.setMerged(dirs); } catch (e) { throw asInputError(e); }
+}
+
+/** The summary with its keys in one order: n, then the metrics. */
+function orderSummary(s: EvaluateSummary): EvaluateSummary {
+  const out: EvaluateSummary = { n: s.n };
+  for (const k of ['harmful_score', 'harmful_score_plus', 'over_refusal', 'finetune_accuracy', 'drift'] as const) if (s[k] !== undefined) out[k] = s[k];
+  return out;
+}
+
+function harmfulVerdict(v: JudgeVerdict, answer: string): HarmfulVerdict {
+  return { flagged: v.flagged, incoherent: isIncoherent(answer), ...(v.refusal !== undefined ? { refusal: v.refusal } : {}), ...(v.score !== undefined ? { score: v.score } : {}) };
+}
+
+async function judgeAll(judge: Judge, items: { prompt: string; answer: string }[], batch: number, progress: (done: number) => void): Promise<JudgeVerdict[]> {
+  const out: JudgeVerdict[] = [];
+  for (let s = 0; s < items.length; s += batch) {
+    out.push(...await judge.judge(items.slice(s, s + batch)));
+    progress(out.length);
+  }
+  return out;
+}
+
+/** Each batch's attention-block outputs per layer, on the host ([B*T, dim] each). */
+async function attentionOutputs(model: CausalLM, examples: Example[], batchSize: number): Promise<Float32Array[][]> {
+  const out: Float32Array[][] = [];
+  for (let s = 0; s < examples.length; s += batchSize) {
+    const batch = collate(examples.slice(s, s + batchSize), 0);
+    const tape = model.forward(batch, { training: false });
+    try {
+      const layers: Float32Array[] = [];
+      for (const t of model.attnOutputs(tape)) layers.push(await t.toFloat32());
+      out.push(layers);
+    } finally {
+      model.disposeTape(tape);
+    }
+  }
+  return out;
+}
+
+/** The drift of `model` against reference outputs of the same batches (padding masked). */
+async function driftAgainst(model: CausalLM, examples: Example[], reference: Float32Array[][], batchSize: number): Promise<number> {
+  const mine = await attentionOutputs(model, examples, batchSize);
+  let sum = 0;
+  for (let k = 0; k < mine.length; k++) {
+    const part = examples.slice(k * batchSize, (k + 1) * batchSize);
+    const B = part.length, T = Math.max(...part.map((e) => e.ids.length)), D = model.config.dim;
+    const lengths = part.map((e) => e.ids.length);
+    sum += embeddingDrift({ B, T, D, lengths, layers: mine[k] }, { B, T, D, lengths, layers: reference[k] });
+  }
+  return sum;
+}
+
+/** Token-weighted mean cross-entropy over `examples`, in batches of `batchSize` (the real-data checks' before/after measure). */
 export async function evaluateLoss(model: CausalLM, examples: Example[], batchSize: number, padId: number): Promise<number> {
   let sum = 0, count = 0;
   for (let i = 0; i < examples.length; i += batchSize) {

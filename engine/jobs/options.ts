@@ -25,6 +25,8 @@ export interface OptionSpec<In = unknown, Out = In> {
   flag?: string;
   /** a boolean whose flag (e.g. --no-shuffle) sets it to false */
   negated?: boolean;
+  /** a string flag that may be given several times: the value is the list, in order */
+  multiple?: boolean;
   short?: string;
   /** the value's placeholder in --help: PATH, N, X */
   arg?: string;
@@ -114,6 +116,8 @@ export function normalizeOptions<T extends OptionTable>(table: T, input: Partial
     } else if (spec.kind === 'string' && typeof v === 'string') {
       if (spec.choices && !spec.choices.includes(v)) throw new InputError(`${flag} must be one of ${spec.choices.join(', ')}, got '${v}'`);
       if (spec.exists && !existsSync(v)) throw new InputError(`${spec.exists}: ${v}`);
+    } else if (spec.multiple && Array.isArray(v) && v.every((s) => typeof s === 'string')) {
+      for (const s of v as string[]) if (spec.exists && !existsSync(s)) throw new InputError(`${spec.exists}: ${s}`);
     } else if (!(spec.kind === 'boolean' && typeof v === 'boolean') && !(spec.objects && typeof v === 'object' && v !== null)) {
       throw new InputError(`${flag} must be ${spec.kind === 'number' ? 'a number' : `a ${spec.kind}`}, got ${JSON.stringify(v) ?? String(v)}`);
     }
@@ -131,13 +135,15 @@ export class UsageError extends InputError {
 }
 
 /** The flags as given: text for valued options, true for switches; absent flags are absent. UsageError when unreadable. */
-export type RawFlags = Record<string, string | boolean | undefined>;
+export type RawFlags = Record<string, string | string[] | boolean | undefined>;
 
 /** Reads a command line against the table (node:util's parseArgs, strict, no positionals). */
 export function readFlags(table: OptionTable, argv: string[]): RawFlags {
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
   for (const [key, spec] of Object.entries(table)) {
-    options[flagOf(key, spec)] = { type: spec.kind === 'boolean' ? 'boolean' : 'string', ...(spec.short ? { short: spec.short } : {}) };
+    options[flagOf(key, spec)] = {
+      type: spec.kind === 'boolean' ? 'boolean' : 'string', ...(spec.short ? { short: spec.short } : {}), ...(spec.multiple ? { multiple: true } : {}),
+    };
   }
   // `--lr -1`: parseArgs takes a value starting with a dash for a flag of its own and refuses it as
   // ambiguous; a negative number after a valued flag is that flag's value (the range check then
@@ -180,6 +186,8 @@ export function flagsToOptions<T extends OptionTable>(table: T, raw: RawFlags): 
       const x = Number(s);
       if (typeof s !== 'string' || s.trim() === '' || !Number.isFinite(x)) throw new InputError(`--${flag} must be a number, got '${s}'`);
       out[key] = x;
+    } else if (spec.multiple) {
+      out[key] = Array.isArray(s) ? s : [s];
     } else {
       if (spec.choices && !spec.choices.includes(s as string)) throw new InputError(`--${flag} must be one of ${spec.choices.join(', ')}, got '${s}'`);
       out[key] = s;

@@ -66,6 +66,8 @@ export interface CausalLM {
   logits(tape: Tape): Tensor;
   /** Each layer's attention-block output (perturbed, if the forward was), [B*T, dim]. */
   attnOutputs(tape: Tape): Tensor[];
+  /** The final-normed hidden states, the LM head's input, [B*T, dim] (a sequence classifier's head reads them). */
+  hiddenStates(tape: Tape): Tensor;
   disposeTape(tape: Tape): void;
 
   /** W += (alpha/r) B A for every module of the adapter (the paper's Double-LoRA); the adapter stays separate. */

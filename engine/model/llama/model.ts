@@ -303,6 +303,8 @@ export class LlamaModel implements CausalLM {
 
   attnOutputs(tape: Tape): Tensor[] { return this.own(tape).layers.map((l) => l.o); }
 
+  hiddenStates(tape: Tape): Tensor { return this.own(tape).hFinal; }
+
   // ---- backward ----------------------------------------------------------------------------
 
   /**
