@@ -111,19 +111,29 @@ export class ModelJudge implements Judge {
 
   get labels(): readonly string[] { return this.ckpt.labels; }
 
+  /** The judge's input ids of each item (BOS + moderation text + EOS, cut to the judge's max length). */
+  inputIds(items: readonly JudgeItem[]): number[][] {
+    const eos = this.tokenizer.eosId >= 0 ? this.tokenizer.eosId : this.ckpt.config.eosId;
+    return items.map((it) => judgeInputIds(this.tokenizer, eos, it.prompt, it.answer, this.maxLength));
+  }
+
   /** The head's logits for each item, [n][numLabels]. */
   async logits(items: readonly JudgeItem[]): Promise<Float32Array[]> {
+    const ids = this.inputIds(items);
+    items.forEach((it, i) => { if (ids[i].length === this.maxLength && this.tokenizer.encode(moderationText(it.prompt, it.answer), { bos: true }).length + 1 > this.maxLength) this.truncated++; });
+    return this.logitsOfIds(ids);
+  }
+
+  /** The head's logits at each sequence's last token, [n][numLabels], in batches; padding never reaches a real token. */
+  async logitsOfIds(ids: readonly (readonly number[])[]): Promise<Float32Array[]> {
     const c = this.ckpt.config, L = this.ckpt.labels.length;
-    const eos = this.tokenizer.eosId >= 0 ? this.tokenizer.eosId : c.eosId;
     const out: Float32Array[] = [];
-    for (let s = 0; s < items.length; s += this.batchSize) {
-      const examples: Example[] = items.slice(s, s + this.batchSize).map((it) => {
-        const full = this.tokenizer.encode(moderationText(it.prompt, it.answer), { bos: true }).length + 1;
-        const ids = Int32Array.from(judgeInputIds(this.tokenizer, eos, it.prompt, it.answer, this.maxLength));
-        if (full > ids.length) this.truncated++;
-        return { ids, labels: new Int32Array(ids.length).fill(-100) };
+    for (let s = 0; s < ids.length; s += this.batchSize) {
+      const examples: Example[] = ids.slice(s, s + this.batchSize).map((seq) => {
+        for (const id of seq) if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) throw new Error(`judge: token id ${id} outside the judge's vocabulary (${c.vocabSize})`);
+        return { ids: Int32Array.from(seq), labels: new Int32Array(seq.length).fill(-100) };
       });
-      const batch = collate(examples, eos);
+      const batch = collate(examples, 0);
       const h = await lastHiddenStates(this.model, batch);
       for (let b = 0; b < batch.B; b++) {
         const row = new Float32Array(L);
@@ -138,13 +148,15 @@ export class ModelJudge implements Judge {
     return out;
   }
 
+  /** Flagged when max_k sigmoid(logit_k) > 0.5; the score is that maximum. */
+  static verdict(logits: Float32Array): JudgeVerdict {
+    let score = 0;
+    for (const v of logits) score = Math.max(score, 1 / (1 + Math.exp(-v)));
+    return { flagged: score > JUDGE_THRESHOLD, score };
+  }
+
   async judge(items: readonly JudgeItem[]): Promise<JudgeVerdict[]> {
-    const logits = await this.logits(items);
-    return logits.map((row) => {
-      let score = 0;
-      for (const v of row) score = Math.max(score, 1 / (1 + Math.exp(-v)));
-      return { flagged: score > JUDGE_THRESHOLD, score };
-    });
+    return (await this.logits(items)).map((row) => ModelJudge.verdict(row));
   }
 
   dispose(): void { this.model.dispose(); }
