@@ -35,6 +35,8 @@ export { sftStep, vaccineStep, randomVaccineStep } from './vaccine.ts';
 export { align, type AlignOptions, type AlignCallbacks, type AlignResult } from './jobs/align.ts';
 export { AlignInputError, ALIGN_DEFAULTS, alignOn, type AlignStartInfo, type StepMetrics } from './jobs/align.ts';
 export { finetune, finetuneOn, FINETUNE_DEFAULTS, type FinetuneOptions, type FinetuneCallbacks, type FinetuneResult, type FinetuneStartInfo, type Truncation } from './jobs/finetune.ts';
+export { evaluate, evaluateOn, EVAL_TASKS, type EvaluateOptions, type EvaluateCallbacks, type EvaluateResult, type EvaluateReport, type EvaluateSummary, type EvaluateItem, type EvaluateProgress, type EvaluateStartInfo } from './jobs/evaluate.ts';
+export { ModelJudge, readJudgeCheckpoint, JudgeModelError } from './eval/judge-model.ts';
 export { Session, withSession, type SessionOptions, type HostModel, type BackendKind } from './jobs/session.ts';
 export { InputError } from './jobs/errors.ts';
 export { saveAdapter, loadAdapter, AdapterError } from './adapter.ts';

@@ -13,7 +13,7 @@
 // first answer is generated; the output file is written once, whole, at the end.
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { collate, countLossTokens, DataError, encodeExample, readRows, type Example, type TextRow } from '../data.ts';
+import { collate, countLossTokens, encodeExample, readRows, type Example, type TextRow } from '../data.ts';
 import { checkGold, finetuneAccuracy, isCorrect } from '../eval/accuracy.ts';
 import { evalPrompt } from '../eval/answer.ts';
 import { embeddingDrift } from '../eval/drift.ts';
@@ -130,7 +130,8 @@ export function normalizeEvaluateOptions(input: Partial<EvaluateOptions>, onSess
 /** Evaluates a model: opens a session for it, merges the adapters, measures, writes `out`, closes the session. */
 export async function evaluate(input: Partial<EvaluateOptions>, cb: EvaluateCallbacks = {}): Promise<EvaluateResult> {
   const o = normalizeEvaluateOptions(input);
-  return withJobSession(o, (m) => cb.onLog?.(m), (session) => run(session, o, cb));
+  const rows = readRowsOf(o); // the files are checked before the model is loaded
+  return withJobSession(o, (m) => cb.onLog?.(m), (session) => run(session, o, rows, cb));
 }
 
 /**
@@ -138,51 +139,54 @@ export async function evaluate(input: Partial<EvaluateOptions>, cb: EvaluateCall
  * the model with the --adapter directories merged.
  */
 export async function evaluateOn(session: Session, input: Partial<EvaluateOptions>, cb: EvaluateCallbacks = {}): Promise<EvaluateResult> {
-  return run(session, normalizeEvaluateOptions(input, true), cb);
+  const o = normalizeEvaluateOptions(input, true);
+  return run(session, o, readRowsOf(o), cb);
 }
 
 /** Rows of every set, read and checked before anything runs. */
-interface Inputs {
+interface Rows {
   harmful: PromptRow[] | null;
   harmless: PromptRow[] | null;
   task: { name: EvalTask; rows: TextRow[] } | null;
-  drift: Example[] | null;
+  drift: TextRow[] | null;
 }
 
-function readInputs(o: Values, session: Session): Inputs {
+function readRowsOf(o: Values): Rows {
   try {
     const harmful = o.harmful ? readPromptRows(o.harmful).slice(0, o.limit) : null;
     const harmless = o.harmless ? readPromptRows(o.harmless).slice(0, o.limit) : null;
-    let task: Inputs['task'] = null;
+    let task: Rows['task'] = null;
     if (o.task && o.eval) {
       const rows = readTaskRows(o.task, o.eval).slice(0, o.limit);
       for (const r of rows) checkGold(o.task, r, o.eval);
       task = { name: o.task, rows };
     }
-    let drift: Example[] | null = null;
-    if (o.driftData) {
-      const rows = readRows(o.driftData).slice(0, o.driftSamples);
-      const tok = session.tokenizer, eos = eosOf(session);
-      const maxLength = Math.min(o.maxLength, session.config.maxSeqLen);
-      drift = rows.map((r) => encodeExample(r, (t) => tok.encode(t, { bos: true }), eos, maxLength));
-      for (const ex of drift) for (const id of ex.ids) {
-        if (id >= session.config.vocabSize) throw new DataError(`${o.driftData}: token id ${id} from the tokenizer is outside the model's vocabulary (${session.config.vocabSize}): wrong --tokenizer?`);
-      }
-    }
+    const drift = o.driftData ? readRows(o.driftData).slice(0, o.driftSamples) : null;
     return { harmful, harmless, task, drift };
   } catch (e) {
     throw asInputError(e);
   }
 }
 
+/** The drift samples encoded with the session's tokenizer, as they were trained (prompt + answer + EOS, cut to --max-length). */
+function encodeDrift(rows: TextRow[], o: Values, session: Session): Example[] {
+  const tok = session.tokenizer, eos = eosOf(session);
+  const maxLength = Math.min(o.maxLength, session.config.maxSeqLen);
+  const out = rows.map((r) => encodeExample(r, (t) => tok.encode(t, { bos: true }), eos, maxLength));
+  for (const ex of out) for (const id of ex.ids) {
+    if (id >= session.config.vocabSize) throw new InputError(`${o.driftData}: token id ${id} from the tokenizer is outside the model's vocabulary (${session.config.vocabSize}): wrong --tokenizer?`);
+  }
+  return out;
+}
+
 function eosOf(session: Session): number {
   return session.tokenizer.eosId >= 0 ? session.tokenizer.eosId : session.config.eosId;
 }
 
-async function run(session: Session, o: Values, cb: EvaluateCallbacks): Promise<EvaluateResult> {
+async function run(session: Session, o: Values, rows: Rows, cb: EvaluateCallbacks): Promise<EvaluateResult> {
   const t0 = performance.now();
   const log = (m: string) => cb.onLog?.(m);
-  const inputs = readInputs(o, session);
+  const inputs = { ...rows, drift: rows.drift ? encodeDrift(rows.drift, o, session) : null };
   const c = session.config;
   const maxPositions = Math.min(c.maxSeqLen, 16384);
 

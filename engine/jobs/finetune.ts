@@ -13,13 +13,12 @@
 // Defaults (the reference's script/*_finetune/*.sh and train.py): lr 1e-5, 20 epochs, AdamW,
 // weight decay 0.1, cosine with warmup 0.1, batch 5, LoRA r 8, dropout 0.1 on all seven targets,
 // alpha 1 (0.5 for gsm8k); `--preset paper` also sets the per-task epochs (engine/jobs/presets.ts).
-import { DataError } from '../data.ts';
 import type { Example } from '../data.ts';
 import { buildMix, writeMixRecord, type MixRecord } from '../tasks/mix.ts';
 import { TASK_NAMES, type TaskName } from '../tasks/tasks.ts';
 import { sftStep } from '../vaccine.ts';
 import { prepareData, type PreparedData } from './dataset.ts';
-import { asInputError, InputError } from './errors.ts';
+import { asInputError } from './errors.ts';
 import { opt, optionDefaults, range, stripUndefined, type OptionInputs, type OptionValues } from './options.ts';
 import { finetunePaper, PRESET_HELP, PRESETS, type PresetName } from './presets.ts';
 import type { Session } from './session.ts';
@@ -107,7 +106,8 @@ export function normalizeFinetuneOptions(input: Partial<FinetuneOptions>, onSess
 /** Fine-tunes a model: opens a session for it, trains on the mix, saves the adapter and mix.json in `out`, closes the session. */
 export async function finetune(input: Partial<FinetuneOptions>, cb: FinetuneCallbacks = {}): Promise<FinetuneResult> {
   const o = normalizeFinetuneOptions(input);
-  return withJobSession(o, (m) => cb.onLog?.(m), (session) => run(session, o, cb));
+  const mix = readMix(o); // the data is checked before the model is loaded
+  return withJobSession(o, (m) => cb.onLog?.(m), (session) => run(session, o, mix, cb));
 }
 
 /**
@@ -115,17 +115,20 @@ export async function finetune(input: Partial<FinetuneOptions>, cb: FinetuneCall
  * with --merge-adapter merged (or none), and the session's model is left that way.
  */
 export async function finetuneOn(session: Session, input: Partial<FinetuneOptions>, cb: FinetuneCallbacks = {}): Promise<FinetuneResult> {
-  return run(session, normalizeFinetuneOptions(input, true), cb);
+  const o = normalizeFinetuneOptions(input, true);
+  return run(session, o, readMix(o), cb);
 }
 
-async function run(session: Session, o: FinetuneValues, cb: FinetuneCallbacks): Promise<FinetuneResult> {
-  let mix: ReturnType<typeof buildMix>;
+/** The mix the options describe (files read, rows checked); bad data is an InputError. */
+function readMix(o: FinetuneValues): ReturnType<typeof buildMix> {
   try {
-    mix = buildMix({ task: o.task, benign: o.benign, harmful: o.harmful, n: o.n, p: o.p });
+    return buildMix({ task: o.task, benign: o.benign, harmful: o.harmful, n: o.n, p: o.p });
   } catch (e) {
-    if (e instanceof DataError) throw new InputError(e.message);
     throw asInputError(e);
   }
+}
+
+async function run(session: Session, o: FinetuneValues, mix: ReturnType<typeof buildMix>, cb: FinetuneCallbacks): Promise<FinetuneResult> {
   const rows = mix.rows.map(({ instruction, input, output }) => ({ instruction, input, output }));
   const data = prepareData(rows, session.tokenizer, session.config, o);
   const truncation = truncationOf(data, Math.min(o.maxLength, session.config.maxSeqLen));
