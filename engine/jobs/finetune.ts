@@ -132,7 +132,7 @@ async function run(session: Session, o: FinetuneValues, mix: ReturnType<typeof b
   const rows = mix.rows.map(({ instruction, input, output }) => ({ instruction, input, output }));
   const data = prepareData(rows, session.tokenizer, session.config, o);
   const truncation = truncationOf(data, Math.min(o.maxLength, session.config.maxSeqLen));
-  if (truncation.cut > 0) cb.onLog?.(truncationWarning(truncation));
+  if (truncation.cut > 0) cb.onLog?.(truncationWarning(truncation, session.config.maxSeqLen));
   // mix.json is written when `out` first is: after every check, beside the first metrics
   const callbacks: TrainCallbacks = {
     ...cb,
@@ -170,10 +170,10 @@ function isCut(ex: Example, eosId: number, maxLength: number): boolean {
   return ex.ids.length >= maxLength && ex.ids[ex.ids.length - 1] !== eosId;
 }
 
-export function truncationWarning(t: Truncation): string {
+export function truncationWarning(t: Truncation, context: number): string {
   const parts = [];
   if (t.answerLost > 0) parts.push(`${t.answerLost} lose their whole answer (nothing left to learn)`);
   if (t.answerPartly > 0) parts.push(`${t.answerPartly} lose part of it`);
-  return `warning: --max-length ${t.maxLength} cuts ${t.cut} of ${t.examples} examples: ${parts.join(' and ')}; `
-    + 'raise --max-length (the model\'s context allows more) or use a tokenizer with fewer tokens per row';
+  const hint = t.maxLength < context ? `; raise --max-length (the model's context allows ${context})` : ' (the model\'s whole context)';
+  return `warning: --max-length ${t.maxLength} cuts ${t.cut} of ${t.examples} examples: ${parts.join(' and ')}${hint}`;
 }
