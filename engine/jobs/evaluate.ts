@@ -188,7 +188,7 @@ async function run(session: Session, o: Values, rows: Rows, cb: EvaluateCallback
   const log = (m: string) => cb.onLog?.(m);
   const inputs = { ...rows, drift: rows.drift ? encodeDrift(rows.drift, o, session) : null };
   const c = session.config;
-  const maxPositions = Math.min(c.maxSeqLen, 16384);
+  const maxPositions = session.model.maxPositions;
 
   // ---- every prompt encoded and checked against the context before anything runs ----
   type Job = { set: EvalSet; file: string; texts: string[]; rows: { line: number; instruction: string; input: string }[]; maxNew: number; ids: number[][] };
