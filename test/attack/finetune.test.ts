@@ -13,7 +13,7 @@ import { normalizeAlignOptions } from '../../engine/jobs/align.ts';
 import { rowsSha256 } from '../../engine/jobs/checkpoint.ts';
 import type { PreparedData } from '../../engine/jobs/dataset.ts';
 import { peftModuleName } from '../../engine/lora.ts';
-import type { HostWeights } from '../../engine/model/config.ts';
+import type { HostWeights } from '../../engine/model/family.ts';
 import { SST2_INSTRUCTION } from '../../engine/tasks/tasks.ts';
 import { ByteTokenizer } from '../../engine/tokenizer/bytes.ts';
 import { relErr, wasmBackend } from '../helpers.ts';
@@ -81,7 +81,7 @@ async function mergeByHand(w: HostWeights, dir: string): Promise<HostWeights> {
   const merged: HostWeights = new Map(w);
   for (const m of lora.modules) {
     const A = await m.A.toFloat32(), B = await m.B.toFloat32();
-    const name = `${peftModuleName(m.layer, m.target).replace(/^base_model\.model\./, '')}.weight`;
+    const name = `${peftModuleName(config, m.layer, m.target).replace(/^base_model\.model\./, '')}.weight`;
     const W = w.get(name)!;
     const out = new Float32Array(W.data.length);
     for (let o = 0; o < m.outF; o++) {
