@@ -141,4 +141,18 @@ test('evaluate: harmful score with the model judge, fine-tune accuracy, drift; t
   assert.match(report.details.harmful.judge, /^model:.*fixtures\/judge/);
 });
 
+test('--help tells the defaults and where they come from: the attack scripts\' values, --preset paper, the alignment alpha, the unmasked reference drift', () => {
+  const ft = run('finetune', ['--help']);
+  assert.is(ft.code, 0);
+  for (const s of ['--lr X                  peak learning rate (default 0.00001)', '--epochs N              passes over the data (default 20;',
+    'alpha 1 (0.5 for gsm8k)', '--preset P', '--merge-adapter DIR', 'mix.json']) assert.ok(ft.stdout.includes(s), `finetune --help has ${s}`);
+  const al = spawnSync(process.execPath, [join(root, 'runtime/align.js'), '--help'], { encoding: 'utf8' });
+  assert.match(al.stdout, /alignment scripts train with alpha 1, not the 4/);
+  assert.match(al.stdout, /--preset P\s+paper: the reference's script\/alignment\/\*\.sh as they run: 50 epochs/);
+  const ev = run('evaluate', ['--help']);
+  assert.is(ev.code, 0);
+  for (const s of ['--limit N               score the first N rows of each prompts / evaluation file (default 500)', 'the reference implementation did not mask it',
+    '128 for --harmful', '200 for --eval', '--judge J']) assert.ok(ev.stdout.includes(s), `evaluate --help has ${s}`);
+});
+
 test.run();
