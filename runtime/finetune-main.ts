@@ -38,8 +38,9 @@ async function main(argv: string[]): Promise<number> {
     const cb: FinetuneCallbacks = {
       ...shown,
       onStart(info) {
-        shown.onStart?.(info);
         const m = info.mix;
+        // the start event carries the mix's counts; its row lists are in mix.json
+        shown.onStart?.({ ...info, mix: { task: m.task, n: m.n, p: m.p, harmful_rows: m.harmful_rows, benign_rows: m.benign_rows } } as typeof info);
         const harm = m.harmful ? `${m.harmful_rows} harmful rows of ${m.harmful.file}` : 'no harmful rows';
         if (mode === 'plain' || mode === 'tty') process.stdout.write(`mix: ${harm} + ${m.benign_rows} ${m.task} rows of ${m.benign.file} (p ${m.p}, n ${m.n}); mix.json in ${info.out}\n`);
       },
