@@ -93,6 +93,7 @@ export const EVAL_OPTIONS = {
   }),
   backend: { ...TRAIN_OPTIONS.backend, group: GEN },
   threads: { ...TRAIN_OPTIONS.threads, group: GEN },
+  webgpuLib: { ...TRAIN_OPTIONS.webgpuLib, group: GEN },
   weights: {
     ...TRAIN_OPTIONS.weights, group: GEN,
     help: 'storage of the frozen weights; f16 needs WebGPU with shader-f16 and\nallows no --adapter (default {default})',

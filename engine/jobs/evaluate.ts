@@ -98,7 +98,7 @@ type Values = Omit<EvaluateValues, 'adapter' | 'driftReference'> & { out: string
 /**
  * Validates and completes options; throws InputError naming the bad option. With `onSession` the
  * options are for a session the caller holds, so they must not name its model, tokenizer,
- * backend, threads or weights.
+ * backend, threads, webgpu library or weights.
  */
 export function normalizeEvaluateOptions(input: Partial<EvaluateOptions>, onSession = false): Values {
   const given = input as Record<string, unknown>;
