@@ -11,7 +11,8 @@ import { harmfulScores } from '../../engine/eval/judge.ts';
 import { judgeInputIds, JudgeModelError, ModelJudge, readJudgeCheckpoint } from '../../engine/eval/judge-model.ts';
 import { readSafetensors } from '../../engine/io/safetensors.ts';
 import { loadTokenizer } from '../../engine/tokenizer/load.ts';
-import { relErr, wasmBackend, webgpuBackend } from '../helpers.ts';
+import type { Backend } from '../../engine/backend.ts';
+import { relErr, wasmBackend, webgpuProviders } from '../helpers.ts';
 
 const DIR = new URL('../fixtures/judge/', import.meta.url).pathname;
 const batch = JSON.parse(readFileSync(join(DIR, 'batch.json'), 'utf8'));
@@ -19,7 +20,8 @@ const expected = readSafetensors(join(DIR, 'expected.safetensors')).tensors;
 const L = expected.get('logits')!.shape[1];
 const seqs: number[][] = batch.lengths.map((n: number, b: number) => batch.ids.slice(b * batch.T, b * batch.T + n));
 
-const backends = [['wasm', await wasmBackend()], ['webgpu', await webgpuBackend()]] as const;
+// WASM and every WebGPU provider here (dawn.node, the native webgpu.h one)
+const backends: [string, Backend | null][] = [['wasm', await wasmBackend()], ...(await webgpuProviders()).map(({ provider, backend }) => [provider, backend] as [string, Backend])];
 for (const [label, be] of backends) {
   if (!be) { console.warn(`judge model (${label}): no adapter, not run`); continue; }
   const t = suite(`judge model (${label})`);
