@@ -8,7 +8,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadAdapter, saveAdapter } from '../../engine/adapter.ts';
 import { randomLlamaWeights } from '../../engine/demo.ts';
-import { finetune, normalizeFinetuneOptions, truncationOf } from '../../engine/jobs/finetune.ts';
+import { evaluate, evaluateOn } from '../../engine/jobs/evaluate.ts';
+import { finetune, finetuneOn, normalizeFinetuneOptions, truncationOf } from '../../engine/jobs/finetune.ts';
+import { Session } from '../../engine/jobs/session.ts';
 import { normalizeAlignOptions } from '../../engine/jobs/align.ts';
 import { rowsSha256 } from '../../engine/jobs/checkpoint.ts';
 import type { PreparedData } from '../../engine/jobs/dataset.ts';
@@ -120,6 +122,32 @@ test('Double-LoRA: --merge-adapter trains the same adapter as a fine-tune of wei
   }
   la.dispose(); lb.dispose();
   assert.ok(worst < 1e-4, `adapters differ by ${worst} (rel)`);
+});
+
+test('a grid cell on one session (finetuneOn after a merge, then evaluateOn with both adapters) gives the one-shot jobs\' bits', async () => {
+  const alignDir = freshOut();
+  const x = randomLora(be, config, 4, 8, 0, 4);
+  await saveAdapter(alignDir, x, config);
+  x.dispose();
+  const { tokenizer: _t, backend: _b, ...onSession } = common; // a session's jobs do not name its tokenizer or backend
+  const opts = { ...onSession, maxSteps: 2, lr: 1e-3 };
+  const session = await Session.open({ model: { config, weights }, tokenizer: tok, backend: be, keepHostWeights: true });
+  try {
+    const ftA = freshOut(), ftB = freshOut();
+    const a = await finetuneOn(session, { ...opts, mergeAdapter: alignDir, out: ftA });
+    const ev = await evaluateOn(session, { adapter: [alignDir, ftA], harmful: harmfulPath, maxNewTokens: 6, out: join(work, 'grid-eval.json') });
+    assert.equal(session.merged, [alignDir, ftA], 'the evaluation merged the fine-tune on top of the alignment');
+    const b = await finetune({ ...common, maxSteps: 2, lr: 1e-3, model: { config, weights }, mergeAdapter: alignDir, out: ftB });
+    assert.equal(a.metrics.map((m) => m.loss), b.metrics.map((m) => m.loss));
+    assert.equal(readFileSync(join(ftA, 'adapter_model.safetensors')), readFileSync(join(ftB, 'adapter_model.safetensors')));
+    const one = await evaluate({ model: { config, weights }, tokenizer: tok, backend: be, adapter: [alignDir, ftA], harmful: harmfulPath, maxNewTokens: 6, out: join(work, 'one-eval.json') });
+    assert.equal(ev.items, one.items);
+    // the next cell needs the bare alignment again: the session restores the base exactly
+    const c = await finetuneOn(session, { ...opts, mergeAdapter: alignDir, out: freshOut() });
+    assert.equal(c.metrics.map((m) => m.loss), a.metrics.map((m) => m.loss));
+  } finally {
+    await session.close();
+  }
 });
 
 test('defaults are the attack scripts\' (lr 1e-5, 20 epochs, batch 5, alpha 1 or 0.5 for gsm8k); --preset paper sets every script value, explicit options win', () => {
