@@ -111,8 +111,8 @@ export function normalizeEvaluateOptions(input: Partial<EvaluateOptions>, onSess
   // 'none' names the bare base model as the drift reference: it is not a directory to check
   const ref = input.driftReference;
   const bare = Array.isArray(ref) && ref.length === 1 && ref[0] === 'none';
-  const o = normalizeOptions(EVAL_OPTIONS, { ...input, driftReference: bare ? undefined : ref });
   if (Array.isArray(ref) && ref.includes('none') && !bare) throw new InputError('--drift-reference none stands alone: it means the base model without adapters');
+  const o = normalizeOptions(EVAL_OPTIONS, { ...input, driftReference: bare ? undefined : ref });
   const v = { ...o, adapter: o.adapter ?? [], driftReference: bare ? [] : (o.driftReference ?? null) } as Values;
   try { parseJudgeSpec(v.judge); } catch (e) { throw asInputError(e); }
   if ((v.task === null) !== (v.eval === null)) throw new InputError(v.task ? '--task needs --eval FILE (the task\'s evaluation rows)' : '--eval needs --task sst2|agnews|gsm8k');

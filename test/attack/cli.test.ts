@@ -90,6 +90,7 @@ test('bad input: one line on stderr, exit 2, nothing written (finetune and evalu
     ['evaluate', 'an adapter that does not fit the model', [...ev, '--harmful', prompts, '--adapter', badAdapter], /needs \[24, 4\]/],
     ['evaluate', 'a drift reference that does not fit', [...ev, '--drift-reference', badAdapter, '--drift-data', harm], /needs \[24, 4\]/],
     ['evaluate', 'nothing to measure', ev, /nothing to measure/],
+    ['evaluate', '\'none\' beside a reference adapter', [...ev, '--drift-reference', alignAdapter, '--drift-reference', 'none', '--drift-data', harm], /--drift-reference none stands alone/],
     ['evaluate', '--task without --eval', [...ev, '--task', 'sst2'], /--task needs --eval FILE/],
     ['finetune', 'no harmful file when the mix needs one', ['--model', modelDir, '--task', 'sst2', '--benign', sst2, '--n', '8', '--p', '0.5', ...FAST], /needs 4 harmful rows, but no harmful data file was given/],
     ['finetune', 'benign rows of another task', [...ft, '--task', 'gsm8k'], /sst2\.jsonl:1 \(line 1\): missing field "question"/],
