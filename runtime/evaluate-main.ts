@@ -2,9 +2,9 @@
 // over-refusal, fine-tune accuracy, embedding drift). Its flags, defaults, checks and --help come
 // from evaluate's option table (EVAL_OPTIONS); this file adds the help's framing, the progress
 // display and the closing summary line. Exit codes are runtime/cli.ts's.
-import { evaluate, EVAL_GROUPS, EVAL_OPTIONS, type EvaluateCallbacks, type EvaluateProgress } from '../engine/jobs/evaluate.ts';
+import { evaluate, EvaluationInterrupted, EVAL_GROUPS, EVAL_OPTIONS, type EvaluateCallbacks, type EvaluateProgress } from '../engine/jobs/evaluate.ts';
 import { formatHelp, opt } from '../engine/jobs/options.ts';
-import { fmtTime, outputOptions, runCli, type Mode } from './cli.ts';
+import { fmtTime, outputOptions, runCli, say, type Mode } from './cli.ts';
 
 const CLI_OPTIONS = {
   ...EVAL_OPTIONS,
@@ -28,14 +28,15 @@ finetune_accuracy in percent; drift), details and one item per answer (prompt, a
 and prints the summary as the last line (JSON).`,
     groups: EVAL_GROUPS,
     footer: `Exit codes: 0 done, 1 failure, 2 bad input (options, files, rows, adapters, the judge); every
-input is checked before the first answer is generated, and --out is written only when all is done.`,
+input is checked before the first answer is generated, and --out is written only when all is done;
+130 / 143 stopped by Ctrl-C / SIGTERM between two batches of answers, with nothing written.`,
   });
 }
 
 /** Progress of an evaluation on stdout: a bar on a terminal, ~25 lines in a log, JSON lines, or nothing. */
 function evalProgress(mode: Mode): EvaluateCallbacks {
-  const out = (s: string) => process.stdout.write(s);
-  let lastPlain = -1;
+  const out = say;
+  let lastPlain = 0;
   return {
     onStart(i) {
       if (mode === 'json') { out(JSON.stringify({ event: 'start', ...i }) + '\n'); return; }
@@ -68,12 +69,21 @@ function evalProgress(mode: Mode): EvaluateCallbacks {
 }
 
 async function main(argv: string[]): Promise<number> {
-  return runCli('evaluate', CLI_OPTIONS, argv, helpText, async ({ quiet: _q, json: _j, help: _h, verbose: _v, ...opts }, mode) => {
-    const res = await evaluate(opts, evalProgress(mode));
-    if (mode === 'json') process.stdout.write(JSON.stringify({ event: 'done', out: res.out, summary: res.summary }) + '\n');
+  return runCli('evaluate', CLI_OPTIONS, argv, helpText, async ({ quiet: _q, json: _j, help: _h, verbose: _v, ...opts }, mode, signal) => {
+    let res;
+    try {
+      res = await evaluate(opts, { ...evalProgress(mode), signal });
+    } catch (e) {
+      if (!(e instanceof EvaluationInterrupted)) throw e;
+      // runCli turns the return into 130 / 143
+      if (mode === 'json') say(JSON.stringify({ event: 'interrupted', answered: e.done, answers: e.total }) + '\n');
+      process.stderr.write(`evaluate: ${e.message}; nothing was written to ${opts.out}\n`);
+      return 0;
+    }
+    if (mode === 'json') say(JSON.stringify({ event: 'done', out: res.out, summary: res.summary }) + '\n');
     else if (mode !== 'quiet') {
-      process.stdout.write(`results written to ${res.out} (${res.items.length} answers, ${Number(res.details.seconds).toFixed(1)} s)\n`);
-      process.stdout.write(JSON.stringify(res.summary) + '\n');
+      say(`results written to ${res.out} (${res.items.length} answers, ${Number(res.details.seconds).toFixed(1)} s)\n`);
+      say(JSON.stringify(res.summary) + '\n');
     }
     return 0;
   });

@@ -4,7 +4,8 @@
 // line. Progress and exit codes are runtime/cli.ts's. No training logic lives here.
 import { finetune, FINETUNE_GROUPS, FINETUNE_OPTIONS, type FinetuneCallbacks } from '../engine/jobs/finetune.ts';
 import { formatHelp, opt } from '../engine/jobs/options.ts';
-import { outputOptions, progress, runCli } from './cli.ts';
+import { ALPHA_NOTE } from '../engine/jobs/presets.ts';
+import { outputOptions, progress, runCli, say } from './cli.ts';
 
 const CLI_OPTIONS = {
   ...FINETUNE_OPTIONS,
@@ -24,32 +25,41 @@ Saves the adapter in PEFT format (adapter_model.safetensors + adapter_config.jso
 metrics.jsonl and mix.json (the rows used, the files' sha256) in --out. Defaults are those of
 the reference's attack scripts (script/*_finetune/*.sh).`,
     groups: FINETUNE_GROUPS,
-    footer: `Truncation: examples are cut to --max-length tokens; when that cuts answers off (an SST-2 row
-is ~205 tokens with a 512-token vocabulary), a warning says how many.
+    footer: `Truncation: examples are cut to --max-length tokens; the run says how many rows were cut and
+skips (saying how many) rows left with no answer token: with a 512-token vocabulary an SST-2
+row is ~205 tokens, so the default 200 cuts the label off in about half of them. mix.json
+records the rows picked and what --max-length did to them.
 
-Exit codes: 0 done, 1 failure, 2 bad input (options, data, model or adapter); on bad input
-nothing is written to --out.`,
+${ALPHA_NOTE}
+
+Exit codes: 0 done; 1 failure (e.g. a NaN or Inf: no adapter is written, checkpoints are kept);
+2 bad input (options, data, model, tokenizer or adapter): nothing is written to --out;
+130 / 143 stopped by Ctrl-C / SIGTERM after the current step, with a checkpoint and the command
+that resumes it printed.`,
   });
 }
 
 async function main(argv: string[]): Promise<number> {
-  return runCli('finetune', CLI_OPTIONS, argv, helpText, async ({ quiet: _q, json: _j, help: _h, verbose: _v, ...opts }, mode) => {
+  return runCli('finetune', CLI_OPTIONS, argv, helpText, async ({ quiet: _q, json: _j, help: _h, verbose: _v, ...opts }, mode, signal) => {
     const shown = progress(mode);
     const cb: FinetuneCallbacks = {
       ...shown,
+      signal,
       onStart(info) {
         const m = info.mix;
         // the start event carries the mix's counts; its row lists are in mix.json
         shown.onStart?.({ ...info, mix: { task: m.task, n: m.n, p: m.p, harmful_rows: m.harmful_rows, benign_rows: m.benign_rows } } as typeof info);
         const harm = m.harmful ? `${m.harmful_rows} harmful rows of ${m.harmful.file}` : 'no harmful rows';
-        if (mode === 'plain' || mode === 'tty') process.stdout.write(`mix: ${harm} + ${m.benign_rows} ${m.task} rows of ${m.benign.file} (p ${m.p}, n ${m.n}); mix.json in ${info.out}\n`);
+        if (mode === 'plain' || mode === 'tty') say(`mix: ${harm} + ${m.benign_rows} ${m.task} rows of ${m.benign.file} (p ${m.p}, n ${m.n}); mix.json in ${info.out}\n`);
       },
     };
     const t0 = performance.now();
     const res = await finetune(opts, cb);
+    if (res.interrupted && !res.interrupted.finished) return 0; // runCli turns it into 130 / 143
     const s = (performance.now() - t0) / 1000;
-    if (mode === 'json') process.stdout.write(JSON.stringify({ event: 'done', out: res.out, steps: res.steps, seconds: s }) + '\n');
-    else if (mode !== 'quiet') process.stdout.write(`adapter saved to ${res.out} (${res.steps} steps, ${s.toFixed(1)} s)\n`);
+    const skipped = res.skippedNonFinite > 0 ? `; ${res.skippedNonFinite} steps skipped for non-finite values` : '';
+    if (mode === 'json') say(JSON.stringify({ event: 'done', out: res.out, steps: res.steps, seconds: s, skipped_nonfinite: res.skippedNonFinite }) + '\n');
+    else if (mode !== 'quiet') say(`adapter saved to ${res.out} (${res.steps} steps, ${s.toFixed(1)} s${skipped})\n`);
     return 0;
   });
 }

@@ -20,6 +20,14 @@ export function modelGenerate(model: CausalLM): GenerateFn {
 
 export interface AnswerProgress { done: number; total: number }
 
+/** An evaluation stopped by its signal (Ctrl-C): nothing is written. */
+export class EvaluationInterrupted extends Error {
+  constructor(readonly done: number, readonly total: number) {
+    super(`interrupted after ${done} of ${total} answers`);
+    this.name = 'EvaluationInterrupted';
+  }
+}
+
 export interface Answers {
   /** the answer to each prompt (pred.py: the text after "### Response:", stripped) */
   answers: string[];
@@ -33,16 +41,20 @@ export interface Answers {
  * Encodes every prompt, checks it fits the model's context, and generates in slices of
  * `batchSize` prompts of similar length (longest first), reporting progress after each slice.
  * A prompt that leaves no room for one new token is an Error naming its index (the caller maps it
- * to its file and line before anything is generated: see `encodePrompts`).
+ * to its file and line before anything is generated: see `encodePrompts`). An aborted `signal`
+ * stops it between slices with an EvaluationInterrupted.
  */
 export async function answerPrompts(generate: GenerateFn, tokenizer: Tokenizer, ids: number[][], o: {
   maxNewTokens: number; batchSize: number; eosId: number; maxPositions: number;
-}, onProgress?: (p: AnswerProgress) => void): Promise<Answers> {
+}, onProgress?: (p: AnswerProgress) => void, signal?: AbortSignal): Promise<Answers> {
   const n = ids.length;
   const order = ids.map((_, i) => i).sort((a, b) => ids[b].length - ids[a].length);
   const answers: string[] = new Array(n), tokens: number[] = new Array(n);
   let cutByContext = 0;
   for (let s = 0; s < n; s += o.batchSize) {
+    // let pending signals and I/O run between slices (a WASM decode may never yield to the event loop)
+    await new Promise((resolve) => setImmediate(resolve));
+    if (signal?.aborted) throw new EvaluationInterrupted(s, n);
     const slice = order.slice(s, s + o.batchSize);
     const outs = await generate(slice.map((i) => ids[i]), { maxNewTokens: o.maxNewTokens, eosId: o.eosId, batchSize: o.batchSize });
     slice.forEach((i, k) => {

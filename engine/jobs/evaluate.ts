@@ -24,6 +24,7 @@ import type { CausalLM } from '../model/causal_lm.ts';
 import { readPromptRows, type PromptRow } from '../tasks/harmful.ts';
 import { readTaskRows } from '../tasks/tasks.ts';
 import { answerPrompts, encodePrompts, modelGenerate } from './answers.ts';
+export { EvaluationInterrupted } from './answers.ts';
 import { asInput, asInputError, InputError } from './errors.ts';
 import { EVAL_OPTIONS, REFERENCE_MAX_NEW_TOKENS, type EvalTask, type EvaluateValues } from './evaluate-options.ts';
 import { normalizeOptions, type OptionInputs } from './options.ts';
@@ -89,6 +90,8 @@ export interface EvaluateCallbacks {
   onStart?(info: EvaluateStartInfo): void;
   onProgress?(p: EvaluateProgress): void;
   onLog?(message: string): void;
+  /** aborted (e.g. on Ctrl-C): the evaluation stops between batches with EvaluationInterrupted and writes nothing */
+  signal?: AbortSignal;
 }
 
 export type EvaluateResult = EvaluateReport & { out: string };
@@ -257,7 +260,7 @@ async function run(session: Session, o: Values, rows: Rows, cb: EvaluateCallback
         answered = base + p.done;
         const rate = answered / Math.max(1e-9, secs(tGen));
         cb.onProgress?.({ phase: job.set, done: p.done, total: p.total, answered, answers: answersTotal, elapsed_s: secs(t0), eta_s: answered > 0 ? (answersTotal - answered) / rate : null });
-      });
+      }, cb.signal);
       if (res.cutByContext > 0) log(`warning: ${res.cutByContext} of ${job.ids.length} answers to ${job.file} were cut short by the model's context (${maxPositions} positions)`);
       const setDetails: Record<string, unknown> = { file: job.file, n: job.ids.length, max_new_tokens: job.maxNew, cut_by_context: res.cutByContext };
       details[job.set] = setDetails;

@@ -8,16 +8,15 @@
 // It is the alignment job's trainer with another step (sftStep) and other data: the session,
 // trainer, checkpoints and options are shared (train-job.ts, trainer.ts, train-options.ts). Its
 // own parts: the data options (--task, --benign, --harmful, --n, --p), the attack scripts'
-// defaults, mix.json, and a warning when --max-length cuts the answers off.
+// defaults and mix.json.
 //
 // Defaults (the reference's script/*_finetune/*.sh and train.py): lr 1e-5, 20 epochs, AdamW,
 // weight decay 0.1, cosine with warmup 0.1, batch 5, LoRA r 8, dropout 0.1 on all seven targets,
 // alpha 1 (0.5 for gsm8k); `--preset paper` also sets the per-task epochs (engine/jobs/presets.ts).
-import type { Example } from '../data.ts';
 import { buildMix, writeMixRecord, type MixRecord } from '../tasks/mix.ts';
 import { TASK_NAMES, type TaskName } from '../tasks/tasks.ts';
 import { sftStep } from '../vaccine.ts';
-import { prepareData, type PreparedData } from './dataset.ts';
+import { prepareData, type DataStats } from './dataset.ts';
 import { asInputError } from './errors.ts';
 import { opt, optionDefaults, range, stripUndefined, type OptionInputs, type OptionValues } from './options.ts';
 import { finetunePaper, PRESET_HELP, PRESETS, type PresetName } from './presets.ts';
@@ -130,14 +129,17 @@ function readMix(o: FinetuneValues): ReturnType<typeof buildMix> {
 
 async function run(session: Session, o: FinetuneValues, mix: ReturnType<typeof buildMix>, cb: FinetuneCallbacks): Promise<FinetuneResult> {
   const rows = mix.rows.map(({ instruction, input, output }) => ({ instruction, input, output }));
-  const data = prepareData(rows, session.tokenizer, session.config, o);
-  const truncation = truncationOf(data, Math.min(o.maxLength, session.config.maxSeqLen));
-  if (truncation.cut > 0) cb.onLog?.(truncationWarning(truncation, session.config.maxSeqLen));
-  // mix.json is written when `out` first is: after every check, beside the first metrics
+  // the core's truncation report (rows cut, rows left with no answer token: skipped) goes to onLog
+  const data = prepareData(rows, session.tokenizer, session.config, o, (m) => cb.onLog?.(m));
+  o.maxLength = data.maxLength; // the length used enters the fingerprint
+  const truncation: Truncation = { maxLength: data.maxLength, ...data.stats };
+  // mix.json is written when `out` first is: after every check, beside the first metrics; it says
+  // which rows were picked and what --max-length did to them
+  const record = { ...mix.record, training: { max_length: data.maxLength, rows_cut: data.stats.truncated, rows_skipped_no_answer: data.stats.empty } };
   const callbacks: TrainCallbacks = {
     ...cb,
     onStart: (info) => {
-      writeMixRecord(o.out, mix.record);
+      writeMixRecord(o.out, record);
       cb.onStart?.({ ...info, mix: mix.record, truncation });
     },
   };
@@ -145,35 +147,9 @@ async function run(session: Session, o: FinetuneValues, mix: ReturnType<typeof b
   return { ...res, mix: mix.record, truncation };
 }
 
-/** What --max-length cut: examples cut at all, those left with no answer token, those left with part of it. */
-export interface Truncation { examples: number; maxLength: number; cut: number; answerLost: number; answerPartly: number }
-
 /**
- * Counts the examples --max-length cuts. An example is cut when its last token is not the EOS its
- * encoding ends with; its answer is lost when no answer token (label) is left to learn, and
- * partly lost when some are. (For SST-2 with a small tokenizer the answer is the label word.)
+ * What --max-length did to the mix (the core's report, engine/jobs/dataset.ts): rows cut (they
+ * lose the end of their answer and EOS), and rows left with no answer token, which are skipped
+ * (with stories260K's tokenizer an SST-2 row is ~205 tokens: at 200 most lose their label).
  */
-export function truncationOf(data: PreparedData, maxLength: number): Truncation {
-  const t: Truncation = { examples: data.examples.length, maxLength, cut: 0, answerLost: 0, answerPartly: 0 };
-  for (const ex of data.examples) {
-    if (!isCut(ex, data.padId, maxLength)) continue;
-    t.cut++;
-    let labels = 0;
-    for (let i = 1; i < ex.labels.length; i++) if (ex.labels[i] !== -100) labels++;
-    if (labels === 0) t.answerLost++;
-    else t.answerPartly++;
-  }
-  return t;
-}
-
-function isCut(ex: Example, eosId: number, maxLength: number): boolean {
-  return ex.ids.length >= maxLength && ex.ids[ex.ids.length - 1] !== eosId;
-}
-
-export function truncationWarning(t: Truncation, context: number): string {
-  const parts = [];
-  if (t.answerLost > 0) parts.push(`${t.answerLost} lose their whole answer (nothing left to learn)`);
-  if (t.answerPartly > 0) parts.push(`${t.answerPartly} lose part of it`);
-  const hint = t.maxLength < context ? `; raise --max-length (the model's context allows ${context})` : ' (the model\'s whole context)';
-  return `warning: --max-length ${t.maxLength} cuts ${t.cut} of ${t.examples} examples: ${parts.join(' and ')}${hint}`;
-}
+export type Truncation = DataStats & { maxLength: number };

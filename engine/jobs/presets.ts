@@ -30,12 +30,11 @@ import type { TaskName } from '../tasks/tasks.ts';
 export const PRESETS = ['paper'] as const;
 export type PresetName = typeof PRESETS[number];
 
-const SEVEN = 'q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj';
-
 /** What both jobs share in the paper's scripts. */
 const COMMON = {
   batchSize: 5, gradAccum: 1, weightDecay: 0.1, warmupRatio: 0.1, scheduler: 'cosine' as const, optimizer: 'adamw' as const,
-  maxGradNorm: 1.0, loraR: 8, loraDropout: 0.1, loraTargets: SEVEN, maxLength: 200,
+  // 'all': every projection of the model's family; for Llama the reference's seven
+  maxGradNorm: 1.0, loraR: 8, loraDropout: 0.1, loraTargets: 'all', maxLength: 200,
 };
 
 /** align.js --preset paper (script/alignment/*.sh; rho 2 is the README's "sbatch Vaccine.sh 2"). */

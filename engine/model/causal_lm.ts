@@ -66,7 +66,10 @@ export interface CausalLM {
   logits(tape: Tape): Tensor;
   /** Each layer's attention-block output (perturbed, if the forward was), [B*T, dim]. */
   attnOutputs(tape: Tape): Tensor[];
-  /** The final-normed hidden states, the LM head's input, [B*T, dim] (a sequence classifier's head reads them). */
+  /**
+   * The decoder's output, the LM head's input: the final-normed hidden states (OPT: after
+   * project_out), [B*T, width]; a sequence classifier's head reads them at the last real token.
+   */
   hiddenStates(tape: Tape): Tensor;
   disposeTape(tape: Tape): void;
 

@@ -2,7 +2,7 @@
 // the issue's bad-input list, each one line on stderr, exit code 2 and nothing written; a fine-tune
 // that writes its adapter and mix.json; an evaluation with the model judge that writes its report
 // and prints the summary as its last line.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -140,6 +140,45 @@ test('evaluate: harmful score with the model judge, fine-tune accuracy, drift; t
     assert.is(it.verdict.flagged, it.verdict.score > 0.5);
   }
   assert.match(report.details.harmful.judge, /^model:.*fixtures\/judge/);
+});
+
+test('evaluate: Ctrl-C stops between batches of answers, exit 130, nothing written', async () => {
+  const many = write('many.jsonl', Array.from({ length: 400 }, (_, i) => ({ prompt: `hello world ${i}` })));
+  const out = fresh('.json');
+  const child = spawn(process.execPath, [join(root, 'runtime/evaluate.js'), '--model', modelDir, '--harmful', many, '--batch-size', '1',
+    '--max-new-tokens', '8', '--out', out, ...FAST], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '', stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (t: string) => {
+    stdout += t;
+    if (/harmful \d+\/400 answers/.test(stdout) && !child.killed) child.kill('SIGINT');
+  });
+  child.stderr.setEncoding('utf8').on('data', (t: string) => { stderr += t; });
+  const code = await new Promise<number | null>((resolve) => child.on('close', (c, sig) => resolve(c ?? (sig ? 128 + 2 : null))));
+  assert.is(code, 130, `exit code (stderr: ${stderr})`);
+  assert.match(stderr, /evaluate: interrupted after \d+ of 400 answers; nothing was written to /);
+  assert.ok(!existsSync(out), 'no report written');
+});
+
+test('finetune: SIGTERM checkpoints (the shared core\'s interrupts), prints the finetune command that resumes, which finishes the run', async () => {
+  const out = fresh();
+  const args = ['--model', modelDir, '--task', 'sst2', '--benign', sst2, '--harmful', harm, '--n', '8', '--p', '0.25',
+    '--max-steps', '400', '--batch-size', '2', '--max-length', '512', '--out', out, ...FAST];
+  const child = spawn(process.execPath, [join(root, 'runtime/finetune.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: root });
+  let stdout = '', stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (t: string) => {
+    stdout += t;
+    if (/^step \d+\/400/m.test(stdout) && !child.killed) child.kill('SIGTERM');
+  });
+  child.stderr.setEncoding('utf8').on('data', (t: string) => { stderr += t; });
+  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+  assert.is(code, 143, `exit code (stderr: ${stderr})`);
+  const resume = /resume with: (.*)$/m.exec(stderr)?.[1] ?? '';
+  assert.match(resume, /runtime\/finetune\.js .*--resume$/);
+  assert.ok(existsSync(join(out, 'mix.json')));
+  const r = spawnSync('sh', ['-c', resume], { cwd: root, encoding: 'utf8', timeout: 300_000 });
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stdout, /resumed at step \d+/);
+  assert.is(readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').length, 400);
 });
 
 test('--help tells the defaults and where they come from: the attack scripts\' values, --preset paper, the alignment alpha, the unmasked reference drift', () => {

@@ -9,11 +9,10 @@ import * as assert from 'uvu/assert';
 import { loadAdapter, saveAdapter } from '../../engine/adapter.ts';
 import { randomLlamaWeights } from '../../engine/demo.ts';
 import { evaluate, evaluateOn } from '../../engine/jobs/evaluate.ts';
-import { finetune, finetuneOn, normalizeFinetuneOptions, truncationOf } from '../../engine/jobs/finetune.ts';
+import { finetune, finetuneOn, normalizeFinetuneOptions } from '../../engine/jobs/finetune.ts';
 import { Session } from '../../engine/jobs/session.ts';
 import { normalizeAlignOptions } from '../../engine/jobs/align.ts';
 import { rowsSha256 } from '../../engine/jobs/checkpoint.ts';
-import type { PreparedData } from '../../engine/jobs/dataset.ts';
 import { peftModuleName } from '../../engine/lora.ts';
 import type { HostWeights } from '../../engine/model/family.ts';
 import { SST2_INSTRUCTION } from '../../engine/tasks/tasks.ts';
@@ -63,7 +62,7 @@ test('mix: the first floor(p*n) harmful rows not marked safe, then the first ben
   assert.is(mix.harmful.skipped_safe, 1);
   assert.equal(mix.benign.indices, [0, 1, 2, 3, 4, 5, 6]);
   assert.is(mix.benign.rows, 12);
-  assert.equal(res.mix, mix);
+  assert.equal({ ...res.mix, training: { max_length: 512, rows_cut: 0, rows_skipped_no_answer: 0 } }, mix);
   // the rows the trainer saw (their sha256 is in the resume fingerprint) are the reference's rows
   const expected = [
     ...[0, 2, 3].map((i) => ({ instruction: harmful[i].prompt, input: '', output: harmful[i].response, line: 0 })),
@@ -155,7 +154,7 @@ test('defaults are the attack scripts\' (lr 1e-5, 20 epochs, batch 5, alpha 1 or
   const sst = normalizeFinetuneOptions({ ...base, task: 'sst2' });
   assert.equal([sst.lr, sst.epochs, sst.batchSize, sst.loraAlpha, sst.loraR, sst.loraDropout, sst.weightDecay, sst.warmupRatio, sst.scheduler, sst.optimizer, sst.n, sst.p],
     [1e-5, 20, 5, 1, 8, 0.1, 0.1, 0.1, 'cosine', 'adamw', 1000, 0.1]);
-  assert.is(sst.loraTargets.length, 7);
+  assert.is(sst.loraTargets, 'all', 'every projection: for Llama the reference\'s seven');
   assert.is(normalizeFinetuneOptions({ ...base, task: 'gsm8k' }).loraAlpha, 0.5);
   assert.is(normalizeFinetuneOptions({ ...base, task: 'gsm8k', loraAlpha: 2 }).loraAlpha, 2);
   const g = normalizeFinetuneOptions({ ...base, task: 'gsm8k', preset: 'paper' });
@@ -170,25 +169,20 @@ test('defaults are the attack scripts\' (lr 1e-5, 20 epochs, batch 5, alpha 1 or
   assert.is(normalizeAlignOptions({ model: sst2Path, data: sst2Path, out: 'o', preset: 'paper', rho: 5 }).rho, 5);
 });
 
-test('truncation: an example cut before its answer, one cut inside it, one whole', () => {
-  const eos = 9;
-  const ex = (ids: number[], promptLen: number) => ({
-    ids: Int32Array.from(ids), labels: Int32Array.from(ids.map((v, i) => (i < promptLen ? -100 : v))),
-  });
-  const data = { examples: [ex([1, 5, 5, 5], 4), ex([1, 5, 6, 7], 2), ex([1, 5, 6, eos], 2), ex([1, 6, eos], 1)], padId: eos } as unknown as PreparedData;
-  assert.equal(truncationOf(data, 4), { examples: 4, maxLength: 4, cut: 2, answerLost: 1, answerPartly: 1 });
-});
-
-test('the job warns when --max-length cuts answers off, and says how many', async () => {
+test('the job reports what --max-length does to the mix (the core\'s truncation report) and records it in mix.json', async () => {
   const logs: string[] = [];
-  // sst2 prompts are ~250 bytes: 200 cuts every sst2 answer; the harmful rows fit
-  const res = await finetune({ ...common, model: { config, weights }, out: freshOut(), maxSteps: 1, maxLength: 200 }, { onLog: (m) => logs.push(m) });
-  assert.equal(res.truncation, { examples: 10, maxLength: 200, cut: 7, answerLost: 7, answerPartly: 0 });
-  assert.ok(logs.some((l) => l.startsWith('warning: --max-length 200 cuts 7 of 10 examples: 7 lose their whole answer')), logs.join('\n'));
+  // sst2 prompts are ~250 bytes: 200 leaves no answer token in any sst2 row; the harmful rows fit
+  const out = freshOut();
+  const res = await finetune({ ...common, model: { config, weights }, out, maxSteps: 1, maxLength: 200 }, { onLog: (m) => logs.push(m) });
+  assert.equal([res.truncation.maxLength, res.truncation.rows, res.truncation.truncated, res.truncation.empty], [200, 10, 7, 7]);
+  assert.ok(logs.some((l) => /^data: 7 of 10 rows are longer than --max-length 200 tokens/.test(l)), logs.join('\n'));
+  assert.ok(logs.some((l) => /^data: 7 of 10 rows have no response token within --max-length 200 .*skipped; training on the other 3/.test(l)), logs.join('\n'));
+  const mix = JSON.parse(readFileSync(join(out, 'mix.json'), 'utf8'));
+  assert.equal(mix.training, { max_length: 200, rows_cut: 7, rows_skipped_no_answer: 7 });
   const quiet: string[] = [];
   const whole = await finetune({ ...common, model: { config, weights }, out: freshOut(), maxSteps: 1 }, { onLog: (m) => quiet.push(m) });
-  assert.is(whole.truncation.cut, 0);
-  assert.ok(!quiet.some((l) => l.includes('warning')), quiet.join('\n'));
+  assert.equal([whole.truncation.truncated, whole.truncation.empty], [0, 0]);
+  assert.ok(!quiet.some((l) => l.startsWith('data:')), quiet.join('\n'));
 });
 
 test.run();

@@ -330,6 +330,8 @@ export class OPTModel implements CausalLM {
 
   attnOutputs(tape: Tape): Tensor[] { return this.own(tape).layers.map((l) => l.o); }
 
+  hiddenStates(tape: Tape): Tensor { return this.own(tape).hHead; }
+
   // ---- backward ----------------------------------------------------------------------------
 
   backward(anyTape: Tape, opts: BackwardOptions = {}): { attnOutGrads: Tensor[] | null } {
