@@ -18,6 +18,7 @@ export type { Backend, BufferHandle, DType } from './backend.ts';
 export { createWasmBackend } from '../bindings/wasm/backend.ts';
 export type { WebGPUBackendOptions } from '../bindings/webgpu/options.ts';
 export { selectBackend } from '../bindings/select.ts';
+export { showDawnWarnings } from '../bindings/webgpu/dawn_noise.ts';
 export type { Batch, BackwardOptions, CausalLM, ForwardOptions, ModelOptions, Tape } from './model/causal_lm.ts';
 export { buildModel, familyOf, FAMILIES } from './model/registry.ts';
 export { LlamaModel } from './model/llama/model.ts';

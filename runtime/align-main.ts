@@ -21,8 +21,6 @@ const CLI_OPTIONS = {
   ...ALIGN_OPTIONS,
   out: { ...ALIGN_OPTIONS.out, help: ALIGN_OPTIONS.out.help.replace('(created)', `(created; demo default: ${DEMO_OUT})`) },
   backend: { ...ALIGN_OPTIONS.backend, help: ALIGN_OPTIONS.backend.help.replace('(default {default})', `(default {default}; demo: ${DEMO.backend})`) },
-  // read by runtime/align.js, which then leaves stderr unfiltered (runtime/dawn-noise.js)
-  verbose: opt.boolean({ group: 'Run control', default: false, help: 'also show Dawn\'s own WebGPU warnings on stderr (hidden by default)' }),
   ...outputOptions('Run control'),
 };
 
@@ -45,7 +43,7 @@ the run goes on silently and saves its outputs.`,
 }
 
 async function main(argv: string[]): Promise<number> {
-  return runCli('align', CLI_OPTIONS, argv, helpText, async ({ quiet: _q, json: _j, help: _h, verbose: _v, ...opts }, mode, signal) => {
+  return runCli('align', CLI_OPTIONS, argv, helpText, async (opts, mode, signal) => {
     const demo = !opts.model && !opts.data;
     if (!demo && (!opts.model || !opts.data)) {
       throw new InputError(`${opts.model ? '--data' : '--model'} is missing: give both --model and --data (or neither for the built-in demo)`);

@@ -8,8 +8,6 @@ import { fmtTime, outputOptions, runCli, say, type Mode } from './cli.ts';
 
 const CLI_OPTIONS = {
   ...EVAL_OPTIONS,
-  // read by runtime/launch.js, which then leaves stderr unfiltered (runtime/dawn-noise.js)
-  verbose: opt.boolean({ group: 'Generation and run control', default: false, help: 'also show Dawn\'s own WebGPU warnings on stderr (hidden by default)' }),
   ...outputOptions('Generation and run control'),
   json: opt.boolean({ group: 'Generation and run control', default: false, help: 'print JSON lines (start, progress, log, done, error)' }),
 };
@@ -69,7 +67,7 @@ function evalProgress(mode: Mode): EvaluateCallbacks {
 }
 
 async function main(argv: string[]): Promise<number> {
-  return runCli('evaluate', CLI_OPTIONS, argv, helpText, async ({ quiet: _q, json: _j, help: _h, verbose: _v, ...opts }, mode, signal) => {
+  return runCli('evaluate', CLI_OPTIONS, argv, helpText, async (opts, mode, signal) => {
     let res;
     try {
       res = await evaluate(opts, { ...evalProgress(mode), signal });

@@ -3,14 +3,12 @@
 // finetune option table (FINETUNE_OPTIONS); this file adds the help's framing and the closing
 // line. Progress and exit codes are runtime/cli.ts's. No training logic lives here.
 import { finetune, FINETUNE_GROUPS, FINETUNE_OPTIONS, type FinetuneCallbacks } from '../engine/jobs/finetune.ts';
-import { formatHelp, opt } from '../engine/jobs/options.ts';
+import { formatHelp } from '../engine/jobs/options.ts';
 import { ALPHA_NOTE } from '../engine/jobs/presets.ts';
 import { outputOptions, progress, runCli, say } from './cli.ts';
 
 const CLI_OPTIONS = {
   ...FINETUNE_OPTIONS,
-  // read by runtime/launch.js, which then leaves stderr unfiltered (runtime/dawn-noise.js)
-  verbose: opt.boolean({ group: 'Run control', default: false, help: 'also show Dawn\'s own WebGPU warnings on stderr (hidden by default)' }),
   ...outputOptions('Run control'),
 };
 
@@ -40,7 +38,7 @@ that resumes it printed.`,
 }
 
 async function main(argv: string[]): Promise<number> {
-  return runCli('finetune', CLI_OPTIONS, argv, helpText, async ({ quiet: _q, json: _j, help: _h, verbose: _v, ...opts }, mode, signal) => {
+  return runCli('finetune', CLI_OPTIONS, argv, helpText, async (opts, mode, signal) => {
     const shown = progress(mode);
     const cb: FinetuneCallbacks = {
       ...shown,

@@ -4,11 +4,13 @@
 // out-of-memory in error scopes) into plain thrown JS Errors, so nothing hangs or fails silently.
 // JS objects own the GPU objects here: transient ones (encoders, bind groups) are collected.
 // dawn.node (a native addon) is imported by the first openDevice(), not when this module loads:
-// importing the engine must not load it for a WASM-only user.
+// importing the engine must not load it for a WASM-only user. The adapter request runs with
+// Dawn's native warnings kept off stderr (dawn_noise.ts).
 import type {
   AdapterDescription, BindingType, BufferRole, GpuPort, PortBinding, PortBuffer, PortCommands, PortEncoder,
   PortKernel, PortLimits, PortModule, PortPass, PortQuerySet, TimestampWrites,
 } from './port.ts';
+import { quietNativeStderr } from './dawn_noise.ts';
 
 export { describeAdapter, type AdapterDescription } from './port.ts';
 
@@ -198,7 +200,9 @@ class DawnPort implements GpuPort {
 
 /** Opens the first high-performance adapter through dawn.node, as a GPU port. */
 export async function openDevice(): Promise<GpuPort> {
-  const adapter = await (await gpu()).requestAdapter({ powerPreference: 'high-performance' });
+  const g = await gpu();
+  // Dawn prints its limit warnings inside this call, synchronously: only the call is quietened
+  const adapter = await quietNativeStderr(() => g.requestAdapter({ powerPreference: 'high-performance' }));
   if (!adapter) throw new Error('WebGPU: no adapter found (dawn.node could not find a Vulkan/Metal/D3D12 device)');
 
   const requiredLimits: Record<string, number> = {};
