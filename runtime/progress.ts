@@ -40,6 +40,8 @@ export interface DisplayOptions {
   write?: (text: string) => void;
   /** the terminal's width (default: stdout's columns) */
   columns?: () => number | undefined;
+  /** plain: print the first update (default true; generation's first token says nothing) */
+  firstLine?: boolean;
   /** milliseconds (tests) */
   now?: () => number;
 }
@@ -53,6 +55,7 @@ const BAR_WIDTH = 24;
 const TTY_KEPT = 10;
 /** plain: about this many lines by count */
 const PLAIN_LINES = 25;
+const TTY_REDRAW_MS = 100;
 
 /** The displays not yet ended (runCli ends them when a run fails, so the error starts a line of its own). */
 const open = new Set<ProgressDisplay>();
@@ -67,8 +70,11 @@ export class ProgressDisplay {
   private lastAt = 0;
   private lastLineAt: number;
   private lastPlainDone = 0;
+  private endPrinted = false;
+  private lastDraw = -Infinity;
   private barShown = false;
   private timer: NodeJS.Timeout | null = null;
+  private readonly firstLine: boolean;
 
   constructor(readonly mode: Mode, o: DisplayOptions = {}) {
     this.write = o.write ?? say;
@@ -76,6 +82,7 @@ export class ProgressDisplay {
     this.now = o.now ?? (() => performance.now());
     this.columns = o.columns ?? (() => process.stdout.columns);
     this.lastLineAt = this.now();
+    this.firstLine = o.firstLine ?? true;
     if (this.shows) open.add(this);
   }
 
@@ -88,17 +95,21 @@ export class ProgressDisplay {
     const first = this.last === null;
     this.last = p;
     this.lastAt = t;
+    const every = Math.max(1, Math.ceil(p.total / (this.mode === 'tty' ? TTY_KEPT : PLAIN_LINES)));
+    const ended = p.done >= p.total && !this.endPrinted;
+    if (ended) this.endPrinted = true;
+    // a unit count that reached the next multiple of `every` (several updates may share one count)
+    const counted = Math.floor(p.done / every) > Math.floor(this.lastPlainDone / every);
     if (this.mode === 'tty') {
+      // redrawn at most every 100 ms (generation updates per token), always when a line is kept
+      if (!(ended || counted || first) && t - this.lastDraw < TTY_REDRAW_MS) return;
+      this.lastDraw = t;
       this.write(`\r${this.fit(this.barText(p))}\x1b[K`);
       this.barShown = true;
-      const keep = Math.max(1, Math.ceil(p.total / TTY_KEPT));
-      if (p.done >= p.total || p.done % keep === 0) this.newline();
+      if (ended || counted) { this.lastPlainDone = p.done; this.newline(); }
       return;
     }
-    const every = Math.max(1, Math.ceil(p.total / PLAIN_LINES));
-    const due = first || p.done >= p.total || p.done % every === 0 || p.done - this.lastPlainDone >= every
-      || t - this.lastLineAt >= this.logEveryMs;
-    if (due) {
+    if ((first && this.firstLine) || ended || counted || t - this.lastLineAt >= this.logEveryMs) {
       this.lastPlainDone = p.done;
       this.emit(this.plainText(p));
     }
