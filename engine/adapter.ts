@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { Backend } from './backend.ts';
 import { readSafetensors, writeSafetensors } from './io/safetensors.ts';
 import { Lora, loraTargetNames, projectionShape, peftModuleName, type LoraTarget } from './lora.ts';
+import type { CausalLM } from './model/causal_lm.ts';
 import type { HostTensor, ModelConfig } from './model/family.ts';
 import { familyOf } from './model/registry.ts';
 
@@ -142,4 +143,19 @@ export function loadAdapter(backend: Backend, config: ModelConfig, dir: string, 
     { r: cfg.r, alpha: cfg.alpha, dropout: opts.dropout ?? cfg.dropout, targets: cfg.targets, seed: opts.seed ?? 0 },
     (layer, target) => host.get(`${layer}.${target}`)!);
   return lora;
+}
+
+/**
+ * Merges PEFT adapters into a model's base weights, in the order given (W += alpha/r B A each: the
+ * paper's Double-LoRA, and what `--adapter` / `--merge-adapter` do). The model keeps the result;
+ * an attached adapter (model.lora) stays attached. An adapter that does not fit the model is an
+ * AdapterError, raised before that adapter changes anything (earlier ones stay merged). To attach
+ * one adapter instead, unmerged (trainable, removable): `model.lora = loadAdapter(model.backend,
+ * model.config, dir)`.
+ */
+export function mergeAdapters(model: CausalLM, dirs: readonly string[]): void {
+  for (const dir of dirs) {
+    const lora = loadAdapter(model.backend, model.config, dir, { dropout: 0 });
+    try { model.mergeLora(lora); } finally { lora.dispose(); }
+  }
 }

@@ -5,6 +5,7 @@
 //   const tape = model.forward(batch);                     // loss, logits, attention outputs
 //   const { attnOutGrads } = model.backward(tape, { attnOutGrads: true });  // LoRA grads + Vaccine's hook
 //   await align({ model: '...', data: '...', out: '...' }); // the whole alignment job
+//   const { completions } = await generate({ model: '...', adapter: ['...'], prompt: ['...'] });  // text
 import type { WebGPUBackendOptions } from '../bindings/webgpu/options.ts';
 import type { Backend } from './backend.ts';
 import type { CausalLM } from './model/causal_lm.ts';
@@ -22,7 +23,8 @@ export { showDawnWarnings } from '../bindings/webgpu/dawn_noise.ts';
 export type { Batch, BackwardOptions, CausalLM, ForwardOptions, ModelOptions, Tape } from './model/causal_lm.ts';
 export { buildModel, familyOf, FAMILIES } from './model/registry.ts';
 export { LlamaModel } from './model/llama/model.ts';
-export { generate, type GenerateOptions } from './model/generate.ts';
+export { generate as generateTokens, type GenerateOptions as GenerateTokensOptions, type NewToken } from './model/generate.ts';
+export { TextStream } from './tokenizer/stream.ts';
 export { KVCache, makeChunk, type DecodeChunk } from './model/kv_cache.ts';
 export { ropeTables, ropeTableValues } from './ops/rope.ts';
 export type { ModelConfig, ModelFamily, HostTensor, HostWeights } from './model/family.ts';
@@ -38,9 +40,10 @@ export { AlignInputError, ALIGN_DEFAULTS, alignOn, type AlignStartInfo, type Ste
 export { finetune, finetuneOn, FINETUNE_DEFAULTS, type FinetuneOptions, type FinetuneCallbacks, type FinetuneResult, type FinetuneStartInfo, type Truncation } from './jobs/finetune.ts';
 export { evaluate, evaluateOn, EVAL_TASKS, type EvaluateOptions, type EvaluateCallbacks, type EvaluateResult, type EvaluateReport, type EvaluateSummary, type EvaluateItem, type EvaluateProgress, type EvaluateStartInfo } from './jobs/evaluate.ts';
 export { ModelJudge, readJudgeCheckpoint, JudgeModelError } from './eval/judge-model.ts';
+export { generate, generateOn, GENERATE_DEFAULTS, type GenerateJobOptions, type GenerateCallbacks, type GenerateResult, type GenerateProgress, type GenerateStartInfo, type Completion, type PromptInput, type PromptItem, type StopReason } from './jobs/generate.ts';
 export { Session, withSession, type SessionOptions, type HostModel, type BackendKind } from './jobs/session.ts';
 export { InputError } from './jobs/errors.ts';
-export { saveAdapter, loadAdapter, AdapterError } from './adapter.ts';
+export { saveAdapter, loadAdapter, mergeAdapters, AdapterError } from './adapter.ts';
 export { formatPrompt, parseRows, readRows, encodeExample, collate, DataError } from './data.ts';
 export { AdamW, SGD, lrLambda, warmupSteps } from './optim.ts';
 export { ByteTokenizer } from './tokenizer/bytes.ts';

@@ -65,13 +65,13 @@ const SIGNAL_CODES: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
  * step ends). One Ctrl-C is one signal: every command runs in the process the user started, so
  * the terminal's SIGINT to its foreground process group reaches this process once.
  */
-export function catchInterrupts(name: string, interrupt: AbortController): { readonly received: string | null; remove(): void } {
+export function catchInterrupts(name: string, interrupt: AbortController, note = 'finishing the current step, then saving a checkpoint'): { readonly received: string | null; remove(): void } {
   let received: string | null = null;
   const onSignal = (sig: NodeJS.Signals) => {
     if (received) return;
     received = sig;
     remove();
-    process.stderr.write(`\n${name}: ${sig}: finishing the current step, then saving a checkpoint (${sig === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again exits at once)\n`);
+    process.stderr.write(`\n${name}: ${sig}: ${note} (${sig === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again exits at once)\n`);
     interrupt.abort(sig);
   };
   const remove = () => {
@@ -88,12 +88,14 @@ export function catchInterrupts(name: string, interrupt: AbortController): { rea
  * `help` for --help, else calls `run` with the options (as the library takes them, without the
  * output switches), the output mode and the signal that SIGINT / SIGTERM abort, and returns the
  * exit code. --verbose shows Dawn's native warnings; --log-every-s paces the plain progress
- * lines. Errors: an unreadable command line prints "(see --help)"; an InputError is exit 2,
+ * lines; `interruptNote` says what the first signal does (default: the training jobs' "finishing
+ * the current step, then saving a checkpoint"). Errors: an unreadable command line prints "(see --help)"; an InputError is exit 2,
  * anything else exit 1 ("failed: ", with the stack when `${NAME}_DEBUG` is set); with --json an
  * error event is printed too. A run that a signal stopped exits 130 (SIGINT) or 143 (SIGTERM).
  */
 export async function runCli<T extends OptionTable & ReturnType<typeof outputOptions>>(name: string, table: T, argv: string[], help: () => string,
-  run: (options: Partial<OptionInputs<T>>, mode: Mode, signal: AbortSignal) => Promise<number>): Promise<number> {
+  run: (options: Partial<OptionInputs<T>>, mode: Mode, signal: AbortSignal) => Promise<number>,
+  o: { interruptNote?: string } = {}): Promise<number> {
   watchStdout();
   let raw;
   try { raw = readFlags(table, argv); } catch (e) {
@@ -104,7 +106,7 @@ export async function runCli<T extends OptionTable & ReturnType<typeof outputOpt
   if (raw.help) { say(help() + '\n'); return 0; }
   const mode: Mode = raw.json ? 'json' : raw.quiet ? 'quiet' : process.stdout.isTTY ? 'tty' : 'plain';
   const interrupt = new AbortController();
-  const handlers = catchInterrupts(name, interrupt);
+  const handlers = catchInterrupts(name, interrupt, o.interruptNote);
   try {
     const { quiet: _q, json: _j, help: _h, verbose, logEveryS, ...options } = flagsToOptions(table, raw);
     showDawnWarnings(verbose === true);

@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { loadAdapter } from '../adapter.ts';
+import { mergeAdapters } from '../adapter.ts';
 import type { Backend } from '../backend.ts';
 import type { CausalLM } from '../model/causal_lm.ts';
 import type { HostWeights, ModelConfig } from '../model/family.ts';
@@ -154,8 +154,7 @@ export class Session {
     if (!isPrefix) await this.restoreBase();
     try {
       for (const dir of dirs.slice(this.mergedDirs.length)) {
-        const lora = await asInput(() => loadAdapter(this.backend, this.config, dir, { dropout: 0 }));
-        try { this.model.mergeLora(lora); } finally { lora.dispose(); }
+        await asInput(() => mergeAdapters(this.model, [dir]));
         this.mergedDirs = [...this.mergedDirs, dir];
         this.log(`merged adapter ${dir} into the base weights`);
       }

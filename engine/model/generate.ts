@@ -40,7 +40,12 @@ export interface GenerateOptions {
    * index in `prompts`; `last`: its final token). Awaited before the next step.
    */
   onTokens?: (tokens: readonly NewToken[]) => void | Promise<void>;
-  /** when aborted, generation stops after the current step; each prompt keeps the tokens it has */
+  /**
+   * when aborted, generation stops after the current step; each prompt keeps the tokens it has.
+   * With a signal, each step ends by yielding to the event loop (setImmediate), so that what
+   * aborts it (a signal handler, a timer, a closed pipe) runs between tokens even on a backend
+   * that computes on the main thread.
+   */
   signal?: AbortSignal;
 }
 
@@ -120,6 +125,7 @@ async function generateGroup(model: CausalLM, prompts: (readonly number[])[], in
         fresh.push({ prompt: index[b], token: tok, last: done[b] });
       }
       if (o.onTokens) await o.onTokens(fresh);
+      if (o.signal) await new Promise((r) => setImmediate(r));
       if (done.every(Boolean) || o.signal?.aborted) break;
       for (let b = 0; b < B; b++) {
         active[b] = done[b] ? 0 : 1;

@@ -28,7 +28,7 @@ export class TextStream {
 
   /** What is still held back (the sequence has ended: an incomplete character shows as U+FFFD). */
   flush(): string {
-    return this.advance(this.tokenizer.decode(this.ids));
+    return this.ids.length === 0 ? '' : this.advance(this.tokenizer.decode(this.ids));
   }
 
   /** Everything shown so far. */

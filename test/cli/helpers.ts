@@ -12,6 +12,7 @@ import type { LlamaConfig } from '../../engine/model/llama/config.ts';
 
 export const root = new URL('../../', import.meta.url).pathname;
 export const ALIGN = join(root, 'runtime/align.js');
+export const GENERATE = join(root, 'runtime/generate.js');
 
 /** Builds dist/ (node build.mjs) once per test process, so that every CLI test runs the current sources. */
 export function buildOnce(): void {
@@ -25,8 +26,13 @@ export interface CliResult { code: number | null; signal: NodeJS.Signals | null;
 
 /** Runs `node runtime/align.js ...args` to its end (killed after timeoutMs). */
 export function runAlign(args: string[], o: { timeoutMs?: number; cwd?: string } = {}): Promise<CliResult> {
+  return runScript(ALIGN, args, o);
+}
+
+/** Runs `node SCRIPT ...args` to its end (killed after timeoutMs). */
+export function runScript(script: string, args: string[], o: { timeoutMs?: number; cwd?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [ALIGN, ...args], { cwd: o.cwd ?? root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [script, ...args], { cwd: o.cwd ?? root, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '', stderr = '';
     p.stdout.on('data', (d) => { stdout += d; });
     p.stderr.on('data', (d) => { stderr += d; });
