@@ -1,7 +1,8 @@
 // The package as a user gets it: `npm pack` (whose prepack builds dist/, build/*.wasm and the
 // declarations), the tarball installed into an empty temporary project with no build step, then
-// from there: `import 'vaccine-engine'` trains two Vaccine steps, `npx vaccine-align --help`
-// runs, and a TypeScript file type-checks against the packed types (test/package/consumer/).
+// from there: `import 'vaccine-engine'` trains two Vaccine steps, `npx vaccine-align --help` runs
+// (and `npx vaccine-generate`, which generates three tokens), and a TypeScript file type-checks
+// against the packed types (test/package/consumer/).
 //
 // The install is offline: the temporary project gets a lockfile that pins the package's runtime
 // dependencies to the versions in this repository's package-lock.json, whose tarballs the
@@ -153,6 +154,19 @@ test('installed package: npx vaccine-align --help', async () => {
   assert.match(r.stdout, /^Usage: /);
   assert.match(r.stdout, /--verbose/);
   assert.is(r.stderr, '');
+});
+
+test('installed package: npx vaccine-generate runs (--help, and three tokens from a tiny model)', async () => {
+  const { project } = await packAndInstall();
+  const help = spawnSync('npx', ['--no-install', 'vaccine-generate', '--help'], { cwd: project, env: cleanEnv(), encoding: 'utf8', timeout: 60_000 });
+  assert.is(help.status, 0, help.stderr);
+  assert.match(help.stdout, /^Usage: node runtime\/generate\.js /);
+  const { model } = tinyModelDir();
+  const r = spawnSync('npx', ['--no-install', 'vaccine-generate', '--model', model, '--prompt', 'hi', '--max-new-tokens', '3', '--backend', 'wasm', '--json'],
+    { cwd: project, env: cleanEnv(), encoding: 'utf8', timeout: 60_000 });
+  assert.is(r.status, 0, r.stderr);
+  const done = r.stdout.trim().split('\n').map((l) => JSON.parse(l)).find((e) => e.event === 'completion');
+  assert.is(done.tokens.length, 3);
 });
 
 test('installed package: a TypeScript consumer type-checks against the packed declarations', async () => {
