@@ -87,11 +87,12 @@ async function main(argv: string[]): Promise<number> {
       },
       onStart: (i, prompts) => {
         if (mode === 'json') { say(JSON.stringify({ event: 'start', ...i }) + '\n'); return; }
+        if (mode !== 'quiet') {
+          const adapters = i.adapters.length ? ` + ${i.adapters.join(' + ')}` : '';
+          const how = i.temperature > 0 ? `temperature ${i.temperature}${i.topP < 1 ? `, top-p ${i.topP}` : ''}, seed ${i.seed}` : 'greedy';
+          note(`generate: ${i.model}${adapters} on ${i.backend}: ${i.prompts} prompt${i.prompts === 1 ? '' : 's'}, up to ${i.maxNewTokens} new tokens, ${how}`);
+        }
         text = textOutput(prompts);
-        if (mode === 'quiet') return;
-        const adapters = i.adapters.length ? ` + ${i.adapters.join(' + ')}` : '';
-        const how = i.temperature > 0 ? `temperature ${i.temperature}${i.topP < 1 ? `, top-p ${i.topP}` : ''}, seed ${i.seed}` : 'greedy';
-        note(`generate: ${i.model}${adapters} on ${i.backend}: ${i.prompts} prompt${i.prompts === 1 ? '' : 's'}, up to ${i.maxNewTokens} new tokens, ${how}`);
       },
       onText: (i, piece) => text?.onText?.(i, piece),
       onCompletion: (c) => {
