@@ -1,10 +1,10 @@
 // `node runtime/evaluate.js`: the command line over engine/jobs/evaluate.ts (harmful score,
 // over-refusal, fine-tune accuracy, embedding drift). Its flags, defaults, checks and --help come
 // from evaluate's option table (EVAL_OPTIONS); this file adds the help's framing, the progress
-// display and the closing summary line. Exit codes are runtime/cli.ts's.
+// display (runtime/progress.ts's) and the closing summary line. Exit codes are runtime/cli.ts's.
 import { evaluate, EvaluationInterrupted, EVAL_GROUPS, EVAL_OPTIONS, type EvaluateCallbacks, type EvaluateProgress } from '../engine/jobs/evaluate.ts';
 import { formatHelp, opt } from '../engine/jobs/options.ts';
-import { fmtTime, outputOptions, runCli, say, type Mode } from './cli.ts';
+import { outputOptions, ProgressDisplay, runCli, say, type Mode } from './cli.ts';
 
 const CLI_OPTIONS = {
   ...EVAL_OPTIONS,
@@ -31,37 +31,28 @@ input is checked before the first answer is generated, and --out is written only
   });
 }
 
-/** Progress of an evaluation on stdout: a bar on a terminal, ~25 lines in a log, JSON lines, or nothing. */
-function evalProgress(mode: Mode): EvaluateCallbacks {
-  const out = say;
-  let lastPlain = 0;
+/**
+ * Progress of an evaluation: the shared display (runtime/progress.ts) over the answers of every
+ * set (the set under way and its count as a field), JSON lines with --json, or nothing.
+ */
+function evalProgress(mode: Mode): EvaluateCallbacks & { display: ProgressDisplay } {
+  const display = new ProgressDisplay(mode);
   return {
+    display,
     onStart(i) {
-      if (mode === 'json') { out(JSON.stringify({ event: 'start', ...i }) + '\n'); return; }
-      if (mode === 'quiet') return;
+      if (mode === 'json') { say(JSON.stringify({ event: 'start', ...i }) + '\n'); return; }
       const sets = i.sets.map((s) => `${s.n} ${s.set} prompts (${s.file}, up to ${s.maxNewTokens} new tokens)`).join(', ');
-      out(`evaluate ${i.model}${i.adapters.length ? ` + ${i.adapters.join(' + ')}` : ''} on ${i.backend}: ${sets || 'no answers'}`
-        + `${i.drift ? `; drift over ${i.drift.samples} samples` : ''}${i.judge ? `; judge ${i.judge}` : ''}\n`);
+      display.line(`evaluate ${i.model}${i.adapters.length ? ` + ${i.adapters.join(' + ')}` : ''} on ${i.backend}: ${sets || 'no answers'}`
+        + `${i.drift ? `; drift over ${i.drift.samples} samples` : ''}${i.judge ? `; judge ${i.judge}` : ''}`);
     },
     onProgress(p: EvaluateProgress) {
-      if (mode === 'json') { out(JSON.stringify({ event: 'progress', ...p }) + '\n'); return; }
-      if (mode === 'quiet' || p.phase === 'drift' || p.phase === 'judge') return;
-      const eta = p.eta_s === null ? '--:--' : fmtTime(p.eta_s);
-      if (mode === 'tty') {
-        const width = 24, filled = Math.round((p.answered / Math.max(1, p.answers)) * width);
-        out(`\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${p.phase} ${p.done}/${p.total} (all ${p.answered}/${p.answers}) elapsed ${fmtTime(p.elapsed_s)} ETA ${eta}\x1b[K`);
-        if (p.answered === p.answers) out('\n');
-      } else {
-        const every = Math.max(1, Math.ceil(p.answers / 25));
-        if (p.answered - lastPlain >= every || p.answered === p.answers) {
-          lastPlain = p.answered;
-          out(`${p.phase} ${p.done}/${p.total} answers (all ${p.answered}/${p.answers}) elapsed ${fmtTime(p.elapsed_s)} eta ${eta}\n`);
-        }
-      }
+      if (mode === 'json') { say(JSON.stringify({ event: 'progress', ...p }) + '\n'); return; }
+      if (p.phase === 'drift' || p.phase === 'judge' || p.answers === 0) return;
+      display.update({ unit: 'answer', done: p.answered, total: p.answers, fields: [`${p.phase} ${p.done}/${p.total}`], elapsed_s: p.elapsed_s, eta_s: p.eta_s });
     },
     onLog(msg) {
-      if (mode === 'json') out(JSON.stringify({ event: 'log', message: msg }) + '\n');
-      else if (mode !== 'quiet') out((mode === 'tty' ? '\r\x1b[K' : '') + msg + '\n');
+      if (mode === 'json') say(JSON.stringify({ event: 'log', message: msg }) + '\n');
+      else display.line(msg);
     },
   };
 }
@@ -69,22 +60,25 @@ function evalProgress(mode: Mode): EvaluateCallbacks {
 async function main(argv: string[]): Promise<number> {
   return runCli('evaluate', CLI_OPTIONS, argv, helpText, async (opts, mode, signal) => {
     let res;
+    const shown = evalProgress(mode);
     try {
-      res = await evaluate(opts, { ...evalProgress(mode), signal });
+      res = await evaluate(opts, { ...shown, signal });
     } catch (e) {
+      shown.display.end();
       if (!(e instanceof EvaluationInterrupted)) throw e;
       // runCli turns the return into 130 / 143
       if (mode === 'json') say(JSON.stringify({ event: 'interrupted', answered: e.done, answers: e.total }) + '\n');
       process.stderr.write(`evaluate: ${e.message}; nothing was written to ${opts.out}\n`);
       return 0;
     }
+    shown.display.end();
     if (mode === 'json') say(JSON.stringify({ event: 'done', out: res.out, summary: res.summary }) + '\n');
     else if (mode !== 'quiet') {
       say(`results written to ${res.out} (${res.items.length} answers, ${Number(res.details.seconds).toFixed(1)} s)\n`);
       say(JSON.stringify(res.summary) + '\n');
     }
     return 0;
-  });
+  }, { interruptNote: 'stopping after the current batch of answers; nothing will be written' });
 }
 
 process.exitCode = await main(process.argv.slice(2));

@@ -150,7 +150,7 @@ test('evaluate: Ctrl-C stops between batches of answers, exit 130, nothing writt
   let stdout = '', stderr = '';
   child.stdout.setEncoding('utf8').on('data', (t: string) => {
     stdout += t;
-    if (/harmful \d+\/400 answers/.test(stdout) && !child.killed) child.kill('SIGINT');
+    if (/^answer \d+\/400 harmful \d+\/400 /m.test(stdout) && !child.killed) child.kill('SIGINT');
   });
   child.stderr.setEncoding('utf8').on('data', (t: string) => { stderr += t; });
   const code = await new Promise<number | null>((resolve) => child.on('close', (c, sig) => resolve(c ?? (sig ? 128 + 2 : null))));

@@ -1,12 +1,12 @@
 // The progress display every command shares (runtime/progress.ts). In-process with a fake clock:
 // plain lines (the first, about 25 by count, at least one every --log-every-s, the last), the
 // terminal bar (fields, cut to the width, a line printed above it), and the timer's line while a
-// step runs with the event loop free. Then as users see it, without screenshots: align and
-// generate in a pseudo-terminal (util-linux's `script -qc`), the captured bytes checked for every
-// field; and a plain run (stdout a pipe) of a million steps, whose lines arrive at least every
+// step runs with the event loop free. Then as users see it, without screenshots: align, generate
+// and evaluate in a pseudo-terminal (util-linux's `script -qc`), the captured bytes checked for
+// every field; and a plain run (stdout a pipe) of a million steps, whose lines arrive at least every
 // --log-every-s seconds whatever the step count.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -130,6 +130,16 @@ test('generate with its output in a file and stderr in a terminal: the bar on st
   assert.match(text, /\r\[[#-]{24}\] prompt \d\/3 \d+ tokens \d+ tok\/s elapsed \d+:\d\d ETA (\d+:\d\d|--:--)\x1b\[K/);
   assert.match(text, /\r\[#{24}\] prompt 3\/3 \d+ tokens \d+ tok\/s elapsed \d+:\d\d ETA 0:00\x1b\[K/);
   assert.match(readFileSync(file, 'utf8'), /^--- 1\/3 \(--prompt 1\) ---\n/);
+});
+
+test('evaluate in a terminal: the same bar over the answers of every set (the set under way as a field), elapsed and ETA', () => {
+  const prompts = join(work, 'prompts.jsonl');
+  writeFileSync(prompts, Array.from({ length: 12 }, (_, i) => JSON.stringify({ prompt: `hello world ${i}` })).join('\n') + '\n');
+  const text = inTerminal(`stty cols 300; node ${join(root, 'runtime/evaluate.js')} --model ${modelDir} --harmful ${prompts} --harmless ${prompts} `
+    + `--max-new-tokens 4 --batch-size 2 --backend wasm --threads 1 --out ${join(work, 'eval.json')}`);
+  assert.match(text, /\r\[[#-]{24}\] answer \d+\/24 harmful \d+\/12 elapsed \d+:\d\d ETA \d+:\d\d\x1b\[K/);
+  assert.match(text, /\r\[#{24}\] answer 24\/24 harmless 12\/12 elapsed \d+:\d\d ETA 0:00\x1b\[K/);
+  assert.match(text, /results written to /);
 });
 
 test('plain (stdout a pipe): a run of a million steps prints a line at least every --log-every-s seconds', async () => {
