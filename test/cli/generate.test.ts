@@ -1,6 +1,7 @@
 // `node runtime/generate.js` as users run it, against the library: the command's tokens (--json)
 // are the library's generate() tokens and those of the model layer driven by hand (the adapters
-// merged with mergeAdapters, in order); the text streamed to stdout is their decoded text. On the
+// merged with mergeAdapters, in order), and generateOn() on one session gives the one-shot call's;
+// the text streamed to stdout is their decoded text. On the
 // golden tiny Llama with its PEFT adapter (test/fixtures: runs everywhere), and on llama2.c's
 // stories260K where ../shared/data has it: greedy from BOS gives the documented text, and an
 // adapter trained here on one row gives that row's answer. Bad input: one line, exit 2. A closed
@@ -13,7 +14,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mergeAdapters } from '../../engine/adapter.ts';
 import { align } from '../../engine/jobs/align.ts';
-import { generate } from '../../engine/jobs/generate.ts';
+import { generate, generateOn } from '../../engine/jobs/generate.ts';
+import { Session } from '../../engine/jobs/session.ts';
 import { generate as generateTokens } from '../../engine/model/generate.ts';
 import { loadModel } from '../../engine/model/load.ts';
 import { buildModel } from '../../engine/model/registry.ts';
@@ -79,6 +81,23 @@ test('golden model: --json tokens = generate() = the model layer by hand, withou
   assert.is(r.stdout, prompts.map((p, i) => `--- ${i + 1}/3 (--prompt ${i + 1}) ---\n${tok.decode(seen[1][i])}\n`).join('\n'));
   assert.match(r.stderr, /^generate: .*golden \+ .*adapter on WebAssembly.*: 3 prompts, up to 12 new tokens, greedy\n/m);
   assert.match(r.stderr, /^generate: 3 prompts, \d+ new tokens in \d+\.\d s \(\d+\.\d tok\/s\)\n$/m);
+});
+
+test('generateOn: on one session (the model uploaded once), with an adapter, then without, then two: the one-shot generate()\'s tokens', async () => {
+  const be = await wasmBackend();
+  const session = await Session.open({ model: GOLDEN, tokenizer: TOKENIZER, backend: be, keepHostWeights: true });
+  try {
+    const o = { prompt: ['hello world', 'world'], template: 'none' as const, maxNewTokens: 10 };
+    for (const adapter of [[ADAPTER], [], [ADAPTER, ADAPTER]]) {
+      const on = await generateOn(session, { ...o, adapter });
+      const once = await generate({ ...o, adapter, model: GOLDEN, tokenizer: TOKENIZER, backend: 'wasm', threads: 2 });
+      assert.equal(on.completions.map((c) => c.tokens), once.completions.map((c) => c.tokens), `adapters ${adapter.length}`);
+      assert.equal(session.merged, adapter);
+    }
+    await generateOn(session, { ...o, model: GOLDEN }).then(() => assert.unreachable(), (e: Error) => assert.match(e.message, /^generateOn: model is the session's/));
+  } finally {
+    await session.close();
+  }
 });
 
 test('--prompts FILE ({prompt} and Alpaca rows) with the Alpaca template; sampled with --top-p: the same tokens as generate()', async () => {
