@@ -1,7 +1,7 @@
 // GFLOP/s of the WASM matmul at 1 and 2 threads, for square shapes and a LoRA training shape,
 // with B transposed (nn.Linear forward) or not (dX = dY W). When /usr/bin/python3 has torch,
 // bench/torch_matmul.py measures the same shapes and a WASM/PyTorch ratio column is printed.
-// Usage: npm run bench   (node --import tsx bench/matmul.ts)
+// Usage: npm run bench:matmul   (node --import tsx bench/matmul.ts); npm run bench is the whole harness (bench/run.ts)
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
