@@ -114,6 +114,13 @@ export function markdown(r: BenchResults): string {
           f2(min(t.vaccineMs) / min(t.sftMs))] : ['-', '-', '-', '-', '-']) : [])];
     });
     lines.push(table(header, rows), '');
+    const loss = (l: number, p: number | null) => `${l.toFixed(3)}${p === null ? '' : ` / ${p.toFixed(3)}`}`;
+    lines.push('Losses of the first (warm-up) step, a check that both sides compute the same thing on weights of the same '
+      + 'distribution (not the same values): ' + r.steps.map((s) => {
+      const e = s.result, t = s.torch?.losses as { sft?: [number, null]; vaccine?: [number, number] } | undefined;
+      return `${SHAPES[s.shape].model} ${s.kind}: SFT ${loss(e.sft.firstLoss, null)}, Vaccine ${loss(e.vaccine.firstLoss, e.vaccine.firstPerturbedLoss)}`
+        + (t?.sft && t.vaccine ? `; PyTorch SFT ${loss(t.sft[0], null)}, Vaccine ${loss(t.vaccine[0], t.vaccine[1])}` : '');
+    }).join('; ') + '.', '');
     const gpu = r.steps.filter((s) => s.result.sft.deviceBuffersPerStep !== null);
     if (gpu.length) {
       lines.push(`WebGPU buffers created per step (createBuffer: storage, staging, readback): ${gpu.map((s) => `${s.shape} ${s.kind} SFT ${s.result.sft.deviceBuffersPerStep}, Vaccine ${s.result.vaccine.deviceBuffersPerStep}`).join('; ')}.`, '');
