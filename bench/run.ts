@@ -15,7 +15,7 @@ import { selectBackend } from '../bindings/select.ts';
 import { describeKernel, sgemmKernels, shapeKernels, timeKernels, type Kernel } from './lib/kernels.ts';
 import { markdown, targets, type BenchResults, type KernelRow, type KernelRun, type StepRun } from './lib/report.ts';
 import { benchBatch, llamaConfig, SHAPES, shapeLabel } from './lib/shapes.ts';
-import type { StepResult, StepSpec } from './lib/steps.ts';
+import { median, type StepResult, type StepSpec } from './lib/steps.ts';
 import { runTorch, torchUnavailable, type TorchKernels, type TorchSteps } from './lib/torch.ts';
 
 const HELP = `Usage: npm run bench -- [options]      (node --import tsx bench/run.ts [options])
@@ -34,6 +34,9 @@ Options:
   --what LIST           kernels, steps (default both)
   --steps N             timed steps per method (default 260k 5, 15m 3, 110m 2)
   --warmup N            untimed steps per method first (default 1)
+  --rounds N            repeat the measurements N times, the engine and PyTorch taking turns, and
+                        pool them (kernels: best of all; steps: all timed steps), so that a load
+                        that changes during the run falls on both (default 1)
   --kernel-seconds X    time each kernel for at least X s (default 0.25)
   --compare-torch       run bench/torch_bench.py on the same kernels and steps (PyTorch on the CPU,
                         same threads) and print the ratios and issue 10's targets; skipped with
@@ -51,6 +54,9 @@ Options:
   --name NAME           (default bench-<date>T<time>)
   -h, --help            this text
 
+The WASM kernels are the FMA build where V8 accepts relaxed SIMD (the report names the build);
+VACCINE_WASM_FMA=0 runs the plain build.
+
 A quick run (the defaults, about a minute on 2 cores): npm run bench
 The issue's comparison: npm run bench -- --compare-torch --shapes 260k,15m --threads 2`;
 
@@ -62,7 +68,7 @@ const { values: v } = (() => {
       options: {
         shapes: { type: 'string', default: '260k,15m' }, backends: { type: 'string', default: 'wasm' },
         threads: { type: 'string', default: '2' }, what: { type: 'string', default: 'kernels,steps' },
-        steps: { type: 'string' }, warmup: { type: 'string', default: '1' }, 'kernel-seconds': { type: 'string', default: '0.25' },
+        steps: { type: 'string' }, warmup: { type: 'string', default: '1' }, rounds: { type: 'string', default: '1' }, 'kernel-seconds': { type: 'string', default: '0.25' },
         'compare-torch': { type: 'boolean', default: false }, 'torch-omp-wait': { type: 'string', default: 'passive' }, rows: { type: 'string', default: '5' },
         'max-length': { type: 'string', default: '200' }, 'lora-r': { type: 'string', default: '8' },
         'lora-alpha': { type: 'string', default: '16' }, 'lora-dropout': { type: 'string', default: '0.1' },
@@ -104,6 +110,7 @@ function settings() {
     what: list('what', v.what!, ['kernels', 'steps'] as const),
     steps: v.steps === undefined ? null : int('steps', v.steps, 1),
     warmup: int('warmup', v.warmup, 0),
+    rounds: int('rounds', v.rounds, 1),
     kernelSeconds: num('kernel-seconds', v['kernel-seconds'], (x) => x >= 0, 'a number >= 0'),
     compareTorch: v['compare-torch']!,
     torchOmpWait: choice('torch-omp-wait', v['torch-omp-wait']!, ['passive', 'active', 'default'] as const),
@@ -120,6 +127,22 @@ function gitDescribe(): string {
     const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
     return dirty ? `${sha} (with uncommitted changes)` : sha;
   } catch { return 'unknown'; }
+}
+
+/** Pools a later round's steps into the first round's result. */
+function mergeSteps(into: StepResult, r: StepResult): void {
+  for (const m of ['sft', 'vaccine'] as const) {
+    const a = into[m], b = r[m], n = a.ms.length, k = b.ms.length;
+    a.allocsPerStep = (a.allocsPerStep * n + b.allocsPerStep * k) / (n + k);
+    a.freesPerStep = (a.freesPerStep * n + b.freesPerStep * k) / (n + k);
+    if (a.deviceBuffersPerStep !== null && b.deviceBuffersPerStep !== null) a.deviceBuffersPerStep = (a.deviceBuffersPerStep * n + b.deviceBuffersPerStep * k) / (n + k);
+    a.ms.push(...b.ms);
+    a.medianMs = median(a.ms);
+    a.minMs = Math.min(...a.ms);
+    a.peakBytes = Math.max(a.peakBytes, b.peakBytes);
+  }
+  into.maxRssBytes = Math.max(into.maxRssBytes, r.maxRssBytes);
+  into.seconds += r.seconds;
 }
 
 /** Runs bench/lib/steps.ts in a child process (fresh memory, its own peak RSS). */
@@ -153,7 +176,7 @@ async function main(): Promise<number> {
     name, date: date.toISOString(), command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
     machine: {
       cpu: cpus()[0]?.model ?? 'unknown CPU', cores: cpus().length, node: process.version, platform: `${platform()} ${release()}`,
-      git: gitDescribe(), loadStart: loadavg(), loadEnd: [],
+      git: gitDescribe(), loadStart: loadavg(), loadEnd: [], loadDuring: [],
     },
     settings: s, torch: null, kernels: [], steps: [], seconds: 0,
   };
@@ -167,72 +190,92 @@ async function main(): Promise<number> {
     torchOk = why === null;
   }
 
-  // ---- kernels ----
+  const sample = () => results.machine.loadDuring.push(loadavg()[0]);
+
+  // ---- kernels: each round measures the engine's backends, then PyTorch; a kernel's time is its best over the rounds ----
   if (s.what.includes('kernels')) {
-    const spec = { rows: s.rows, maxLength: s.maxLength };
     const kernels: Kernel[] = [...sgemmKernels()];
-    for (const shape of s.shapes) kernels.push(...shapeKernels(SHAPES[shape], spec.rows, spec.maxLength, s.loraR));
-    for (const kind of s.backends) {
-      for (const threads of kind === 'wasm' ? s.threads : [0]) {
-        const backend = await selectBackend(kind, { quiet: true, threads: kind === 'wasm' ? threads : undefined });
-        say(`bench: kernels on ${backend.description}`);
-        const times = await timeKernels(backend, kernels, s.kernelSeconds, (k, t) => {
-          say(`  ${describeKernel(k).padEnd(44)} ${t.bestMs.toFixed(2).padStart(9)} ms ${(k.flops / t.bestMs / 1e6).toFixed(1).padStart(7)} GFLOP/s  (${k.roles.join(', ')})`);
-        });
-        const run: KernelRun = {
-          backend: backend.description, kind, threads,
-          rows: kernels.map((k, i): KernelRow => ({ ...k, what: describeKernel(k), bestMs: times[i].bestMs, torchMs: null })),
-        };
-        results.kernels.push(run);
-        await backend.destroy();
+    for (const shape of s.shapes) kernels.push(...shapeKernels(SHAPES[shape], s.rows, s.maxLength, s.loraR));
+    for (let round = 1; round <= s.rounds; round++) {
+      const tag = s.rounds > 1 ? ` (round ${round} of ${s.rounds})` : '';
+      for (const kind of s.backends) {
+        for (const threads of kind === 'wasm' ? s.threads : [0]) {
+          sample();
+          const backend = await selectBackend(kind, { quiet: true, threads: kind === 'wasm' ? threads : undefined });
+          say(`bench: kernels on ${backend.description}${tag}`);
+          const times = await timeKernels(backend, kernels, s.kernelSeconds, (k, t) => {
+            say(`  ${describeKernel(k).padEnd(44)} ${t.bestMs.toFixed(2).padStart(9)} ms ${(k.flops / t.bestMs / 1e6).toFixed(1).padStart(7)} GFLOP/s  (${k.roles.join(', ')})`);
+          });
+          let run = results.kernels.find((r) => r.kind === kind && r.threads === threads);
+          if (!run) {
+            run = { backend: backend.description, kind, threads, rows: kernels.map((k): KernelRow => ({ ...k, what: describeKernel(k), bestMs: Infinity, torchMs: null })) };
+            results.kernels.push(run);
+          }
+          run.rows.forEach((row, i) => { row.bestMs = Math.min(row.bestMs, times[i].bestMs); });
+          await backend.destroy();
+        }
       }
-    }
-    if (torchOk) {
-      for (const threads of s.threads) {
-        say(`bench: PyTorch kernels, ${threads} threads`);
-        const t = runTorch<TorchKernels>('kernels', { threads, min_seconds: s.kernelSeconds, kernels: kernels.map((k) => ({ id: k.id, spec: k.spec })) }, s.torchOmpWait);
-        results.torch!.version = t.torch;
-        for (const run of results.kernels.filter((r) => r.kind === 'wasm' && r.threads === threads)) {
-          for (const row of run.rows) row.torchMs = t.results.find((x) => x.id === row.id)?.best_ms ?? null;
+      if (torchOk) {
+        for (const threads of s.threads) {
+          sample();
+          say(`bench: PyTorch kernels, ${threads} threads${tag}`);
+          const t = runTorch<TorchKernels>('kernels', { threads, min_seconds: s.kernelSeconds, kernels: kernels.map((k) => ({ id: k.id, spec: k.spec })) }, s.torchOmpWait);
+          results.torch!.version = t.torch;
+          for (const run of results.kernels.filter((r) => r.kind === 'wasm' && r.threads === threads)) {
+            for (const row of run.rows) {
+              const ms = t.results.find((x) => x.id === row.id)?.best_ms;
+              if (ms !== undefined) row.torchMs = Math.min(row.torchMs ?? Infinity, ms);
+            }
+          }
         }
       }
     }
   }
 
-  // ---- training steps ----
+  // ---- training steps: each round runs every configuration, the engine then PyTorch; the rounds' steps are pooled ----
   if (s.what.includes('steps')) {
-    for (const shape of s.shapes) {
-      const sh = SHAPES[shape];
-      for (const kind of s.backends) {
-        for (const threads of kind === 'wasm' ? s.threads : [0]) {
-          const spec: StepSpec = {
-            shape, backend: kind, threads, steps: s.steps ?? sh.defaultSteps, warmup: s.warmup, rows: s.rows, maxLength: s.maxLength,
-            loraR: s.loraR, loraAlpha: s.loraAlpha, loraDropout: s.loraDropout, rho: s.rho, seed: 1,
-          };
-          say(`bench: steps, ${shapeLabel(sh)} on ${kind}${kind === 'wasm' ? `, ${threads} threads` : ''} (${spec.warmup} warm-up + ${spec.steps} timed per method)...`);
-          const result = await stepChild(spec);
-          say(`  SFT ${result.sft.ms.map((x) => x.toFixed(0)).join(', ')} ms; Vaccine ${result.vaccine.ms.map((x) => x.toFixed(0)).join(', ')} ms; `
-            + `peak ${(result.sft.peakBytes / 2 ** 20).toFixed(1)} / ${(result.vaccine.peakBytes / 2 ** 20).toFixed(1)} MiB; `
-            + `allocs/step ${result.sft.allocsPerStep} / ${result.vaccine.allocsPerStep}`);
-          const run: StepRun = { shape, kind, threads, result, torch: null };
-          if (torchOk && kind === 'wasm') {
-            say(`bench: PyTorch steps, ${shapeLabel(sh)}, ${threads} threads...`);
-            const c = llamaConfig(sh);
-            const { batch } = benchBatch(sh, spec);
-            const t = runTorch<TorchSteps>('steps', {
-              threads, steps: spec.steps, warmup: spec.warmup, r: s.loraR, alpha: s.loraAlpha, dropout: s.loraDropout, rho: s.rho, seed: 1,
-              cfg: {
-                hidden_size: c.dim, intermediate_size: c.hiddenDim, vocab_size: c.vocabSize, num_hidden_layers: c.nLayers,
-                num_attention_heads: c.nHeads, num_key_value_heads: c.nKvHeads, head_dim: c.headDim, rms_norm_eps: c.normEps,
-                rope_theta: c.ropeTheta, tie_word_embeddings: c.tiedEmbeddings,
-              },
-              batch: { B: batch.B, T: batch.T, ids: [...batch.ids], labels: [...batch.labels], lengths: [...batch.lengths] },
-            }, s.torchOmpWait);
-            results.torch!.version = t.torch;
-            run.torch = { sftMs: t.sft.ms, vaccineMs: t.vaccine.ms, losses: t.losses, maxRssBytes: t.max_rss_bytes };
-            say(`  PyTorch SFT ${t.sft.ms.map((x) => x.toFixed(0)).join(', ')} ms; Vaccine ${t.vaccine.ms.map((x) => x.toFixed(0)).join(', ')} ms`);
+    for (let round = 1; round <= s.rounds; round++) {
+      const tag = s.rounds > 1 ? ` (round ${round} of ${s.rounds})` : '';
+      for (const shape of s.shapes) {
+        const sh = SHAPES[shape];
+        for (const kind of s.backends) {
+          for (const threads of kind === 'wasm' ? s.threads : [0]) {
+            const spec: StepSpec = {
+              shape, backend: kind, threads, steps: s.steps ?? sh.defaultSteps, warmup: s.warmup, rows: s.rows, maxLength: s.maxLength,
+              loraR: s.loraR, loraAlpha: s.loraAlpha, loraDropout: s.loraDropout, rho: s.rho, seed: 1,
+            };
+            sample();
+            say(`bench: steps, ${shapeLabel(sh)} on ${kind}${kind === 'wasm' ? `, ${threads} threads` : ''} (${spec.warmup} warm-up + ${spec.steps} timed per method)${tag}...`);
+            const result = await stepChild(spec);
+            say(`  SFT ${result.sft.ms.map((x) => x.toFixed(0)).join(', ')} ms; Vaccine ${result.vaccine.ms.map((x) => x.toFixed(0)).join(', ')} ms; `
+              + `peak ${(result.sft.peakBytes / 2 ** 20).toFixed(1)} / ${(result.vaccine.peakBytes / 2 ** 20).toFixed(1)} MiB; `
+              + `allocs/step ${result.sft.allocsPerStep} / ${result.vaccine.allocsPerStep}`);
+            let run = results.steps.find((r) => r.shape === shape && r.kind === kind && r.threads === threads);
+            if (!run) { run = { shape, kind, threads, result, torch: null }; results.steps.push(run); } else mergeSteps(run.result, result);
+            if (torchOk && kind === 'wasm') {
+              sample();
+              say(`bench: PyTorch steps, ${shapeLabel(sh)}, ${threads} threads${tag}...`);
+              const c = llamaConfig(sh);
+              const { batch } = benchBatch(sh, spec);
+              const t = runTorch<TorchSteps>('steps', {
+                threads, steps: spec.steps, warmup: spec.warmup, r: s.loraR, alpha: s.loraAlpha, dropout: s.loraDropout, rho: s.rho, seed: 1,
+                cfg: {
+                  hidden_size: c.dim, intermediate_size: c.hiddenDim, vocab_size: c.vocabSize, num_hidden_layers: c.nLayers,
+                  num_attention_heads: c.nHeads, num_key_value_heads: c.nKvHeads, head_dim: c.headDim, rms_norm_eps: c.normEps,
+                  rope_theta: c.ropeTheta, tie_word_embeddings: c.tiedEmbeddings,
+                },
+                batch: { B: batch.B, T: batch.T, ids: [...batch.ids], labels: [...batch.labels], lengths: [...batch.lengths] },
+              }, s.torchOmpWait);
+              results.torch!.version = t.torch;
+              say(`  PyTorch SFT ${t.sft.ms.map((x) => x.toFixed(0)).join(', ')} ms; Vaccine ${t.vaccine.ms.map((x) => x.toFixed(0)).join(', ')} ms`);
+              if (!run.torch) run.torch = { sftMs: t.sft.ms, vaccineMs: t.vaccine.ms, losses: t.losses, maxRssBytes: t.max_rss_bytes };
+              else {
+                run.torch.sftMs.push(...t.sft.ms);
+                run.torch.vaccineMs.push(...t.vaccine.ms);
+                run.torch.maxRssBytes = Math.max(run.torch.maxRssBytes, t.max_rss_bytes);
+              }
+            }
           }
-          results.steps.push(run);
         }
       }
     }

@@ -7,6 +7,8 @@ export interface Machine {
   cpu: string; cores: number; node: string; platform: string; git: string;
   /** 1, 5 and 15-minute load averages */
   loadStart: number[]; loadEnd: number[];
+  /** the 1-minute load average as each measurement started */
+  loadDuring: number[];
 }
 
 export interface KernelRow extends Kernel { what: string; bestMs: number; torchMs: number | null }
@@ -85,13 +87,16 @@ export function markdown(r: BenchResults): string {
   lines.push(`# Benchmark: ${r.name}`, '');
   lines.push(`- Date: ${r.date}; command: \`${r.command}\`; ${f1(r.seconds)} s`);
   lines.push(`- Machine: ${m.cpu}, ${m.cores} cores, ${m.platform}; load average ${m.loadStart.map(f2).join(' / ')} (1/5/15 min) at the start, ${m.loadEnd.map(f2).join(' / ')} at the end`);
+  if (m.loadDuring.length) lines.push(`- 1-minute load average as each measurement started: ${f2(min(m.loadDuring))} to ${f2(Math.max(...m.loadDuring))}`);
   lines.push(`- Node ${m.node}; git ${m.git}`);
   const backends = [...new Set([...r.kernels.map((k) => k.backend), ...r.steps.map((s) => s.result.backend)])];
   lines.push(`- Engine: ${backends.join('; ') || '-'}`);
   if (r.torch) lines.push(`- PyTorch: ${r.torch.version ? `${r.torch.version} (CPU), torch.set_num_threads as the engine's threads, OMP_WAIT_POLICY ${settings.torchOmpWait === 'default' ? (process.env.OMP_WAIT_POLICY ?? 'unset') : settings.torchOmpWait.toUpperCase()}` : `not measured: ${r.torch.unavailable}`}`);
-  const batch = r.steps[0]?.result.batch;
-  lines.push(`- Steps: ${batch ? `${batch.source}, max length ${settings.maxLength}: B ${batch.B} x T ${batch.T} (${batch.tokens} tokens, ${batch.lossTokens} with a label); ` : ''}`
-    + `LoRA r ${settings.loraR} (alpha ${settings.loraAlpha}, dropout ${settings.loraDropout}) on q/k/v/o/gate/up/down, AdamW (weight decay 0.1), `
+  for (const st of r.steps.filter((x, i) => r.steps.findIndex((y) => y.shape === x.shape) === i)) {
+    const b = st.result.batch;
+    lines.push(`- Batch, ${SHAPES[st.shape].model}: ${b.source}, max length ${settings.maxLength}: B ${b.B} x T ${b.T} (${b.tokens} tokens, ${b.lossTokens} with a label)`);
+  }
+  lines.push(`- Steps: LoRA r ${settings.loraR} (alpha ${settings.loraAlpha}, dropout ${settings.loraDropout}) on q/k/v/o/gate/up/down, AdamW (weight decay 0.1), `
     + `gradient clipping at 1.0, Vaccine rho ${settings.rho}; random weights of each shape. A step is the trainer's whole optimizer step.`);
   lines.push('');
 
