@@ -6,6 +6,7 @@
 // The norm stays on the device (sumSquares into a 1-element tensor, then scaleByInverseNorm), and
 // each pass's loss is read only after its backward is enqueued: one host round trip per pass.
 import type { Batch, CausalLM } from './model/causal_lm.ts';
+import { phase, phaseAsync } from './profile/phases.ts';
 import { scaleByInverseNorm } from './ops/elementwise.ts';
 import { sumSquares } from './ops/sum_squares.ts';
 import { mixSeed, Rng } from './random.ts';
@@ -29,10 +30,10 @@ export interface StepOptions {
 
 /** Plain SFT: one forward and backward. */
 export async function sftStep(model: CausalLM, batch: Batch, opts: StepOptions): Promise<StepResult> {
-  const tape = model.forward(batch, { training: true, dropoutSeed: passSeed(opts.dropoutSeed, 1) });
+  const tape = phase('forward', () => model.forward(batch, { training: true, dropoutSeed: passSeed(opts.dropoutSeed, 1) }));
   try {
-    model.backward(tape, { loraGrads: true });
-    const loss = await model.loss(tape);
+    phase('backward', () => model.backward(tape, { loraGrads: true }));
+    const loss = await phaseAsync('loss', () => model.loss(tape));
     return { loss, perturbedLoss: null, gradNorm: null };
   } finally {
     model.disposeTape(tape);
@@ -45,12 +46,12 @@ export async function vaccineStep(model: CausalLM, batch: Batch,
   const backend = model.backend;
 
   // Pass 1: gradients w.r.t. the attention outputs only; the LoRA gradients of this pass are not used.
-  const tape1 = model.forward(batch, { training: true, dropoutSeed: passSeed(opts.dropoutSeed, 1) });
+  const tape1 = phase('pass 1 forward', () => model.forward(batch, { training: true, dropoutSeed: passSeed(opts.dropoutSeed, 1) }));
   let g: Tensor[] = [];
   let loss: number;
   try {
-    g = model.backward(tape1, { loraGrads: false, attnOutGrads: true }).attnOutGrads!;
-    loss = await model.loss(tape1);
+    g = phase('pass 1 backward', () => model.backward(tape1, { loraGrads: false, attnOutGrads: true })).attnOutGrads!;
+    loss = await phaseAsync('pass 1 loss', () => model.loss(tape1));
   } catch (e) {
     for (const gl of g) gl.dispose();
     throw e;
@@ -63,17 +64,19 @@ export async function vaccineStep(model: CausalLM, batch: Batch,
   const sumSq = Tensor.zeros(backend, [1]);
   const perturbations = g;
   try {
-    sumSquares(sumSq, ...g);
-    for (const e of perturbations) scaleByInverseNorm(e, e, sumSq, opts.rho, VACCINE_EPS);
+    phase('perturbation', () => {
+      sumSquares(sumSq, ...g);
+      for (const e of perturbations) scaleByInverseNorm(e, e, sumSq, opts.rho, VACCINE_EPS);
+    });
     // for tests: the perturbations as pass 2 will use them
     if (opts.inspectPerturbations) await opts.inspectPerturbations(perturbations);
 
     // Pass 2: the perturbed forward and backward; its LoRA gradients drive the optimizer.
-    const tape2 = model.forward(batch, { training: true, dropoutSeed: passSeed(opts.dropoutSeed, 2), perturbations });
+    const tape2 = phase('pass 2 forward', () => model.forward(batch, { training: true, dropoutSeed: passSeed(opts.dropoutSeed, 2), perturbations }));
     let perturbedLoss: number;
     try {
-      model.backward(tape2, { loraGrads: true });
-      perturbedLoss = await model.loss(tape2);
+      phase('pass 2 backward', () => model.backward(tape2, { loraGrads: true }));
+      perturbedLoss = await phaseAsync('pass 2 loss', () => model.loss(tape2));
     } finally {
       model.disposeTape(tape2);
     }
@@ -104,10 +107,10 @@ export async function randomVaccineStep(model: CausalLM, batch: Batch,
       perturbations.push(Tensor.from(backend, [batch.B * batch.T, model.config.dim], noise));
     }
     if (opts.inspectPerturbations) await opts.inspectPerturbations(perturbations);
-    const tape = model.forward(batch, { training: true, dropoutSeed: passSeed(opts.dropoutSeed, 1), perturbations });
+    const tape = phase('forward', () => model.forward(batch, { training: true, dropoutSeed: passSeed(opts.dropoutSeed, 1), perturbations }));
     try {
-      model.backward(tape, { loraGrads: true });
-      const loss = await model.loss(tape);
+      phase('backward', () => model.backward(tape, { loraGrads: true }));
+      const loss = await phaseAsync('loss', () => model.loss(tape));
       return { loss, perturbedLoss: loss, gradNorm: null };
     } finally {
       model.disposeTape(tape);

@@ -14,7 +14,7 @@ import { KernelCache, type Kernel } from './kernels.ts';
 import { GpuMemory, type GpuBuffer } from './memory.ts';
 import { describeAdapter, type GpuPort } from './port.ts';
 import type { WebGPUBackendOptions } from './options.ts';
-import { Recorder } from './recorder.ts';
+import { Recorder, type DispatchHooks } from './recorder.ts';
 
 export type { GpuBuffer } from './memory.ts';
 export type { WebGPUBackendOptions } from './options.ts';
@@ -119,6 +119,8 @@ export class WebGPUBackend implements Backend {
   /** GPU time per kernel name, summed over dispatches (empty unless created with timing). */
   kernelTimes(): Map<string, { count: number; ms: number }> { return this.recorder.kernelTimes(); }
   get timingEnabled(): boolean { return this.recorder.timingEnabled; }
+  /** For a profiler: tag dispatches, and receive each timed dispatch's GPU timestamps. */
+  get dispatchHooks(): DispatchHooks { return this.recorder; }
 
   // ---- ops: kernels/wgsl/<op>.wgsl ----------------------------------------------------------
   matmul(c: BufferHandle, a: BufferHandle, b: BufferHandle, p: MatmulParams): void {

@@ -19,7 +19,20 @@ export interface RecorderOptions {
   afterSubmit: () => void;
 }
 
-export class Recorder {
+/**
+ * For a profiler (engine/profile/profiler.ts): `tag` is attached to each dispatch recorded while
+ * it is set; with timing on, `onTime` gets every timed dispatch with its tag, its GPU timestamps
+ * (ns) and the CPU time (performance.now(), ms) of the submit that carried it.
+ */
+export interface DispatchHooks {
+  tag: unknown;
+  onTime: ((label: string, tag: unknown, beginNs: bigint, endNs: bigint, submitMs: number) => void) | null;
+}
+
+export class Recorder implements DispatchHooks {
+  tag: unknown = null;
+  onTime: DispatchHooks['onTime'] = null;
+  private batchTags: unknown[] = [];
   private encoder: PortEncoder | null = null;
   private pass: PortPass | null = null;
   private batchLabels: string[] = [];
@@ -76,6 +89,7 @@ export class Recorder {
     if (this.querySet) pass.end();
     this.batchLabels.push(label);
     this.batchOps.push(op);
+    this.batchTags.push(this.tag);
   }
 
   /** Records a buffer-to-buffer copy (bytes). */
@@ -113,10 +127,11 @@ export class Recorder {
     if (!this.encoder) return;
     this.endPass();
     const enc = this.encoder;
-    const labels = this.batchLabels, ops = [...new Set(this.batchOps)];
+    const labels = this.batchLabels, ops = [...new Set(this.batchOps)], tags = this.batchTags;
     this.encoder = null;
     this.batchLabels = [];
     this.batchOps = [];
+    this.batchTags = [];
     let readback: PortBuffer | null = null;
     if (this.querySet && this.queryResolve && labels.length) {
       enc.resolveQuerySet(this.querySet, 0, 2 * labels.length, this.queryResolve, 0);
@@ -124,12 +139,13 @@ export class Recorder {
       enc.copyBufferToBuffer(this.queryResolve, 0, readback, 0, 16 * labels.length);
     }
     const what = ops.length ? `submit of [${ops.length > 12 ? `${ops.slice(0, 12).join(', ')} and ${ops.length - 12} more` : ops.join(', ')}]` : 'submit of copies';
+    const submitMs = performance.now();
     this.port.scoped(what, () => {
       if (labels.length) this.port.writeBuffer(this.uniform, 0, this.uniformBytes, labels.length * SLOT);
       this.port.submit(enc.finish());
     });
     this.opts.afterSubmit();
-    if (readback) this.pendingTimes.push(this.collectTimes(readback, labels));
+    if (readback) this.pendingTimes.push(this.collectTimes(readback, labels, tags, submitMs));
   }
 
   /** GPU time per kernel name, summed over dispatches (empty unless timing is on). */
@@ -166,7 +182,7 @@ export class Recorder {
     this.pass = null;
   }
 
-  private async collectTimes(buf: PortBuffer, labels: string[]): Promise<void> {
+  private async collectTimes(buf: PortBuffer, labels: string[], tags: unknown[], submitMs: number): Promise<void> {
     try {
       const t = new BigUint64Array(await this.port.mapRead(buf, 16 * labels.length));
       for (let i = 0; i < labels.length; i++) {
@@ -175,6 +191,7 @@ export class Recorder {
         e.count++;
         e.ms += ns > 0 ? ns / 1e6 : 0;
         this.times.set(labels[i], e);
+        this.onTime?.(labels[i], tags[i], t[2 * i], t[2 * i + 1], submitMs);
       }
     } finally {
       this.port.destroyBuffer(buf);

@@ -98,6 +98,7 @@ export const EVAL_OPTIONS = {
     ...TRAIN_OPTIONS.weights, group: GEN,
     help: 'storage of the frozen weights; f16 needs WebGPU with shader-f16 and\nallows no --adapter (default {default})',
   },
+  profile: { ...TRAIN_OPTIONS.profile, group: GEN },
 };
 
 export type EvaluateValues = OptionValues<typeof EVAL_OPTIONS>;

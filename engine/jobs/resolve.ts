@@ -22,12 +22,12 @@ export function resolveTokenizer(modelPath: string, path?: string): Tokenizer {
  * `log` (the job's onLog), so the command line shows it and a library caller can redirect it;
  * so does a note when the WebGPU adapter it got is a CPU software renderer.
  */
-export async function resolveBackend(kind: BackendKind, opts: { threads?: number; webgpuLib?: string; log: (message: string) => void }): Promise<Backend> {
+export async function resolveBackend(kind: BackendKind, opts: { threads?: number; webgpuLib?: string; timing?: boolean; log: (message: string) => void }): Promise<Backend> {
   const { selectBackend, isSoftwareRenderer } = await import('../../bindings/select.ts');
   let backend: Backend;
   try {
     backend = await selectBackend(kind, {
-      quiet: true, threads: opts.threads, webgpuLib: opts.webgpuLib, onFallback: (reason) => opts.log(`backend: auto chose WASM (${reason})`),
+      quiet: true, threads: opts.threads, webgpuLib: opts.webgpuLib, timing: opts.timing, onFallback: (reason) => opts.log(`backend: auto chose WASM (${reason})`),
     });
   } catch (e) {
     // a backend's own bad-input errors (a missing or unusable webgpu.h library) carry exit code 2

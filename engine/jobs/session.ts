@@ -21,6 +21,7 @@ import type { HostWeights, ModelConfig } from '../model/family.ts';
 import { loadModel } from '../model/load.ts';
 import { buildModel } from '../model/registry.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
+import { Profiler } from '../profile/profiler.ts';
 import { asInput, InputError } from './errors.ts';
 import { resolveBackend, resolveTokenizer } from './resolve.ts';
 
@@ -35,7 +36,7 @@ export interface HostModel { config: ModelConfig; weights: HostWeights }
  * selectBackend, imported only when a session opens a backend by kind; embedders may inject their
  * own (or hand the session a backend object).
  */
-export type BackendFactory = (kind: BackendKind, opts: { threads?: number; webgpuLib?: string; log: (message: string) => void }) => Promise<Backend>;
+export type BackendFactory = (kind: BackendKind, opts: { threads?: number; webgpuLib?: string; timing?: boolean; log: (message: string) => void }) => Promise<Backend>;
 
 export interface SessionOptions {
   /** a Hugging Face directory or a llama2.c .bin, or a model already in memory */
@@ -56,6 +57,11 @@ export interface SessionOptions {
    */
   keepHostWeights?: boolean;
   openBackend?: BackendFactory;
+  /**
+   * Profile everything run on this session into a Chrome trace-event file at this path
+   * (engine/profile/profiler.ts); a job writes it with writeProfile() when it succeeds.
+   */
+  profile?: string | null;
   /** messages about choices made (backend fallback, merges) */
   log?: (message: string) => void;
 }
@@ -110,9 +116,15 @@ export class Session {
     let backend: Backend;
     if (typeof o.backend === 'object') backend = o.backend;
     else {
-      backend = await (o.openBackend ?? resolveBackend)(o.backend ?? 'auto', { threads: o.threads, webgpuLib: o.webgpuLib, log });
+      backend = await (o.openBackend ?? resolveBackend)(o.backend ?? 'auto', { threads: o.threads, webgpuLib: o.webgpuLib, timing: !!o.profile, log });
     }
+    const owned = backend;
+    let profiler: Profiler | null = null;
     try {
+      if (o.profile) {
+        profiler = new Profiler(o.profile);
+        backend = profiler.attach(backend);
+      }
       let model: CausalLM;
       try {
         model = buildModel(backend, config, host.weights, { weightDtype: weights });
@@ -121,11 +133,29 @@ export class Session {
       }
       const kept = o.keepHostWeights ? host : null;
       host = null;
-      return new Session(backend, ownsBackend, config, tokenizer, modelPath, fingerprint, weights, kept, model, log);
+      const session = new Session(backend, ownsBackend, config, tokenizer, modelPath, fingerprint, weights, kept, model, log);
+      session.profiler = profiler;
+      return session;
     } catch (e) {
-      if (ownsBackend) await backend.destroy();
+      profiler?.stop();
+      if (ownsBackend) await owned.destroy();
       throw e;
     }
+  }
+
+  /** The session's profiler (SessionOptions.profile), or null. */
+  private profiler: Profiler | null = null;
+
+  /**
+   * Writes the profile (SessionOptions.profile) and logs its per-kernel table; a job calls it once
+   * it has succeeded (a failed run writes none). Nothing happens without a profile.
+   */
+  async writeProfile(): Promise<void> {
+    if (!this.profiler) return;
+    const p = this.profiler;
+    this.profiler = null;
+    const s = await p.finish({ model: this.config.namePath });
+    this.log(`profile: trace written to ${s.path} (${s.events} events; open it in ui.perfetto.dev)\n${s.report}`);
   }
 
   /** The model on the backend: the base weights with `merged` merged in, and whatever adapter a job attached. */
@@ -183,6 +213,7 @@ export class Session {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.profiler?.stop();
     this.current.lora = null;
     this.current.dispose();
     this.host = null;

@@ -10,13 +10,13 @@ import { train, type StepFunction, type TrainCallbacks, type TrainResult } from 
 import { checkTrainValues, type TrainValues } from './train-options.ts';
 
 /** The options that belong to a session: a job handed a session must not name them. */
-export const SESSION_KEYS = ['model', 'tokenizer', 'backend', 'threads', 'webgpuLib', 'weights'] as const;
+export const SESSION_KEYS = ['model', 'tokenizer', 'backend', 'threads', 'webgpuLib', 'weights', 'profile'] as const;
 
 /**
  * Checks and completes a training job's options; throws InputError naming the bad option.
  * `required` maps each option that must be given to the words of its message (e.g.
  * `data: 'no data given (--data PATH)'`). With `onSession` the options are for a session the
- * caller holds (`${job}On`), so they must not name its model, tokenizer, backend, threads, webgpu library or weights.
+ * caller holds (`${job}On`), so they must not name its model, tokenizer, backend, threads, webgpu library, weights or profile.
  */
 export function normalizeTrainJob<T extends OptionTable>(job: string, table: T, input: Partial<OptionInputs<T>>, onSession: boolean,
   required: Record<string, string>): OptionValues<T> & { out: string } {
@@ -38,21 +38,24 @@ export function normalizeTrainJob<T extends OptionTable>(job: string, table: T, 
 /** A job's options that describe its session. */
 export type SessionValues = Pick<TrainValues, typeof SESSION_KEYS[number]>;
 
-/** The session a job's options describe (model, tokenizer, backend, threads, webgpu library, weights). */
+/** The session a job's options describe (model, tokenizer, backend, threads, webgpu library, weights, profile). */
 export function sessionOptionsOf(o: SessionValues, log: (m: string) => void): SessionOptions {
-  return { model: o.model!, tokenizer: o.tokenizer, backend: o.backend, threads: o.threads, webgpuLib: o.webgpuLib, weights: o.weights, log };
+  return { model: o.model!, tokenizer: o.tokenizer, backend: o.backend, threads: o.threads, webgpuLib: o.webgpuLib, weights: o.weights, profile: o.profile, log };
 }
 
 /**
  * Opens a session for a one-shot job, runs `fn` on it and closes it. The options stop holding the
- * model once it is uploaded, so a caller's in-memory weights can be collected.
+ * model once it is uploaded, so a caller's in-memory weights can be collected. With --profile the
+ * trace is written (and its table logged) when fn succeeds.
  */
 export async function withJobSession<R>(o: SessionValues,
   log: (m: string) => void, fn: (s: Session) => Promise<R>): Promise<R> {
   const session = await Session.open(sessionOptionsOf(o, log));
   o.model = undefined;
   try {
-    return await fn(session);
+    const r = await fn(session);
+    await session.writeProfile();
+    return r;
   } finally {
     await session.close();
   }

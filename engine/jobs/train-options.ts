@@ -2,6 +2,8 @@
 // schedule and optimizer, the LoRA, and run control. A job spreads TRAIN_OPTIONS into its own
 // table and adds its entries (align: --method, --rho). Each entry is the option's only
 // declaration: its flag, default, check, --help line and fingerprint key (engine/jobs/options.ts).
+import { existsSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { Backend } from '../backend.ts';
 import { parseTargets, type LoraTarget } from '../lora.ts';
 import { FAMILIES } from '../model/registry.ts';
@@ -29,6 +31,25 @@ export const MAX_TOTAL_STEPS = 10_000_000;
 const MAX_STEPS = MAX_TOTAL_STEPS;
 
 const IO = 'Inputs and output', SCHEDULE = 'Schedule and optimizer', LORA = 'LoRA', RUN = 'Run control';
+
+/**
+ * --profile, for every job (a training job has it through TRAIN_OPTIONS; another job's table
+ * spreads it in): the session profiles the run (engine/profile/profiler.ts) and the job writes
+ * the trace when it succeeds.
+ */
+export const PROFILE_OPTION = opt.string<string | null>({
+  group: RUN, arg: 'PATH', default: null, normalize: checkProfilePath,
+  help: 'write a Chrome trace-event file of the run (open it in ui.perfetto.dev): each\n'
+    + 'op\'s wall time (WASM) or GPU timestamps (WebGPU), within the step\'s phases;\n'
+    + 'print a per-kernel table (calls, total ms, GFLOP/s) at the end',
+});
+
+function checkProfilePath(p: string | null): string | null {
+  if (p === null) return null;
+  if (p === '' || (existsSync(p) && statSync(p).isDirectory())) throw new Error(`--profile must name a file, got '${p}'`);
+  if (!existsSync(dirname(resolve(p)))) throw new Error(`--profile: directory not found: ${dirname(resolve(p))}`);
+  return p;
+}
 
 export const TRAIN_OPTIONS = {
   // ---- inputs and output ----
@@ -159,6 +180,7 @@ export const TRAIN_OPTIONS = {
     group: RUN, flag: 'on-nonfinite', arg: 'stop|skip', default: 'stop',
     help: 'a step whose loss or gradients are NaN or Inf: stop the run (exit 1,\nno adapter written, checkpoints kept) or skip: drop that step\'s update\nand count it (skipped_nonfinite in metrics.jsonl; 10 in a row stop)\n(default {default}); non-finite weights after an update always stop',
   }),
+  profile: PROFILE_OPTION,
 };
 
 export type TrainValues = OptionValues<typeof TRAIN_OPTIONS>;

@@ -17,6 +17,7 @@ import { Lora, resolveLoraTargets } from '../lora.ts';
 import type { Batch, CausalLM } from '../model/causal_lm.ts';
 import { clipGrads, createOptimizer, gradNorm, lrLambda, warmupSteps, type Optimizer, type Param } from '../optim.ts';
 import { fill, scale } from '../ops/elementwise.ts';
+import { phase, phaseAsync, phaseBegin, phaseEnd } from '../profile/phases.ts';
 import { mixSeed } from '../random.ts';
 import type { StepResult } from '../vaccine.ts';
 import { examplesSha256, findCheckpoint, findResume, pruneCheckpoints, rowsSha256, restoreOptimizer, saveCheckpoint, type Fingerprint, type Resume } from './checkpoint.ts';
@@ -119,8 +120,9 @@ export async function trainLoop(o: LoopOptions): Promise<StepMetrics[]> {
     await new Promise((r) => setImmediate(r));
     if (o.signal?.aborted) break;
     const ts = performance.now();
+    phaseBegin('step');
     const lr = o.lr * lrLambda(o.scheduler, k, o.warmup, o.totalSteps);
-    for (const g of grads) fill(g, 0);
+    phase('zero gradients', () => { for (const g of grads) fill(g, 0); });
     let loss = 0, pLoss = 0, gNorm = 0, tokens = 0, epoch = 0;
     let res: StepResult | null = null;
     let bad: string | null = null;
@@ -129,7 +131,7 @@ export async function trainLoop(o: LoopOptions): Promise<StepMetrics[]> {
       const { batch, epoch: e } = o.microBatch(mb);
       epoch = e;
       for (const len of batch.lengths) tokens += len;
-      res = await o.step(batch, { microBatch: mb, dropoutSeed: mixSeed(o.seed, mb, 0xd5), seed: o.seed });
+      res = await phaseAsync('micro-batch', () => o.step(batch, { microBatch: mb, dropoutSeed: mixSeed(o.seed, mb, 0xd5), seed: o.seed }));
       loss += res.loss / o.gradAccum;
       pLoss += (res.perturbedLoss ?? 0) / o.gradAccum;
       gNorm += (res.gradNorm ?? 0) / o.gradAccum;
@@ -146,7 +148,7 @@ export async function trainLoop(o: LoopOptions): Promise<StepMetrics[]> {
     let norm = NaN;
     if (bad === null) {
       if (o.gradAccum > 1) for (const g of grads) scale(g, g, 1 / o.gradAccum);
-      norm = await gradNorm(backend, grads);
+      norm = await phaseAsync('gradient norm', () => gradNorm(backend, grads));
       if (!Number.isFinite(norm)) bad = await describeNonFinite('the gradients', grads, names.map((n) => `${n} grad`));
     }
     const metricsOf = (nonfinite: string | null): StepMetrics => {
@@ -171,15 +173,16 @@ export async function trainLoop(o: LoopOptions): Promise<StepMetrics[]> {
     }
     if (bad === null) {
       // HF Trainer clips after accumulation, before the step (max_grad_norm, default 1.0)
-      clipGrads(grads, norm, o.maxGradNorm);
-      optimizer.step(lr);
-      const w = await sumOfSquares(backend, weights);
+      phase('clip gradients', () => clipGrads(grads, norm, o.maxGradNorm));
+      phase('optimizer', () => optimizer.step(lr));
+      const w = await phaseAsync('weights check', () => sumOfSquares(backend, weights));
       if (!Number.isFinite(w)) await stop(await describeNonFinite('the updated weights', weights, names));
       skippedInARow = 0;
     } else {
       skipped++;
     }
-    await backend.sync();
+    await phaseAsync('sync', () => backend.sync());
+    phaseEnd('step');
     const m = metricsOf(bad);
     metrics.push(m);
     await o.onStep?.(m);
