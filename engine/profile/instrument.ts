@@ -5,23 +5,20 @@
 // per-op wall time, GPU timestamps, the trace file) and the benchmark harness (bench/: allocations
 // per step, the high-water mark of bytes in use).
 //
-// Calls the backend makes to itself (the WASM backend's loraForward calls its own matmul) are
-// not seen: an op is reported once, as the engine called it.
+// Every method the engine calls on the backend is watched, except a few that are neither ops nor
+// memory traffic (bytesInUse, destroy, ...), so an op added to the Backend interface is seen with
+// no change here. Calls the backend makes to itself (the WASM backend's loraForward calls its own
+// matmul) are not seen: an op is reported once, as the engine called it.
 import type { Backend } from '../backend.ts';
 
-/** The Backend methods that compute (the op table of engine/backend.ts). */
-export const COMPUTE_OPS = [
-  'matmul', 'matmulF16B', 'loraForward', 'loraBackward', 'dropoutMask', 'embedding', 'embeddingBackward',
-  'rmsnorm', 'rmsnormBackward', 'rope', 'attention', 'attentionBackward', 'swiglu', 'swigluBackward',
-  'crossEntropy', 'crossEntropyBackward', 'sumSquares', 'adamw', 'axpy', 'scale', 'scaleByInverseNorm',
-] as const;
+/** The Backend methods that move or hold memory (read and sync return promises); every other method is an op. */
+export const MEMORY_OPS: ReadonlySet<string> = new Set(['alloc', 'allocF16', 'free', 'write', 'writeF16', 'read', 'copy', 'fill', 'sync']);
 
-/** The Backend methods that move or hold memory. read and sync return promises. */
-export const MEMORY_OPS = ['alloc', 'allocF16', 'free', 'write', 'writeF16', 'read', 'copy', 'fill', 'sync'] as const;
+/** Methods that are neither ops nor memory traffic: called straight through, unwatched. */
+const UNWATCHED: ReadonlySet<string> = new Set(['bytesInUse', 'destroy', 'kernelTimes', 'readSync', 'constructor', 'toString', 'valueOf']);
 
-export type BackendCall = typeof COMPUTE_OPS[number] | typeof MEMORY_OPS[number];
-
-const WATCHED: ReadonlySet<string> = new Set<string>([...COMPUTE_OPS, ...MEMORY_OPS]);
+/** A watched method's name: an op of the Backend interface (matmul, attention, ...) or one of MEMORY_OPS. */
+export type BackendCall = string;
 
 /**
  * Called instead of each watched method: it must call `run()` exactly once (which performs the
@@ -43,8 +40,8 @@ export function instrumentBackend<B extends Backend>(backend: B, around: AroundH
       let fn = wrapped.get(prop);
       if (!fn) {
         const method = value as (...a: unknown[]) => unknown;
-        fn = typeof prop === 'string' && WATCHED.has(prop)
-          ? (...args: unknown[]) => around(prop as BackendCall, args, () => method.apply(target, args))
+        fn = typeof prop === 'string' && !UNWATCHED.has(prop)
+          ? (...args: unknown[]) => around(prop, args, () => method.apply(target, args))
           : method.bind(target);
         wrapped.set(prop, fn);
       }

@@ -13,7 +13,7 @@
 import type { Backend } from '../backend.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { opFlops } from './flops.ts';
-import { COMPUTE_OPS, instrumentBackend, type BackendCall } from './instrument.ts';
+import { instrumentBackend, MEMORY_OPS, type BackendCall } from './instrument.ts';
 import { listenToPhases, type PhaseSink } from './phases.ts';
 
 /** One event of the trace-event format (the "X" complete events and "M" metadata this file writes). */
@@ -32,7 +32,6 @@ interface OpStat { name: string; compute: boolean; calls: number; cpuMs: number;
 interface GpuTime { label: string; op: OpStat | null; beginNs: bigint; endNs: bigint; submitMs: number }
 
 const PID = 1, CPU_TID = 1, GPU_TID = 2;
-const COMPUTE: ReadonlySet<string> = new Set(COMPUTE_OPS);
 /** Beyond this many events the trace keeps only the first ones (the table still counts everything). */
 const MAX_EVENTS = 1_000_000;
 
@@ -121,7 +120,7 @@ export class Profiler implements PhaseSink {
 
   private stat(name: string): OpStat {
     let s = this.ops.get(name);
-    if (!s) { s = { name, compute: COMPUTE.has(name), calls: 0, cpuMs: 0, gpuMs: 0, gpuDispatches: 0, flops: 0 }; this.ops.set(name, s); }
+    if (!s) { s = { name, compute: !MEMORY_OPS.has(name), calls: 0, cpuMs: 0, gpuMs: 0, gpuDispatches: 0, flops: 0 }; this.ops.set(name, s); }
     return s;
   }
 
