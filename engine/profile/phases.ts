@@ -9,10 +9,15 @@ export interface PhaseSink {
 
 let sink: PhaseSink | null = null;
 
-/** Starts (or with null stops) sending phases to `s`; one listener at a time. */
-export function listenToPhases(s: PhaseSink | null): void {
-  if (s && sink && s !== sink) throw new Error('another profiler is already listening to the step phases');
+/** Starts sending phases to `s`; one listener at a time. */
+export function listenToPhases(s: PhaseSink): void {
+  if (sink && s !== sink) throw new Error('another profiler is already listening to the step phases (one profiled run at a time)');
   sink = s;
+}
+
+/** Stops sending phases to `s` (nothing happens when another listener holds them). */
+export function stopListening(s: PhaseSink): void {
+  if (sink === s) sink = null;
 }
 
 /** Marks the start of phase `name` (end it with phaseEnd; on an exception the run's profile is dropped anyway). */

@@ -14,7 +14,7 @@ import type { Backend } from '../backend.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { opFlops } from './flops.ts';
 import { instrumentBackend, MEMORY_OPS, type BackendCall } from './instrument.ts';
-import { listenToPhases, type PhaseSink } from './phases.ts';
+import { listenToPhases, stopListening, type PhaseSink } from './phases.ts';
 
 /** One event of the trace-event format (the "X" complete events and "M" metadata this file writes). */
 export interface TraceEvent {
@@ -132,7 +132,7 @@ export class Profiler implements PhaseSink {
   stop(): void {
     this.active = false;
     if (this.hooks) { this.hooks.onTime = null; this.hooks.tag = null; this.hooks = null; }
-    listenToPhases(null);
+    stopListening(this);
   }
 
   /**
