@@ -1,5 +1,6 @@
 // --profile on a real align run (the built-in demo: a tiny random Llama on generated rows, so it
-// runs on a fresh clone), through the command line: the trace file must be well-formed trace-event
+// runs on a fresh clone; and stories260K on safety_refusals where ../shared/data has them), through
+// the command line: the trace file must be well-formed trace-event
 // JSON (test/profile/trace_check.ts), hold the step's phases nested as they run (Vaccine: pass 1
 // forward and backward, the perturbation, pass 2 forward and backward, the optimizer; SFT: forward,
 // backward, optimizer), the ops inside them with their FLOPs, and on WebGPU (lavapipe here) the
@@ -11,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { webgpuBackend } from '../helpers.ts';
+import { DATA_DIR, webgpuBackend } from '../helpers.ts';
 import { checkTrace, within, type TraceEvent } from './trace_check.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -130,6 +131,17 @@ test('--profile in a directory that does not exist: exit 2, one line, nothing wr
   assert.match(r.stderr, /--profile: directory not found/);
   assert.not.ok(existsSync(out), 'nothing written to --out');
 });
+
+// The real model and data, where ../shared/data has them: stories260K aligned on safety_refusals.
+const model = join(DATA_DIR, 'models/stories260K/stories260K.bin'), data = join(DATA_DIR, 'alignment/safety_refusals.jsonl');
+if (existsSync(model) && existsSync(data)) {
+  test('--profile, Vaccine on stories260K and safety_refusals (WASM)', () => {
+    const { events, stdout } = profiledRun('real', ['--model', model, '--data', data, '--method', 'vaccine', '--backend', 'wasm', '--threads', '2']);
+    checkSteps(events, VACCINE);
+    checkOps(events);
+    checkTable(stdout);
+  });
+}
 
 const gpu = await webgpuBackend();
 if (gpu) {
