@@ -7,11 +7,14 @@
 // dispatches' GPU timestamps; the per-kernel table is printed. A --profile path in a missing
 // directory is bad input: exit 2, one line, nothing written.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { randomLlamaWeights } from '../../engine/demo.ts';
+import { writeSafetensors } from '../../engine/io/safetensors.ts';
+import { tinyConfig } from '../align/helpers_align.ts';
 import { DATA_DIR, webgpuBackend } from '../helpers.ts';
 import { checkTrace, within, type TraceEvent } from './trace_check.ts';
 
@@ -19,15 +22,18 @@ const root = new URL('../../', import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'profile-'));
 process.on('exit', () => rmSync(work, { recursive: true, force: true }));
 
-function align(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'runtime/align-main.ts', ...args], { cwd: root, encoding: 'utf8', timeout: 600_000 });
+/** Runs a command (runtime/<cmd>-main.ts, as its launcher runs the bundle) and returns what it printed. */
+function command(cmd: 'align' | 'finetune' | 'evaluate', args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', `runtime/${cmd}-main.ts`, ...args], { cwd: root, encoding: 'utf8', timeout: 600_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
+const align = (args: string[]) => command('align', args);
 
-/** Runs the demo for 2 steps with --profile and returns the checked trace and what was printed. */
-function profiledRun(name: string, extra: string[]) {
+/** Runs align (the demo unless `extra` names a model) for 2 steps with --profile; returns the checked trace and what was printed. */
+function profiledRun(name: string, extra: string[], cmd: 'align' | 'finetune' | 'evaluate' = 'align') {
   const trace = join(work, `${name}.json`);
-  const r = align(['--max-steps', '2', '--out', join(work, name), '--profile', trace, ...extra]);
+  const r = command(cmd, [...(cmd === 'evaluate' ? [] : ['--max-steps', '2']), '--out', join(work, name + (cmd === 'evaluate' ? '.out.json' : '')),
+    '--profile', trace, ...extra]);
   assert.is(r.status, 0, `align failed: ${r.stderr}`);
   const { events, problems } = checkTrace(JSON.parse(readFileSync(trace, 'utf8')));
   assert.equal(problems.slice(0, 5), [], 'the trace breaks the trace-event format');
@@ -74,11 +80,11 @@ function checkOps(events: TraceEvent[]): void {
   }
 }
 
-function checkTable(stdout: string): void {
+function checkTable(stdout: string, withPhases = true): void {
   assert.match(stdout, /profile: trace written to /);
   assert.match(stdout, /op\s+calls\s+total ms\s+share\s+GFLOP\s+GFLOP\/s/);
   assert.match(stdout, /\n\s+matmul\s+\d+\s+[\d.]+\s+[\d.]+%\s+[\d.]+\s+[\d.]+/, 'a matmul row with its GFLOP/s');
-  assert.match(stdout, /phases:/);
+  if (withPhases) assert.match(stdout, /phases:/);
 }
 
 test('the trace checker refuses what breaks the format', () => {
@@ -142,6 +148,45 @@ if (existsSync(model) && existsSync(data)) {
     checkTable(stdout);
   });
 }
+
+// finetune and evaluate have the option from the shared table: a tiny HF model directory (the
+// 24-token fixture tokenizer) fine-tuned on an sst2 / harmful mix, then evaluated.
+const modelDir = join(work, 'model');
+{
+  const config = tinyConfig({ vocabSize: 32, maxSeqLen: 1024, namePath: modelDir });
+  mkdirSync(modelDir);
+  writeFileSync(join(modelDir, 'config.json'), JSON.stringify({
+    architectures: ['LlamaForCausalLM'], model_type: 'llama', vocab_size: 32, hidden_size: 16, intermediate_size: 24,
+    num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 8, max_position_embeddings: 1024,
+    rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: false, bos_token_id: 1, eos_token_id: 2,
+  }));
+  writeSafetensors(join(modelDir, 'model.safetensors'), randomLlamaWeights(config, 3));
+  copyFileSync(join(root, 'test/fixtures/hf-tiny-tokenizer/tokenizer.json'), join(modelDir, 'tokenizer.json'));
+}
+const rowsFile = (name: string, rows: object[]) => {
+  const p = join(work, name);
+  writeFileSync(p, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  return p;
+};
+const sst2 = rowsFile('sst2.jsonl', Array.from({ length: 12 }, (_, i) => ({ sentence: `hello world ${i}`, label: i % 2 })));
+const harm = rowsFile('harm.jsonl', [{ prompt: 'hello', response: 'world' }, { prompt: 'world', response: 'hello' }]);
+
+test('--profile on finetune: the trainer\'s phases (forward, backward, optimizer) and the table', () => {
+  const { events, stdout } = profiledRun('finetune', ['--model', modelDir, '--task', 'sst2', '--benign', sst2, '--harmful', harm,
+    '--n', '8', '--p', '0.25', '--batch-size', '4', '--max-length', '512', '--backend', 'wasm', '--threads', '1'], 'finetune');
+  checkSteps(events, ['forward', 'backward', 'optimizer']);
+  checkOps(events);
+  checkTable(stdout);
+});
+
+test('--profile on evaluate: generation\'s ops in a well-formed trace, the table, the summary still last', () => {
+  const { events, stdout } = profiledRun('evaluate', ['--model', modelDir, '--harmful', rowsFile('prompts.jsonl', [{ prompt: 'hello world' }]),
+    '--task', 'sst2', '--eval', sst2, '--limit', '2', '--max-new-tokens', '3', '--backend', 'wasm', '--threads', '1'], 'evaluate');
+  assert.ok(ops(events, 'matmul').length > 0 && ops(events, 'attention').length > 0, 'the decoder\'s ops are traced');
+  checkTable(stdout, false); // evaluation has no training step: no phases
+  const lines = stdout.trim().split('\n');
+  assert.ok('harmful_score' in JSON.parse(lines[lines.length - 1]), 'the summary is still the last line');
+});
 
 const gpu = await webgpuBackend();
 if (gpu) {
