@@ -34,7 +34,7 @@ const esbuild = await import('esbuild');
 const t1 = Date.now();
 await esbuild.build({
   absWorkingDir: root,
-  entryPoints: { index: 'engine/index.ts', align: 'runtime/align-main.ts', finetune: 'runtime/finetune-main.ts', evaluate: 'runtime/evaluate-main.ts', generate: 'runtime/generate-main.ts' },
+  entryPoints: { index: 'engine/index.ts', align: 'runtime/align-main.ts', finetune: 'runtime/finetune-main.ts', evaluate: 'runtime/evaluate-main.ts', generate: 'runtime/generate-main.ts', experiment: 'runtime/experiment-main.ts' },
   outdir: 'dist',
   outExtension: { '.js': '.mjs' },
   bundle: true,

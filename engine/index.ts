@@ -39,6 +39,7 @@ export { align, type AlignOptions, type AlignCallbacks, type AlignResult } from 
 export { AlignInputError, ALIGN_DEFAULTS, alignOn, type AlignStartInfo, type StepMetrics } from './jobs/align.ts';
 export { finetune, finetuneOn, FINETUNE_DEFAULTS, type FinetuneOptions, type FinetuneCallbacks, type FinetuneResult, type FinetuneStartInfo, type Truncation } from './jobs/finetune.ts';
 export { evaluate, evaluateOn, EVAL_TASKS, type EvaluateOptions, type EvaluateCallbacks, type EvaluateResult, type EvaluateReport, type EvaluateSummary, type EvaluateItem, type EvaluateProgress, type EvaluateStartInfo } from './jobs/evaluate.ts';
+export { experiment, EXPERIMENT_OPTIONS, GRID_METHODS, VOLATILE_META_KEYS, type ExperimentOptions, type ExperimentCallbacks, type ExperimentResult, type ExperimentStartInfo, type UnitProgress, type UnitDone } from './jobs/experiment.ts';
 export { ModelJudge, readJudgeCheckpoint, JudgeModelError } from './eval/judge-model.ts';
 export { generate, generateOn, GENERATE_DEFAULTS, type GenerateJobOptions, type GenerateCallbacks, type GenerateResult, type GenerateProgress, type GenerateStartInfo, type Completion, type PromptInput, type PromptItem, type StopReason } from './jobs/generate.ts';
 export { Session, withSession, type SessionOptions, type HostModel, type BackendKind } from './jobs/session.ts';

@@ -1,0 +1,170 @@
+// The experiment grid's plan and records: which alignments and cells a grid has, in which order,
+// where each keeps its outputs, what it was run with (its settings fingerprint), whether a
+// previous run finished it, and the grid's ETA from measured times. No training happens here
+// (engine/jobs/experiment.ts runs the plan).
+//
+// Layout of --out:
+//   align/<method>-seed<s>/        the alignment adapter, metrics.jsonl, record.json
+//   cells/<method>-p<p>-seed<s>/   attack/ (the fine-tune's adapter, metrics.jsonl, mix.json),
+//                                  eval.json (HS, HS+, FA, drift), harmless.json (over-refusal),
+//                                  cell.json (the record)
+//   results.json, report.html
+//
+// A record is written when its unit starts (its fingerprint) and again when it ends (done, with
+// its metrics and seconds), each time whole (write to a temporary name, then rename). A re-run
+// skips a unit whose record says done with the same fingerprint, continues one that was started
+// with the same fingerprint (from the trainer's checkpoint when there is one), and refuses one
+// recorded with other settings unless told to redo it (--overwrite).
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../io/atomic.ts';
+import type { Metrics } from '../eval/results.ts';
+import type { GridMethod } from './experiment-options.ts';
+
+export type AlignMethodOf<M> = Exclude<M, 'none'>;
+
+export interface AlignUnit {
+  kind: 'align'; method: AlignMethodOf<GridMethod>; seed: number;
+  /** e.g. align/vaccine-seed1 */
+  id: string; dir: string;
+}
+export interface CellUnit {
+  kind: 'cell'; method: GridMethod; p: number; seed: number;
+  id: string; dir: string;
+  /** the alignment the cell attacks (null for method none) */
+  align: AlignUnit | null;
+}
+export type Unit = AlignUnit | CellUnit;
+
+export const RECORD_FILE = { align: 'record.json', cell: 'cell.json' } as const;
+
+/** A unit's name in progress lines: "vaccine seed 1" or "vaccine p=0.1 seed 1". */
+export function unitName(u: Unit): string {
+  return u.kind === 'align' ? `align ${u.method} seed ${u.seed}` : `${u.method} p=${u.p} seed ${u.seed}`;
+}
+
+/**
+ * The grid's units in the order they run: per seed, per method, its alignment and then its cells
+ * (p ascending), so that every cell attacking one alignment adapter runs right after it.
+ */
+export function planGrid(out: string, methods: readonly GridMethod[], ps: readonly number[], seeds: readonly number[]): Unit[] {
+  const units: Unit[] = [];
+  for (const seed of seeds) {
+    for (const method of methods) {
+      let align: AlignUnit | null = null;
+      if (method !== 'none') {
+        const id = `align/${method}-seed${seed}`;
+        align = { kind: 'align', method, seed, id, dir: join(out, id) };
+        units.push(align);
+      }
+      for (const p of ps) {
+        const id = `cells/${method}-p${p}-seed${seed}`;
+        units.push({ kind: 'cell', method, p, seed, id, dir: join(out, id), align });
+      }
+    }
+  }
+  return units;
+}
+
+/** A unit's settings: flat, so that a difference can be named. */
+export type UnitFingerprint = Record<string, string | number | boolean | null>;
+
+export interface UnitRecord {
+  kind: 'align' | 'cell';
+  method: string; seed: number; p?: number;
+  fingerprint: UnitFingerprint;
+  /** started: the unit's jobs may have written part of their outputs; attacked: the cell's fine-tune is done; done: all of it */
+  stage: 'started' | 'attacked' | 'done';
+  /** wall seconds of the unit's parts (summed over the runs that worked on it) */
+  seconds?: { align?: number; attack?: number; eval?: number; total?: number };
+  /** a cell's metrics (done cells) */
+  metrics?: Metrics;
+  backend?: string;
+}
+
+export function recordPath(u: Unit): string {
+  return join(u.dir, RECORD_FILE[u.kind]);
+}
+
+export function readRecord(u: Unit): UnitRecord | null {
+  const path = recordPath(u);
+  if (!existsSync(path)) return null;
+  try {
+    const r = JSON.parse(readFileSync(path, 'utf8')) as UnitRecord;
+    if (!r || typeof r !== 'object' || typeof r.fingerprint !== 'object' || !['started', 'attacked', 'done'].includes(r.stage)) return null;
+    return r;
+  } catch {
+    return null;
+  }
+}
+
+export function writeRecord(u: Unit, r: UnitRecord): void {
+  writeFileAtomic(recordPath(u), JSON.stringify(r, null, 1) + '\n');
+}
+
+/** The first setting that differs, as "lr: 0.001 there, 0.0001 now" (null when none). */
+export function fingerprintDiff(there: UnitFingerprint, now: UnitFingerprint): string | null {
+  const keys = [...new Set([...Object.keys(now), ...Object.keys(there)])];
+  for (const k of keys) {
+    const a = there[k] ?? null, b = now[k] ?? null;
+    if (a !== b) {
+      const show = (v: unknown) => (typeof v === 'string' && v.length > 16 && /^[0-9a-f]+$/.test(v) ? `${v.slice(0, 12)}…` : JSON.stringify(v));
+      return `${k}: ${show(a)} there, ${show(b)} now`;
+    }
+  }
+  return null;
+}
+
+export type UnitStatus =
+  | { state: 'new' }
+  | { state: 'done'; record: UnitRecord }
+  /** started with these settings and not finished: continue it */
+  | { state: 'partial'; record: UnitRecord }
+  /** recorded with other settings, or a folder that holds files but no record */
+  | { state: 'conflict'; why: string };
+
+/** What a previous run left of a unit. */
+export function unitStatus(u: Unit, fp: UnitFingerprint): UnitStatus {
+  const rec = readRecord(u);
+  if (!rec) {
+    if (!existsSync(u.dir) || readdirSync(u.dir).length === 0) return { state: 'new' };
+    return { state: 'conflict', why: `${u.dir} holds files but no readable ${RECORD_FILE[u.kind]}` };
+  }
+  const diff = fingerprintDiff(rec.fingerprint, fp);
+  if (diff) return { state: 'conflict', why: `${unitName(u)} in ${u.dir} was run with other settings (${diff})` };
+  return rec.stage === 'done' ? { state: 'done', record: rec } : { state: 'partial', record: rec };
+}
+
+/**
+ * The grid's ETA from measured times: an alignment of a method takes what that method's
+ * alignments took (else the mean of all alignments), a cell the mean of the cells. Null until
+ * there is something to go by for every kind of unit left.
+ */
+export class GridClock {
+  private readonly align = new Map<string, number[]>();
+  private readonly cells: number[] = [];
+
+  add(u: Unit, seconds: number): void {
+    if (u.kind === 'cell') this.cells.push(seconds);
+    else this.align.set(u.method, [...(this.align.get(u.method) ?? []), seconds]);
+  }
+
+  /** Seconds left for `left` (null when a kind of unit in it has no measured time yet). */
+  eta(left: readonly Unit[]): number | null {
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const allAlign = [...this.align.values()].flat();
+    let s = 0;
+    for (const u of left) {
+      if (u.kind === 'cell') {
+        if (this.cells.length === 0) return null;
+        s += mean(this.cells);
+      } else {
+        const own = this.align.get(u.method);
+        if (own?.length) s += mean(own);
+        else if (allAlign.length) s += mean(allAlign);
+        else return null;
+      }
+    }
+    return s;
+  }
+}
