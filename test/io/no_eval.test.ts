@@ -1,7 +1,7 @@
 // Nothing read from a file is ever run as code: the engine, the bindings and the command lines hold
 // no eval, no Function constructor, no node:vm, and no import() or require() of a computed name
 // (the one computed import is runtime/launch.js loading a command's bundle, dist/<command>.mjs, whose
-// name each launcher, runtime/{align,finetune,evaluate,generate}.js, fixes). Files are
+// name each launcher, runtime/{align,finetune,evaluate,generate,experiment}.js, fixes). Files are
 // parsed (JSON.parse, the safetensors / llama2.c / protobuf readers), never executed; a tokenizer
 // config's chat template, for one, is never rendered.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
