@@ -3,17 +3,15 @@
 // results.json and report.html). Flags, defaults, checks and --help come from the grid's option
 // table (EXPERIMENT_OPTIONS); this file adds the help's framing and the progress display: a line
 // per alignment and cell with the grid's ETA, and on a terminal a live line for the job running.
-import { experiment, EXPERIMENT_GROUPS, EXPERIMENT_OPTIONS, type ExperimentCallbacks, type UnitDone } from '../engine/jobs/experiment.ts';
+import { experiment, EXPERIMENT_GROUPS, EXPERIMENT_OPTIONS, type ExperimentCallbacks, type UnitDone, type UnitProgress } from '../engine/jobs/experiment.ts';
 import { PRESET_NOTE } from '../engine/jobs/experiment-options.ts';
 import { formatHelp, opt } from '../engine/jobs/options.ts';
-import { fmtTime, outputOptions, runCli, say, type Mode } from './cli.ts';
+import { fmtTime, outputOptions, ProgressDisplay, runCli, say, type Mode } from './cli.ts';
 
 const CLI_OPTIONS = {
   ...EXPERIMENT_OPTIONS,
-  // read by runtime/launch.js, which then leaves stderr unfiltered (runtime/dawn-noise.js)
-  verbose: opt.boolean({ group: 'Run control', default: false, help: 'also show Dawn\'s own WebGPU warnings on stderr (hidden by default)' }),
   ...outputOptions('Run control'),
-  json: opt.boolean({ group: 'Run control', default: false, help: 'print JSON lines (start, unit, log, done, error)' }),
+  json: opt.boolean({ group: 'Run control', default: false, help: 'print JSON lines (start, unit_start, unit, log, done, error)' }),
 };
 
 function helpText(): string {
@@ -53,62 +51,72 @@ function metricsText(m: UnitDone['metrics']): string {
   return `HS ${f(m.harmful_score)} HS+ ${f(m.harmful_score_plus)} FA ${f(m.finetune_accuracy)} drift ${drift} over-refusal ${f(m.over_refusal)}`;
 }
 
-/** Progress of the grid on stdout. */
-function gridProgress(mode: Mode): ExperimentCallbacks {
-  const out = say;
+/**
+ * Progress of the grid: a line per alignment and cell (its metrics, the elapsed time and the
+ * grid's ETA) above the shared display, which shows the unit running (its step or its answers)
+ * as a bar on a terminal, or as a line at least every --log-every-s in a log; JSON lines with --json.
+ */
+function gridProgress(mode: Mode): ExperimentCallbacks & { display: ProgressDisplay } {
+  const display = new ProgressDisplay(mode);
   let skippedShown = 0;
-  const live = (text: string) => { if (mode === 'tty') out(`\r${text}\x1b[K`); };
+  let t0 = performance.now(), gridEta: number | null = null, unitsDone = 0;
+  const show = (u: UnitProgress, fields: string[]) => display.update({
+    unit: 'unit', done: unitsDone, total: u.total, fields: [u.name, ...fields], elapsed_s: (performance.now() - t0) / 1000, eta_s: gridEta,
+  });
   return {
+    display,
     onStart(i) {
-      if (mode === 'json') { out(JSON.stringify({ event: 'start', ...i }) + '\n'); return; }
-      if (mode === 'quiet') return;
-      const src = { given: '', shared: ' (stories260K from the shared data folder)', demo: ' (no --model and no shared stories260K: the built-in demo, generated data)' }[i.source];
-      out(`experiment: ${i.model}${src} on ${i.backend || 'no backend (nothing to run)'}\n`);
-      out(`grid: ${i.alignments} alignments and ${i.cells} cells in ${i.out}; ${i.finished} finished before (skipped), ${i.toRun} to run\n`);
+      t0 = performance.now();
+      if (mode === 'json') { say(JSON.stringify({ event: 'start', ...i }) + '\n'); return; }
+      const src = { given: '', shared: ' (stories260K from the shared data folder)', demo: ' (the built-in demo model and generated data)' }[i.source];
+      display.line(`experiment: ${i.model}${src} on ${i.backend || 'no backend (nothing to run)'}`);
+      display.line(`grid: ${i.alignments} alignments and ${i.cells} cells in ${i.out}; ${i.finished} finished before (skipped), ${i.toRun} to run`);
     },
     onUnitStart(u) {
-      if (mode === 'json') out(JSON.stringify({ event: 'unit_start', index: u.index + 1, total: u.total, unit: u.name }) + '\n');
-      else live(`[${u.index + 1}/${u.total}] ${u.name}: starting`);
+      if (mode === 'json') say(JSON.stringify({ event: 'unit_start', index: u.index + 1, total: u.total, unit: u.name }) + '\n');
     },
     onStep(u, m, total) {
-      live(`[${u.index + 1}/${u.total}] ${u.name}: step ${m.step}/${total} loss ${m.loss.toFixed(4)}`);
+      show(u, [`step ${m.step}/${total}`, `loss ${m.loss.toFixed(4)}`]);
     },
     onEvalProgress(u, p) {
       if (p.phase === 'drift' || p.phase === 'judge') return;
-      live(`[${u.index + 1}/${u.total}] ${u.name}: evaluating, ${p.phase} ${p.done}/${p.total}`);
+      show(u, [`answers ${p.answered}/${p.answers}`]);
     },
     onUnitDone(u) {
+      unitsDone = u.done;
+      gridEta = u.eta_s;
       if (mode === 'json') {
-        out(JSON.stringify({ event: 'unit', index: u.index + 1, total: u.total, unit: u.name, skipped: u.skipped, seconds: u.seconds, metrics: u.metrics ?? null, done: u.done, elapsed_s: u.elapsed_s, eta_s: u.eta_s }) + '\n');
+        say(JSON.stringify({ event: 'unit', index: u.index + 1, total: u.total, unit: u.name, skipped: u.skipped, seconds: u.seconds, metrics: u.metrics ?? null, done: u.done, elapsed_s: u.elapsed_s, eta_s: u.eta_s }) + '\n');
         return;
       }
-      if (mode === 'quiet') return;
-      if (u.skipped) { skippedShown++; if (skippedShown > 3 && u.done < u.total) return; }
-      const eta = u.eta_s === null ? 'ETA after the first cell' : `ETA ${fmtTime(u.eta_s)}`;
+      // of the units finished before, the first three and the last are shown
+      if (u.skipped && ++skippedShown > 3 && u.index + 1 < u.total) return;
+      const eta = u.eta_s === null ? 'ETA once an alignment and a cell are timed' : `ETA ${fmtTime(u.eta_s)}`;
       const took = u.seconds === null ? '' : ` in ${u.seconds.toFixed(0)} s`;
       const what = u.unit.kind === 'cell' ? `: ${metricsText(u.metrics)}` : '';
-      out(`${mode === 'tty' ? '\r\x1b[K' : ''}[${u.index + 1}/${u.total}] ${u.skipped ? 'finished before' : 'done'}: ${u.name}${took}${what} | elapsed ${fmtTime(u.elapsed_s)}, ${eta}\n`);
+      display.line(`[${u.index + 1}/${u.total}] ${u.skipped ? 'finished before' : 'done'}: ${u.name}${took}${what} | elapsed ${fmtTime(u.elapsed_s)}, ${eta}`);
     },
     onLog(msg) {
-      if (mode === 'json') out(JSON.stringify({ event: 'log', message: msg }) + '\n');
-      else if (mode !== 'quiet') out(`${mode === 'tty' ? '\r\x1b[K' : ''}  ${msg}\n`);
+      if (mode === 'json') say(JSON.stringify({ event: 'log', message: msg }) + '\n');
+      else display.line(`  ${msg}`);
     },
   };
 }
 
 async function main(argv: string[]): Promise<number> {
-  return runCli('experiment', CLI_OPTIONS, argv, helpText, async ({ quiet: _q, json: _j, help: _h, verbose: _v, ...opts }, mode, signal) => {
-    const res = await experiment(opts, { ...gridProgress(mode), signal });
+  return runCli('experiment', CLI_OPTIONS, argv, helpText, async (opts, mode, signal) => {
+    const shown = gridProgress(mode);
+    const res = await experiment(opts, { ...shown, signal });
+    shown.display.end();
     const cells = res.results.cells.length, total = Number(res.results.meta?.cells_total ?? cells);
     if (mode === 'json') {
       say(JSON.stringify({ event: res.interrupted ? 'interrupted' : 'done', out: res.out, results: res.resultsPath, report: res.reportPath, cells, cells_total: total, ran: res.ran, skipped: res.skipped, seconds: res.wallSeconds }) + '\n');
     } else if (mode !== 'quiet') {
-      if (mode === 'tty') say('\r\x1b[K');
       say(`${res.interrupted ? 'stopped' : 'done'}: ${cells} of ${total} cells in ${res.resultsPath} and ${res.reportPath} (${res.ran} units run now, ${res.skipped} finished before; ${fmtTime(res.wallSeconds)})\n`);
     }
     if (res.interrupted) process.stderr.write('experiment: the same command continues the grid\n');
     return 0;
-  });
+  }, { interruptNote: 'stopping the job under way (a training job after its step, with a checkpoint; an evaluation after its batch)' });
 }
 
 process.exitCode = await main(process.argv.slice(2));

@@ -53,7 +53,7 @@ test('bad input: one line on stderr, exit code 2, nothing written', async () => 
     [['--n', '5000'], /n = 5000 with p = 0 needs 0 harmful and 5000 benign rows, but .*sst2_train\.jsonl has 1000 rows/],
     [['--task', 'alpaca'], /--task must be one of sst2, agnews, gsm8k, got 'alpaca'/],
     [['--task', 'agnews'], /the built-in demo has generated data for --task sst2 only/],
-    [['--align-n', '99999'], /--align-n 99999: .*align\.jsonl has 1000 rows/],
+    [['--align-n', '99999'], /--align-n 99999: .*align\.jsonl has 200 rows/],
     [['--judge', 'gpt'], /--judge must be 'keyword' or 'model:DIR', got 'gpt'/],
     [['--judge', `model:${join(work, 'no-judge')}`], /--judge model:.*no-judge: directory not found/],
     [['--harmful-prompts', noField], /nofield\.jsonl:2: .*prompt/],
@@ -103,8 +103,8 @@ test('killed (SIGKILL) in the middle, the same command resumes: finished units s
   assert.is(a.code, 0, a.stderr);
   assert.match(a.stdout, /\[8\/8\] done: vaccine p=0\.5 seed 1 in \d+ s: HS [\d.]+ HS\+ [\d.]+ FA [\d.]+ drift [\d.e+-]+ over-refusal [\d.]+ \| elapsed [\d:]+, ETA 0:00/);
   assert.match(a.stdout, /done: 6 of 6 cells in grid\/results\.json and grid\/report\.html \(8 units run now, 0 finished before/);
-  // --verbose runs the grid in the launcher's own process, so SIGKILL reaches it (no child left running)
-  const b = await run([...args, '--verbose'], { cwd: killed, onStdout: (text, kill) => { if (text.includes('[4/8] done')) kill(); } });
+  // the command runs in the process the launcher is (runtime/launch.js imports the bundle): SIGKILL ends the grid
+  const b = await run(args, { cwd: killed, onStdout: (text, kill) => { if (text.includes('[4/8] done')) kill(); } });
   assert.is(b.signal, 'SIGKILL');
   assert.not.match(b.stdout, /\[8\/8\]/);
   const c = await run(args, { cwd: killed });
