@@ -308,7 +308,7 @@ export async function train(job: TrainJob, cb: TrainCallbacks = {}): Promise<Tra
     // ---- training: from here on, `out` is written ----
     if (o.overwrite) {
       const gone = clearRun(o.out);
-      if (gone.length > 0) log(`--overwrite: removed the earlier run's ${gone.join(', ')} from ${o.out}`);
+      if (gone.length > 0) log(`starting afresh: removed the earlier run's ${gone.join(', ')} from ${o.out}`);
     }
     const created = !existsSync(o.out);
     mkdirSync(o.out, { recursive: true });
