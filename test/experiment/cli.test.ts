@@ -56,7 +56,7 @@ test('bad input: one line on stderr, exit code 2, nothing written', async () => 
     [['--align-n', '99999'], /--align-n 99999: .*align\.jsonl has 200 rows/],
     [['--judge', 'gpt'], /--judge must be 'keyword' or 'model:DIR', got 'gpt'/],
     [['--judge', `model:${join(work, 'no-judge')}`], /--judge model:.*no-judge: directory not found/],
-    [['--harmful-prompts', noField], /nofield\.jsonl:2: .*prompt/],
+    [['--harmful-prompts', noField], /nofield\.jsonl:2 \(line 2\): missing field "prompt"/],
     [['--harmful-prompts', join(work, 'missing.jsonl')], /--harmful-prompts: file not found: .*missing\.jsonl/],
     [['--model', join(work, 'no-model')], /model not found: .*no-model/],
     [['--eval-limit', '0'], /--eval-limit must be an integer >= 1, got 0/],
