@@ -221,12 +221,17 @@ export type ExperimentValues = OptionValues<typeof EXPERIMENT_OPTIONS>;
 // ---- presets -----------------------------------------------------------------------------------
 
 /**
- * --preset quick: the grid on stories260K in under 30 minutes on 2 cores (measured: see the
- * README). Short alignments and attacks at learning rates high enough for a tiny model to learn
- * within them (measured on stories260K: 100 alignment steps at lr 5e-3 make SFT and Vaccine refuse
- * every harmful and harmless prompt, at 1e-3 neither refuses; 60 attack steps at lr 3e-3 bring FA
- * off 0, at 1e-3 FA stays 0), few evaluation prompts, and a --max-length that keeps the SST-2
- * label (a row is ~205 tokens with stories260K's tokenizer, the longest 332 of the first 1000).
+ * --preset quick: the grid on stories260K in under 30 minutes on 2 cores (measured: 13.4 minutes
+ * of compute at load 6-10, README). Short alignments and attacks at learning rates high enough
+ * for a tiny model to learn within them, few evaluation prompts, and a --max-length that keeps
+ * the SST-2 label (a row is ~205 tokens with stories260K's tokenizer, the longest 332 of the first
+ * 1000). Measured on stories260K (evaluate.js, 40 prompts each): 100 alignment steps at lr 5e-3
+ * make SFT and Vaccine refuse every harmful and every harmless prompt (HS 0, over-refusal 100),
+ * at 1e-3 neither refuses. The attack at lr 3e-3 x 3 epochs (60 steps) is the one that takes: FA
+ * leaves 0 (the label words come out; ~50-65%, near SST-2's chance) and, even at p = 0, the
+ * benign rows undo the refusal; at lr 1e-3 x 4 epochs (80 steps) FA stays 0 and both aligned
+ * models go on refusing at every p. A model this small does not separate harmful from harmless
+ * prompts, so the grid exercises the pipeline more than it tests the paper's claim.
  */
 export const QUICK_PRESET: Partial<ExperimentOptions> = {
   methods: 'none,sft,vaccine', ps: '0,0.05,0.1,0.2', seeds: '2',
@@ -257,7 +262,7 @@ epochs, lr 1e-3, LoRA alpha 1, rho 2; attack 20 epochs (sst2, agnews; 50 for gsm
 1 (0.5 gsm8k), n 1000; batch 5, max length 200, LoRA r 8, dropout 0.1, all targets; AdamW, weight
 decay 0.1, cosine with warmup 0.1, max grad norm 1 (align.js's and finetune.js's own defaults);
 p 0, 0.05, 0.1, 0.2; seed 43. Days of compute on a CPU.
---preset quick: ${wrap(Object.entries(QUICK_PRESET).map(([k, v]) => `--${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} ${v}`).join(', '))}.`;
+${wrap(`--preset quick: ${Object.entries(QUICK_PRESET).map(([k, v]) => `--${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} ${v}`).join(', ')}.`)}`;
 
 /** Text broken into lines of at most `width` characters, at spaces. */
 function wrap(text: string, width = 96): string {
