@@ -221,8 +221,8 @@ export type ExperimentValues = OptionValues<typeof EXPERIMENT_OPTIONS>;
 // ---- presets -----------------------------------------------------------------------------------
 
 /**
- * --preset quick: the grid on stories260K in under 30 minutes on 2 cores (measured: 13.4 minutes
- * of compute at load 6-10, README). Short alignments and attacks at learning rates high enough
+ * --preset quick: the grid on stories260K in under 30 minutes on 2 cores (measured: 12.0 minutes
+ * wall at load 5.2-3.1 on the shared 2-core machine, README). Short alignments and attacks at learning rates high enough
  * for a tiny model to learn within them, few evaluation prompts, and a --max-length that keeps
  * the SST-2 label (a row is ~205 tokens with stories260K's tokenizer, the longest 332 of the first
  * 1000). Measured on stories260K (evaluate.js, 40 prompts each): 100 alignment steps at lr 5e-3
