@@ -125,8 +125,10 @@ export interface Backend {
   /**
    * dropout: mask[i] = (hash(seed, i) / 2^32 >= p) ? 1/(1-p) : 0, for i < n. The hash is the
    * same integer hash on every backend (kernels/as/dropout.ts), so masks agree bit for bit.
+   * With `rows` (index: i32 [n / width]), mask is [n / width, width] and element (r, j) hashes
+   * index[r] * width + j instead of its own place: the rows index[r] of a whole mask.
    */
-  dropoutMask(mask: BufferHandle, n: number, p: number, seed: number): void;
+  dropoutMask(mask: BufferHandle, n: number, p: number, seed: number, rows?: { index: BufferHandle; width: number } | null): void;
 
   /** embedding: out[i, :] = table[ids[i], :], i < N, rows of width D. */
   embedding(out: BufferHandle, table: BufferHandle, ids: BufferHandle, N: number, D: number): void;

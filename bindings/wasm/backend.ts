@@ -138,8 +138,8 @@ export class WasmBackend implements Backend {
     if (dA) this.pool.run('lora_backward_da', [ptr(dA), ptr(du), ptr(x), ptrOr0(mask), d.T, d.inF, d.r], par);
   }
 
-  dropoutMask(mask: BufferHandle, n: number, p: number, seed: number): void {
-    this.pool.run('dropout_mask', [ptr(mask), n, p, seed >>> 0], n >= this.minWork);
+  dropoutMask(mask: BufferHandle, n: number, p: number, seed: number, rows?: { index: BufferHandle; width: number } | null): void {
+    this.pool.run('dropout_mask', [ptr(mask), n, p, seed >>> 0, rows ? ptr(rows.index) : 0, rows ? rows.width : 1], n >= this.minWork);
   }
 
   embedding(out: BufferHandle, table: BufferHandle, ids: BufferHandle, N: number, D: number): void {

@@ -179,9 +179,10 @@ export class WebGPUBackend implements Backend {
     }
   }
 
-  dropoutMask(mask: BufferHandle, n: number, p: number, seed: number): void {
-    this.flatDispatch('dropout_mask', { file: 'dropout', entry: 'dropout_mask', access: 'w' }, 'ufuf',
-      [n, p, seed >>> 0, Math.fround(1 / Math.fround(1 - Math.fround(p)))], [mask], n);
+  dropoutMask(mask: BufferHandle, n: number, p: number, seed: number, rows?: { index: BufferHandle; width: number } | null): void {
+    this.flatDispatch('dropout_mask', { file: 'dropout', entry: 'dropout_mask', access: 'wr' }, 'ufufuu',
+      [n, p, seed >>> 0, Math.fround(1 / Math.fround(1 - Math.fround(p))), rows ? rows.width : 1, rows ? 1 : 0],
+      [mask, rows ? rows.index : this.dummy], n);
   }
 
   embedding(out: BufferHandle, table: BufferHandle, ids: BufferHandle, N: number, D: number): void {

@@ -20,12 +20,23 @@ import { chunkStart, chunkEnd } from './common/threads';
   return h;
 }
 
-export function dropout_mask(mask: usize, n: i32, p: f32, seed: u32, tid: i32, nthreads: i32): void {
+/**
+ * index == 0: the hash of element i is hash(seed, i). Otherwise the mask is [n / width, width] and
+ * element (r, j) takes hash(seed, index[r] * width + j) (index: i32 rows): the value a whole
+ * [*, width] mask has at row index[r], for a forward that computes some rows only.
+ */
+export function dropout_mask(mask: usize, n: i32, p: f32, seed: u32, index: usize, width: i32, tid: i32, nthreads: i32): void {
   const s = chunkStart(n, tid, nthreads), e = chunkEnd(n, tid, nthreads);
   const key = fmix32(seed + 0x6A09E667);
   const scale: f32 = <f32>1 / (<f32>1 - p);
+  let r = index ? s / width : 0, j = index ? s - r * width : 0;
   for (let i = s; i < e; i++) {
-    const h = fmix32((<u32>i * 0x9E3779B9) ^ key);
+    let at = <u32>i;
+    if (index) {
+      at = <u32>(load<i32>(index + (<usize>r << 2)) * width + j);
+      if (++j == width) { j = 0; r++; }
+    }
+    const h = fmix32((at * 0x9E3779B9) ^ key);
     const u = <f32>(h >> 8) * <f32>5.9604644775390625e-8; // 2^-24
     store<f32>(mask + (<usize>i << 2), u >= p ? scale : 0);
   }

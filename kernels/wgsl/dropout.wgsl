@@ -4,10 +4,13 @@
 //   hash = fmix32((i * 0x9E3779B9) ^ key); u = f32(hash >> 8) * 2^-24 (exact).
 // scale = f32(1) / (f32(1) - p) comes from the host already rounded to f32, because WGSL's f32
 // division may be off by 2.5 ulp and the masks must agree exactly across backends.
-struct Params { n: u32, p: f32, seed: u32, scale: f32 }
+// rows != 0: the mask is [n / width, width] and element (r, j) hashes index[r] * width + j (the
+// value a whole mask has at row index[r]).
+struct Params { n: u32, p: f32, seed: u32, scale: f32, width: u32, rows: u32 }
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read_write> mask: array<f32>;
+@group(0) @binding(2) var<storage, read> index: array<i32>;
 
 fn fmix32(x: u32) -> u32 {
   var h = x;
@@ -24,7 +27,12 @@ fn dropout_mask(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
   let i = (wid.x + wid.y * nwg.x) * 256u + lid;
   if (i >= P.n) { return; }
   let key = fmix32(P.seed + 0x6A09E667u);
-  let h = fmix32((i * 0x9E3779B9u) ^ key);
+  var at = i;
+  if (P.rows != 0u) {
+    let r = i / P.width;
+    at = u32(index[r]) * P.width + (i - r * P.width);
+  }
+  let h = fmix32((at * 0x9E3779B9u) ^ key);
   let u = f32(h >> 8u) * 5.9604644775390625e-8;
   mask[i] = select(0.0, P.scale, u >= P.p);
 }

@@ -59,6 +59,22 @@ test('same seed gives the same mask; a different seed a different one', async ()
   assert.ok(diff > 0.25 * a.length, `seeds 99 and 100 differ in only ${diff} of ${a.length}`);
 });
 
+test('rows: a mask of some rows equals those rows of the whole mask, bit for bit (threads split mid-row)', async () => {
+  const width = 37, total = 4001, p = 0.3, seed = 4242;
+  const whole = dropoutMaskRef(total * width, p, seed);
+  for (const rows of [[0, 1, 2, 3000, 17, 4000], Array.from({ length: 2000 }, (_, i) => (i * 7) % total)]) {
+    const idx = Tensor.from(backend, [rows.length], Int32Array.from(rows));
+    const t = Tensor.from(backend, [rows.length, width], new Float32Array(rows.length * width).fill(NaN));
+    dropoutMask(t, p, seed, idx);
+    const m = await t.toFloat32();
+    let diff = 0;
+    rows.forEach((r, i) => { for (let j = 0; j < width; j++) if (m[i * width + j] !== whole[r * width + j]) diff++; });
+    assert.is(diff, 0, `${rows.length} rows: ${diff} elements differ from the whole mask's`);
+    assert.throws(() => dropoutMask(Tensor.zeros(backend, [rows.length + 1, width]), p, seed, idx), /must be \[/);
+    idx.dispose(); t.dispose();
+  }
+});
+
 test('p = 0 keeps everything with scale 1; bad p is rejected', async () => {
   const m = await mask(1001, 0, 5);
   assert.ok(m.every((v) => v === 1), 'p = 0: all ones');

@@ -90,6 +90,14 @@ for (const { provider, backend: gpu } of gpus) {
     }
   });
 
+  test('dropout with a row index: bit-identical to WASM', async () => {
+    const width = 29, rows = Int32Array.from([5, 0, 77, 3, 3, 140, 9]);
+    const c: Case = { buffers: { m: garbage(rows.length * width, 26), idx: rows }, outputs: ['m'],
+      run: (be, x) => be.dropoutMask(x.m, rows.length * width, 0.25, 99, { index: x.idx, width }) };
+    const ref = await runCase(cpu, c), got = await runCase(gpu, c);
+    assert.ok(bitIdentical(got.m, ref.m), 'row-indexed dropout masks differ');
+  });
+
   test('embedding: forward and backward with repeated ids', async () => {
     const V = 11, D = 19, N = 23;
     const ids = randInt(N, 21, V);
