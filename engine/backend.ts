@@ -82,8 +82,11 @@ export interface Backend {
   readonly description: string;
 
   // ---- memory ------------------------------------------------------------------------------
-  /** A new zero-filled buffer of `size` elements. */
-  alloc(dtype: DType, size: number): BufferHandle;
+  /**
+   * A new buffer of `size` elements, zero-filled unless `zero` is false: then its contents are
+   * undefined (engine/arena.ts asks for that: whoever takes a pooled buffer writes it first).
+   */
+  alloc(dtype: DType, size: number, zero?: boolean): BufferHandle;
   free(buf: BufferHandle): void;
   /** Bytes held by live buffers. */
   bytesInUse(): number;

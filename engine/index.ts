@@ -15,6 +15,7 @@ import { loadTokenizer, openTokenizer } from './tokenizer/load.ts';
 import type { Tokenizer } from './tokenizer/tokenizer.ts';
 
 export { Tensor } from './tensor.ts';
+export { Arena } from './arena.ts';
 export type { Backend, BufferHandle, DType } from './backend.ts';
 export { createWasmBackend } from '../bindings/wasm/backend.ts';
 export type { WebGPUBackendOptions } from '../bindings/webgpu/options.ts';
@@ -26,6 +27,7 @@ export { LlamaModel } from './model/llama/model.ts';
 export { generate as generateTokens, type GenerateOptions as GenerateTokensOptions, type NewToken } from './model/generate.ts';
 export { TextStream } from './tokenizer/stream.ts';
 export { KVCache, makeChunk, type DecodeChunk } from './model/kv_cache.ts';
+export { planRows, type RowPlan, type RowsMode } from './model/rows.ts';
 export { ropeTables, ropeTableValues } from './ops/rope.ts';
 export type { ModelConfig, ModelFamily, HostTensor, HostWeights } from './model/family.ts';
 export type { LlamaConfig } from './model/llama/config.ts';

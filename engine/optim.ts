@@ -3,6 +3,7 @@
 // the schedules follow Hugging Face's get_*_schedule_with_warmup (constant: get_constant_schedule),
 // evaluated the way HF Trainer does: the lr of optimizer step k (0-based) is lr * lambda(k), because
 // Trainer calls scheduler.step() after optimizer.step().
+import { Arena } from './arena.ts';
 import type { Backend } from './backend.ts';
 import { ADAMW_DEFAULTS, adamwStep, type AdamWHyperparameters } from './ops/adamw.ts';
 import { axpy, scale } from './ops/elementwise.ts';
@@ -35,7 +36,7 @@ export const CLIP_EPS = 1e-6;
 
 /** The gradients' total L2 norm (one sumSquares over every tensor, read back once). */
 export async function gradNorm(backend: Backend, grads: Tensor[]): Promise<number> {
-  const sum = Tensor.zeros(backend, [1]);
+  const sum = Arena.of(backend).zeros([1]);
   try {
     sumSquares(sum, ...grads);
     return Math.sqrt((await sum.read())[0]);

@@ -3,21 +3,31 @@
 // still held (tests check that a training step leaves it unchanged). view() gives the same buffer
 // under another shape without owning it: it lets code that keeps activations as [rows, features]
 // hand them to the shape-checked ops in engine/ops as, say, [B, T, H, hd].
+// A tensor from a pool (engine/arena.ts) owns its buffer only until dispose(), which hands the
+// buffer back to the pool instead of the backend; its buffer may be larger than its shape.
 import type { Backend, BufferHandle, DType } from './backend.ts';
+
+/** Where a pooled tensor's buffer goes back on dispose() (engine/arena.ts). */
+export interface BufferPool {
+  give(buf: BufferHandle): void;
+}
 
 export class Tensor {
   readonly size: number;
   private _buf: BufferHandle | null;
   /** The tensor that owns the buffer when this one is a view; null when this one owns it. */
   private readonly owner: Tensor | null;
+  /** The pool an owning tensor's buffer returns to on dispose(); null: the backend frees it. */
+  private readonly pool: BufferPool | null;
 
   constructor(readonly backend: Backend, readonly shape: readonly number[], readonly dtype: DType, buf?: BufferHandle,
-    owner: Tensor | null = null) {
+    owner: Tensor | null = null, pool: BufferPool | null = null) {
     for (const d of shape) {
       if (!Number.isInteger(d) || d < 0) throw new Error(`Tensor: bad shape [${shape.join(', ')}]`);
     }
     this.size = shape.reduce((a, b) => a * b, 1);
     this.owner = owner;
+    this.pool = owner === null ? pool : null;
     this._buf = buf ?? backend.alloc(dtype, Math.max(1, this.size));
   }
 
@@ -90,11 +100,17 @@ export class Tensor {
     return r instanceof Float32Array ? r : Float32Array.from(r);
   }
 
-  /** Returns the buffer (an owner), or detaches the view (a view: the buffer stays with its owner). */
+  /**
+   * Returns the buffer (an owner: to its pool if it came from one, else to the backend), or
+   * detaches the view (a view: the buffer stays with its owner).
+   */
   dispose(): void {
     if (!this._buf) return;
-    if (this.owner === null) this.backend.free(this._buf);
+    const buf = this._buf;
     this._buf = null;
+    if (this.owner === null) {
+      if (this.pool) this.pool.give(buf); else this.backend.free(buf);
+    }
   }
 }
 

@@ -5,7 +5,11 @@
 //   3. forward with e_l added to those outputs, backward: these LoRA gradients drive the update.
 // The norm stays on the device (sumSquares into a 1-element tensor, then scaleByInverseNorm), and
 // each pass's loss is read only after its backward is enqueued: one host round trip per pass.
+// Every pass computes only what reaches the loss (ForwardOptions.rows 'loss'): the perturbations
+// live in those rows, and are zero at the positions skipped (their gradient is zero there).
+import { Arena } from './arena.ts';
 import type { Batch, CausalLM } from './model/causal_lm.ts';
+import { gatherRowsHost, planRows, scatterRows } from './model/rows.ts';
 import { phase, phaseAsync } from './profile/phases.ts';
 import { scaleByInverseNorm } from './ops/elementwise.ts';
 import { sumSquares } from './ops/sum_squares.ts';
@@ -30,7 +34,7 @@ export interface StepOptions {
 
 /** Plain SFT: one forward and backward. */
 export async function sftStep(model: CausalLM, batch: Batch, opts: StepOptions): Promise<StepResult> {
-  const tape = phase('forward', () => model.forward(batch, { training: true, dropoutSeed: passSeed(opts.dropoutSeed, 1) }));
+  const tape = phase('forward', () => model.forward(batch, { rows: 'loss', training: true, dropoutSeed: passSeed(opts.dropoutSeed, 1) }));
   try {
     phase('backward', () => model.backward(tape, { loraGrads: true }));
     const loss = await phaseAsync('loss', () => model.loss(tape));
@@ -40,13 +44,17 @@ export async function sftStep(model: CausalLM, batch: Batch, opts: StepOptions):
   }
 }
 
-/** Vaccine (Algorithm 1): perturbation-aware alignment step. */
+/**
+ * Vaccine (Algorithm 1): perturbation-aware alignment step. inspectPerturbations (for tests) sees
+ * the perturbations as pass 2 adds them, spread over every batch position ([B*T, dim] each).
+ */
 export async function vaccineStep(model: CausalLM, batch: Batch,
   opts: StepOptions & { rho: number; inspectPerturbations?: (e: Tensor[]) => void | Promise<void> }): Promise<StepResult> {
   const backend = model.backend;
 
   // Pass 1: gradients w.r.t. the attention outputs only; the LoRA gradients of this pass are not used.
-  const tape1 = phase('pass 1 forward', () => model.forward(batch, { training: true, dropoutSeed: passSeed(opts.dropoutSeed, 1) }));
+  const tape1 = phase('pass 1 forward', () => model.forward(batch, { rows: 'loss', training: true, dropoutSeed: passSeed(opts.dropoutSeed, 1) }));
+  const plan = tape1.rows;
   let g: Tensor[] = [];
   let loss: number;
   try {
@@ -61,18 +69,21 @@ export async function vaccineStep(model: CausalLM, batch: Batch,
 
   // s = sum_l ||g_l||^2, then e_l = rho * g_l / (sqrt(s) + eps) in place, all on the device:
   // from here on g holds the perturbations.
-  const sumSq = Tensor.zeros(backend, [1]);
+  const sumSq = Arena.of(backend).zeros([1]);
   const perturbations = g;
   try {
     phase('perturbation', () => {
       sumSquares(sumSq, ...g);
       for (const e of perturbations) scaleByInverseNorm(e, e, sumSq, opts.rho, VACCINE_EPS);
     });
-    // for tests: the perturbations as pass 2 will use them
-    if (opts.inspectPerturbations) await opts.inspectPerturbations(perturbations);
+    // for tests: the perturbations as pass 2 will use them, at every batch position
+    if (opts.inspectPerturbations) {
+      const full = perturbations.map((e) => scatterRows(backend, plan, e));
+      try { await opts.inspectPerturbations(full); } finally { for (const t of full) t.dispose(); }
+    }
 
     // Pass 2: the perturbed forward and backward; its LoRA gradients drive the optimizer.
-    const tape2 = phase('pass 2 forward', () => model.forward(batch, { training: true, dropoutSeed: passSeed(opts.dropoutSeed, 2), perturbations }));
+    const tape2 = phase('pass 2 forward', () => model.forward(batch, { rows: 'loss', training: true, dropoutSeed: passSeed(opts.dropoutSeed, 2), perturbations }));
     let perturbedLoss: number;
     try {
       phase('pass 2 backward', () => model.backward(tape2, { loraGrads: true }));
@@ -96,18 +107,27 @@ export async function vaccineStep(model: CausalLM, batch: Batch,
 export async function randomVaccineStep(model: CausalLM, batch: Batch,
   opts: StepOptions & { rho: number; noiseSeed: number; inspectPerturbations?: (e: Tensor[]) => void | Promise<void> }): Promise<StepResult> {
   const backend = model.backend;
-  const n = batch.B * batch.T * model.config.dim;
+  const dim = model.config.dim;
+  const n = batch.B * batch.T * dim;
   const std = Math.sqrt(opts.rho);
   const rng = new Rng(opts.noiseSeed);
+  // Noise is drawn for every position (the same draws whatever the rows), then kept at the rows
+  // the forward computes: elsewhere it cannot reach the loss.
+  const plan = planRows(batch, 'loss');
   const perturbations: Tensor[] = [];
   try {
+    const noises: Float32Array[] = [];
     for (let l = 0; l < model.config.nLayers; l++) {
       const noise = new Float32Array(n);
       for (let i = 0; i < n; i++) noise[i] = std * rng.normal();
-      perturbations.push(Tensor.from(backend, [batch.B * batch.T, model.config.dim], noise));
+      noises.push(noise);
     }
-    if (opts.inspectPerturbations) await opts.inspectPerturbations(perturbations);
-    const tape = phase('forward', () => model.forward(batch, { training: true, dropoutSeed: passSeed(opts.dropoutSeed, 1), perturbations }));
+    if (opts.inspectPerturbations) {
+      const full = noises.map((x) => Tensor.from(backend, [batch.B * batch.T, dim], x));
+      try { await opts.inspectPerturbations(full); } finally { for (const t of full) t.dispose(); }
+    }
+    for (const noise of noises) perturbations.push(Arena.of(backend).from([plan.n, dim], gatherRowsHost(plan, noise, dim)));
+    const tape = phase('forward', () => model.forward(batch, { rows: 'loss', training: true, dropoutSeed: passSeed(opts.dropoutSeed, 1), perturbations }));
     try {
       phase('backward', () => model.backward(tape, { loraGrads: true }));
       const loss = await phaseAsync('loss', () => model.loss(tape));

@@ -1,5 +1,6 @@
 // Shared test utilities: backends (created once per process), seeded random data and error
 // metrics. Tolerances live in the tests that use them, stated next to the assertion.
+import { Arena } from '../engine/arena.ts';
 import type { Backend } from '../engine/backend.ts';
 import type { WebGPUBackend, WebGPUBackendOptions } from '../bindings/webgpu/backend.ts';
 import { finiteDiffAt } from './reference/sampled_grad.ts';
@@ -110,3 +111,12 @@ export function dot(a: ArrayLike<number>, w: ArrayLike<number>): number {
 }
 
 export const DATA_DIR = process.env.VACCINE_SHARED_DATA ?? new URL('../../shared/data', import.meta.url).pathname;
+
+/**
+ * Bytes the backend holds for live tensors: the arena's free buffers (kept for reuse across
+ * steps) are returned first, so a tensor taken and never disposed still counts (a leak shows).
+ */
+export function bytesHeld(be: Backend): number {
+  Arena.of(be).trim();
+  return be.bytesInUse();
+}

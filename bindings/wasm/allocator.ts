@@ -1,7 +1,8 @@
 // A first-fit free-list allocator over the shared WebAssembly.Memory, run on the main thread
 // only (the AssemblyScript runtime is not thread-safe, so kernels never allocate: they get raw
 // pointers). Blocks are 64-byte aligned for v128 loads and to keep threads off each other's
-// cache lines. Freed neighbours are merged; the memory grows when nothing fits.
+// cache lines. Freed neighbours are merged; the memory grows when nothing fits. Blocks are
+// zero-filled unless the caller says it will write them first.
 
 const ALIGN = 64;
 const PAGE = 65536;
@@ -19,7 +20,8 @@ export class Allocator {
 
   bytesInUse(): number { return this.inUse; }
 
-  alloc(bytes: number): number {
+  /** A block of at least `bytes`, zero-filled unless `zero` is false. */
+  alloc(bytes: number, zero = true): number {
     const size = align(Math.max(bytes, ALIGN));
     for (let i = 0; i < this.free.length; i++) {
       const b = this.free[i];
@@ -27,7 +29,7 @@ export class Allocator {
         const ptr = b.start;
         if (b.size === size) this.free.splice(i, 1);
         else { b.start += size; b.size -= size; }
-        return this.take(ptr, size);
+        return this.take(ptr, size, zero);
       }
     }
     // Nothing fits: take from the end, merging a free block that touches it.
@@ -41,7 +43,7 @@ export class Allocator {
     const have = this.memory.buffer.byteLength;
     if (newEnd > have) this.memory.grow(Math.ceil((newEnd - have) / PAGE));
     this.end = newEnd;
-    return this.take(ptr, size);
+    return this.take(ptr, size, zero);
   }
 
   release(ptr: number): void {
@@ -59,10 +61,10 @@ export class Allocator {
     if (prev && prev.start + prev.size === ptr) { prev.size += this.free[lo].size; this.free.splice(lo, 1); }
   }
 
-  private take(ptr: number, size: number): number {
+  private take(ptr: number, size: number, zero: boolean): number {
     this.live.set(ptr, size);
     this.inUse += size;
-    new Uint8Array(this.memory.buffer, ptr, size).fill(0);
+    if (zero) new Uint8Array(this.memory.buffer, ptr, size).fill(0);
     return ptr;
   }
 }

@@ -74,9 +74,9 @@ export class WasmBackend implements Backend {
   kernelTimes(): Map<string, { count: number; ms: number }> { return new Map(this.pool.timings ?? []); }
 
   // ---- memory ------------------------------------------------------------------------------
-  alloc(_dtype: DType, size: number): WasmBuffer {
+  alloc(_dtype: DType, size: number, zero = true): WasmBuffer {
     const bytes = size * 4;
-    return { ptr: this.alloc_.alloc(bytes), bytes };
+    return { ptr: this.alloc_.alloc(bytes, zero), bytes };
   }
   free(buf: BufferHandle): void { this.alloc_.release((buf as WasmBuffer).ptr); }
   bytesInUse(): number { return this.alloc_.bytesInUse() - this.reserved; }

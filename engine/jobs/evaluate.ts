@@ -365,7 +365,7 @@ export async function evaluateLoss(model: CausalLM, examples: Example[], batchSi
     const batch = collate(examples.slice(i, i + batchSize), padId);
     const n = countLossTokens(batch);
     if (n === 0) continue;
-    const tape = model.forward(batch, { training: false });
+    const tape = model.forward(batch, { rows: 'loss', training: false });
     try {
       sum += (await model.loss(tape)) * n;
       count += n;

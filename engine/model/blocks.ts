@@ -61,8 +61,15 @@ export interface ProjectionContext {
   layer: number;
   /** LoRA dropout of this forward (null: none) */
   dropout: { p: number; seed: number } | null;
-  /** allocates a tensor the caller frees */
-  mk: (shape: number[]) => Tensor;
+  /**
+   * the batch position of each row (i32 [rows]) when the forward computes some rows only
+   * (rows.ts): a row's dropout mask is the one its position has in a forward over every row
+   */
+  rowIndex?: Tensor | null;
+  /** allocates a tensor the caller frees (from the arena: contents undefined; key: its role there) */
+  mk: (shape: number[], key?: string) => Tensor;
+  /** the arena keys' prefix of this layer's buffers ('L3.') */
+  keys?: string;
   /** what each target's LoRA saved for the backward */
   saved: Map<LoraTarget, LoraSaved>;
 }
@@ -80,11 +87,12 @@ export function projectionForward(ctx: ProjectionContext, target: LoraTarget, ta
   if (!m) return;
   const lead = x.shape.slice(0, -1);
   let mask: Tensor | null = null;
+  const key = ctx.keys === undefined ? undefined : `${ctx.keys}${target}`;
   if (ctx.dropout) {
-    mask = ctx.mk([...lead, m.inF]);
-    dropoutMask(mask, ctx.dropout.p, mixSeed(ctx.dropout.seed, ctx.layer, targetIndex));
+    mask = ctx.mk([...lead, m.inF], key && key + '.mask');
+    dropoutMask(mask.view([mask.size / m.inF, m.inF]), ctx.dropout.p, mixSeed(ctx.dropout.seed, ctx.layer, targetIndex), ctx.rowIndex ?? null);
   }
-  const u = ctx.mk([...lead, ctx.lora!.options.r]);
+  const u = ctx.mk([...lead, ctx.lora!.options.r], key && key + '.u');
   loraForward(y, u, x, m.A, m.B, mask, ctx.lora!.scale);
   ctx.saved.set(target, { module: m, u, mask });
 }

@@ -6,6 +6,7 @@ import type { Lora } from '../lora.ts';
 import type { Tensor } from '../tensor.ts';
 import type { ModelConfig } from './family.ts';
 import type { DecodeChunk, KVCache } from './kv_cache.ts';
+import type { RowPlan, RowsMode } from './rows.ts';
 
 export interface Batch {
   B: number;
@@ -27,7 +28,16 @@ export interface ModelOptions {
 }
 
 export interface ForwardOptions {
-  /** perturbations[l]: [B*T, dim], added to layer l's attention-block output */
+  /**
+   * Which rows to compute (rows.ts): 'all' (default) every position, with every logit; 'loss'
+   * only what can reach the loss (rows after a sequence's last label are skipped, and only the
+   * labelled rows get logits), for the same loss and gradients at a fraction of the work.
+   */
+  rows?: RowsMode;
+  /**
+   * perturbations[l]: [n, dim] in this forward's rows (planRows(batch, rows): B*T for rows
+   * 'all'), added to layer l's attention-block output
+   */
   perturbations?: Tensor[];
   /** apply LoRA dropout (default: true when the adapter has dropout > 0) */
   training?: boolean;
@@ -38,13 +48,15 @@ export interface ForwardOptions {
 export interface BackwardOptions {
   /** add into every LoRA module's dA/dB (default true) */
   loraGrads?: boolean;
-  /** return dL/d(attention-block output) per layer, [B*T, dim] each (the caller disposes them) */
+  /** return dL/d(attention-block output) per layer, [n, dim] each in the tape's rows (the caller disposes them) */
   attnOutGrads?: boolean;
 }
 
 /** What a forward saved for its backward. Only the model that made it reads it. */
 export interface Tape {
   readonly batch: Batch;
+  /** the rows the forward computed: attnOutGrads and perturbations are [rows.n, dim] in this order */
+  readonly rows: RowPlan;
 }
 
 export interface CausalLM {
@@ -62,9 +74,9 @@ export interface CausalLM {
   backward(tape: Tape, opts?: BackwardOptions): { attnOutGrads: Tensor[] | null };
   /** Mean cross-entropy over the labels that count (0 when none does). */
   loss(tape: Tape): Promise<number>;
-  /** [B*T, vocab] */
+  /** [B*T, vocab]; only for a forward with rows 'all' */
   logits(tape: Tape): Tensor;
-  /** Each layer's attention-block output (perturbed, if the forward was), [B*T, dim]. */
+  /** Each layer's attention-block output (perturbed, if the forward was), [B*T, dim]; only for rows 'all'. */
   attnOutputs(tape: Tape): Tensor[];
   /**
    * The decoder's output, the LM head's input: the final-normed hidden states (OPT: after

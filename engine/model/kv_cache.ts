@@ -9,6 +9,7 @@
 // (a prompt chunk) or T is 1 (one token per sequence per step): the attention kernel takes one
 // query offset for the whole batch, and with one query per row the per-row key count is the
 // whole causal mask.
+import { Arena } from '../arena.ts';
 import type { Backend } from '../backend.ts';
 import { fill } from '../ops/elementwise.ts';
 import { Tensor } from '../tensor.ts';
@@ -103,7 +104,7 @@ export function makeChunk(cache: KVCache, ids: Int32Array, T: number, start: Int
   }
   const be = cache.backend;
   const made: Tensor[] = [];
-  const up = (shape: number[], data: Int32Array) => { const t = Tensor.from(be, shape, data); made.push(t); return t; };
+  const up = (shape: number[], data: Int32Array) => { const t = Arena.of(be).from(shape, data); made.push(t); return t; };
   try {
     return {
       B, T, qPos0: T === 1 ? maxStart : Math.max(0, first), hostIds: tokens, hostPositions: positions,

@@ -1,4 +1,5 @@
 // Rotary position embedding over Tensors, and the cos/sin tables it reads.
+import { Arena } from '../arena.ts';
 import type { Backend } from '../backend.ts';
 import { Tensor, expectDType, expectShape } from '../tensor.ts';
 import { embedding } from './embedding.ts';
@@ -44,17 +45,17 @@ export function ropeTables(backend: Backend, maxPos: number, hd: number, theta =
 }
 
 /**
- * The tables' rows at `positions` (i32 [N], each inside the tables): new [N, hd/2] tables (the
- * caller disposes them) under which rope over x [1, N, H, hd] with pos0 0 rotates row i by
+ * The tables' rows at `positions` (i32 [N], each inside the tables): new [N, hd/2] tables from
+ * the backend's arena (the caller disposes them; `key`: the prefix of their arena keys) under which rope over x [1, N, H, hd] with pos0 0 rotates row i by
  * positions[i]. Sequences that sit at different positions (a batch of prompts being decoded)
  * share one rope call this way. The rows are copies: the rotation is bit-identical to the one
  * the full tables give.
  */
-export function gatherRopeTables(tables: RopeTables, positions: Tensor): RopeTables {
+export function gatherRopeTables(tables: RopeTables, positions: Tensor, key?: string): RopeTables {
   expectDType('gatherRopeTables positions', positions, 'i32');
   expectShape('gatherRopeTables positions', positions, [-1]);
   const be = tables.cos.backend, rows = [positions.shape[0], tables.cos.shape[1]];
-  const cos = Tensor.zeros(be, rows), sin = Tensor.zeros(be, rows);
+  const cos = Arena.of(be).take(rows, 'f32', key && key + 'cos'), sin = Arena.of(be).take(rows, 'f32', key && key + 'sin');
   try {
     embedding(cos, tables.cos, positions);
     embedding(sin, tables.sin, positions);

@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AdamW, lrLambda, SGD, warmupSteps } from '../../engine/optim.ts';
 import { Tensor } from '../../engine/tensor.ts';
-import { rand, relErr, wasmBackend } from '../helpers.ts';
+import { rand, relErr, wasmBackend, bytesHeld } from '../helpers.ts';
 
 // transformers.optimization: _get_cosine_schedule_with_warmup_lr_lambda and the linear one.
 function hfCosine(step: number, warm: number, total: number, cycles = 0.5): number {
@@ -52,7 +52,7 @@ test('AdamW follows torch.optim.AdamW for 3 steps (f64 reference, rel 1e-5)', as
   const p0 = rand(n, 1, 0.5);
   const grads = [rand(n, 2), rand(n, 3, 2), rand(n, 4, 0.01)];
   const p = Tensor.from(be, [n], p0), g = Tensor.zeros(be, [n]);
-  const before = be.bytesInUse();
+  const before = bytesHeld(be);
   const opt = new AdamW(be, [{ p, g }], { weightDecay: 0.1 });
   const lrs = [1e-3, 5e-4, 2e-3];
   // torch.optim.AdamW (amsgrad=False): p *= 1 - lr*wd; m,v updated; p -= lr * (m/bc1) / (sqrt(v)/sqrt(bc2) + eps)
@@ -78,7 +78,7 @@ test('AdamW follows torch.optim.AdamW for 3 steps (f64 reference, rel 1e-5)', as
   assert.ok(err < 1e-4, `AdamW update rel err ${err} (1e-4)`);
   assert.ok(relErr(got, ref) < 1e-6, `AdamW params rel err ${relErr(got, ref)} (1e-6)`);
   opt.dispose();
-  assert.is(be.bytesInUse(), before);
+  assert.is(bytesHeld(be), before);
   p.dispose(); g.dispose();
 });
 

@@ -13,7 +13,7 @@ import { evaluateLoss } from '../../engine/jobs/evaluate.ts';
 import { buildModel } from '../../engine/model/registry.ts';
 import { loadModel } from '../../engine/model/load.ts';
 import { loadTokenizer } from '../../engine/tokenizer/load.ts';
-import { DATA_DIR, wasmBackend } from '../helpers.ts';
+import { DATA_DIR, wasmBackend, bytesHeld } from '../helpers.ts';
 
 const modelPath = join(DATA_DIR, 'models/stories260K/stories260K.bin');
 const dataPath = join(DATA_DIR, 'alignment/safety_refusals.jsonl');
@@ -30,7 +30,7 @@ if (!existsSync(modelPath) || !existsSync(dataPath)) {
     const base = buildModel(be, config, weights);
     const before = await evaluateLoss(base, evalExamples, 5, evalSet.padId);
     base.dispose();
-    const memBefore = be.bytesInUse();
+    const memBefore = bytesHeld(be);
     for (const method of ['sft', 'vaccine'] as const) {
       const out = mkdtempSync(join(tmpdir(), `align-real-${method}-`));
       const res = await align({ model: { config, weights }, tokenizer, data: dataPath, out, method, maxSteps: 200, backend: be });
@@ -49,7 +49,7 @@ if (!existsSync(modelPath) || !existsSync(dataPath)) {
       assert.ok(mean(res.metrics.slice(-20)) < mean(res.metrics.slice(0, 20)), `${method}: training loss did not fall`);
       if (method === 'vaccine') assert.ok(res.metrics.every((x) => x.perturbed_loss! > x.loss), 'the perturbation raises the loss at every step');
     }
-    assert.is(be.bytesInUse(), memBefore, 'the job frees everything it allocated on a caller-owned backend');
+    assert.is(bytesHeld(be), memBefore, 'the job frees everything it allocated on a caller-owned backend');
   });
 }
 

@@ -16,7 +16,7 @@ import { align, alignOn } from '../../engine/jobs/align.ts';
 import { InputError } from '../../engine/jobs/errors.ts';
 import { Session } from '../../engine/jobs/session.ts';
 import { ByteTokenizer } from '../../engine/tokenizer/bytes.ts';
-import { wasmBackend } from '../helpers.ts';
+import { wasmBackend, bytesHeld } from '../helpers.ts';
 import { randomLora, tinyConfig } from './helpers_align.ts';
 
 const be = await wasmBackend();
@@ -48,7 +48,7 @@ async function baseLoss(s: Session): Promise<number> {
 }
 
 test('a grid on one session (align, align on a merged base, align again) gives the bits of one-shot jobs', async () => {
-  const before = be.bytesInUse();
+  const before = bytesHeld(be);
   const session = await Session.open({ model: { config, weights }, tokenizer, backend: be, keepHostWeights: true });
   const loss0 = await baseLoss(session);
   const cells = [
@@ -68,7 +68,7 @@ test('a grid on one session (align, align on a merged base, align again) gives t
   }
   assert.is(await baseLoss(session), loss0, 'the base after the merge was undone is bit for bit the original');
   await session.close();
-  assert.is(be.bytesInUse(), before, 'the session and its jobs freed everything on a caller-owned backend');
+  assert.is(bytesHeld(be), before, 'the session and its jobs freed everything on a caller-owned backend');
 });
 
 test('restoring the base without a host copy reads the model file again; in memory without one it is an error', async () => {

@@ -12,7 +12,7 @@ import { buildModel } from '../../engine/model/registry.ts';
 import { loadModel } from '../../engine/model/load.ts';
 import { Tensor } from '../../engine/tensor.ts';
 import { passSeed, randomVaccineStep, sftStep, VACCINE_EPS, vaccineStep } from '../../engine/vaccine.ts';
-import { relErr, wasmBackend, webgpuProviders } from '../helpers.ts';
+import { bytesHeld, relErr, wasmBackend, webgpuProviders } from '../helpers.ts';
 import { FIXTURES } from '../model/golden_fixture.ts';
 import { randomBatch, randomLora, readGrads, tinyConfig, tinyModel, tinyOPTModel } from './helpers_align.ts';
 
@@ -33,18 +33,19 @@ for (const [family, make] of FAMILY_MODELS) test(`${family}: a Vaccine step equa
     const res = await vaccineStep(model, batch, { rho, dropoutSeed: seed });
     const got = await readGrads(model.lora);
 
-    // by hand
+    // by hand, computing the rows the step computes (rows 'loss')
     model.lora.zeroGrad();
-    const t1 = model.forward(batch, { training: true, dropoutSeed: passSeed(seed, 1) });
+    const t1 = model.forward(batch, { rows: 'loss', training: true, dropoutSeed: passSeed(seed, 1) });
     const loss1 = await model.loss(t1);
     const g = model.backward(t1, { loraGrads: false, attnOutGrads: true }).attnOutGrads!;
+    const rows = t1.rows.n;
     model.disposeTape(t1);
-    const n = batch.B * batch.T * config.dim;
+    const n = rows * config.dim;
     const s = Tensor.zeros(be, [1]);
     for (const gl of g) be.sumSquares(s.buf, gl.buf, n);
     const norm = Math.sqrt((await s.read())[0]);
-    const e = g.map((gl) => { const t = Tensor.zeros(be, [n]); be.scale(t.buf, gl.buf, rho / (norm + VACCINE_EPS), n); return t; });
-    const t2 = model.forward(batch, { training: true, dropoutSeed: passSeed(seed, 2), perturbations: e });
+    const e = g.map((gl) => { const t = Tensor.zeros(be, [rows, config.dim]); be.scale(t.buf, gl.buf, rho / (norm + VACCINE_EPS), n); return t; });
+    const t2 = model.forward(batch, { rows: 'loss', training: true, dropoutSeed: passSeed(seed, 2), perturbations: e });
     const loss2 = await model.loss(t2);
     model.backward(t2, { loraGrads: true });
     model.disposeTape(t2);
@@ -159,10 +160,10 @@ for (const { provider, backend: gpu } of await webgpuProviders()) for (const fam
     const config = model.config;
     model.lora = randomLora(b, config, 4, 8, 0.1);
     model.lora.zeroGrad();
-    const before = b.bytesInUse();
+    const before = bytesHeld(b);
     const r = await vaccineStep(model, batch, { rho: 2, dropoutSeed: 77 });
     const grads = await readGrads(model.lora);
-    assert.is(b.bytesInUse(), before, `${b.name}: no leaked buffers`);
+    assert.is(bytesHeld(b), before, `${b.name}: no leaked buffers`);
     results.push({ r, grads });
     model.lora.dispose(); model.dispose();
   }

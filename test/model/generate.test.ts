@@ -14,7 +14,7 @@ import { makeChunk } from '../../engine/model/kv_cache.ts';
 import { loadModel } from '../../engine/model/load.ts';
 import { buildModel } from '../../engine/model/registry.ts';
 import { loadTokenizer } from '../../engine/tokenizer/load.ts';
-import { DATA_DIR, randInt, relErr, wasmBackend, webgpuProviders } from '../helpers.ts';
+import { DATA_DIR, randInt, relErr, wasmBackend, webgpuProviders, bytesHeld } from '../helpers.ts';
 import { FIXTURES, loadGolden } from './golden_fixture.ts';
 
 /** Prompts of lengths `lengths`, each starting with BOS (1), other ids drawn in [3, vocab). */
@@ -35,7 +35,7 @@ for (const [label, be] of backends) {
 
   for (const fixture of FIXTURES) {
     t(`${fixture}: a batch of prompts decodes to the tokens each gives alone (greedy and sampled), in any grouping`, async () => {
-      const before = be.bytesInUse();
+      const before = bytesHeld(be);
       const { model, config } = loadGolden(be, fixture);
       const ps = prompts(config.vocabSize, [5, 1, 9, 3, 7, 2], 40);
       const greedyAlone = await alone(model, ps, { maxNewTokens: 8 });
@@ -48,7 +48,7 @@ for (const [label, be] of backends) {
       assert.equal(await generate(model, ps, { ...o, batchSize: 6 }), sampledAlone, 'sampled: prompt i in the batch draws as prompt i alone with seed + i');
       assert.not.equal(sampledAlone, greedyAlone);
       model.lora!.dispose(); model.dispose();
-      assert.is(be.bytesInUse(), before, 'every buffer is returned');
+      assert.is(bytesHeld(be), before, 'every buffer is returned');
     });
 
     t(`${fixture}: greedy tokens are the argmax of the training forward's logits over prompt + output (teacher forcing)`, async () => {
@@ -128,7 +128,7 @@ for (const [label, be] of backends) {
 
   t('a chunk is checked against its cache: capacity, lengths, and one token per sequence where starts differ', () => {
     const { model } = loadGolden(be, 'golden');
-    const before = be.bytesInUse();
+    const before = bytesHeld(be);
     const cache = model.createKVCache(2, 4);
     assert.throws(() => makeChunk(cache, new Int32Array(4), 2, Int32Array.of(0, 1), Int32Array.of(2, 2)), /different positions must come one token at a time/);
     assert.throws(() => makeChunk(cache, new Int32Array(2), 1, Int32Array.of(4, 0), Int32Array.of(1, 1)), /sequence 0 puts 1 tokens at positions 4\.\. in a cache of 4/);
@@ -136,7 +136,7 @@ for (const [label, be] of backends) {
     assert.throws(() => makeChunk(cache, new Int32Array(3), 1, Int32Array.of(0, 0), Int32Array.of(1, 1)), /3 ids/);
     assert.throws(() => model.createKVCache(1, 65), /exceeds the model's 64 positions/);
     cache.dispose();
-    assert.is(be.bytesInUse(), before);
+    assert.is(bytesHeld(be), before);
     model.lora!.dispose(); model.dispose();
   });
 

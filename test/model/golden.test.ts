@@ -8,7 +8,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Backend } from '../../engine/backend.ts';
 import { loraTargetNames } from '../../engine/lora.ts';
-import { relErr, wasmBackend, webgpuProviders } from '../helpers.ts';
+import { bytesHeld, relErr, wasmBackend, webgpuProviders } from '../helpers.ts';
 import { FIXTURES, loadGolden } from './golden_fixture.ts';
 
 const TOL = 1e-4;
@@ -29,7 +29,7 @@ for (const [label, be] of backends) {
   if (!be) { console.warn(`golden (${label}): no adapter, not run`); continue; }
   const t = suite(`golden (${label})`);
   for (const fixture of FIXTURES) t(`${fixture}: logits, loss, attention outputs and all LoRA gradients match PyTorch`, async () => {
-    const before = be.bytesInUse();
+    const before = bytesHeld(be);
     const { model, batch, expected, config } = loadGolden(be, fixture);
     const tape = model.forward(batch, { training: false });
     check('logits', await model.logits(tape).read(), expected.get('logits')?.data);
@@ -51,7 +51,7 @@ for (const [label, be] of backends) {
     model.disposeTape(tape);
     model.lora!.dispose();
     model.dispose();
-    assert.is(be.bytesInUse(), before, 'every buffer is returned');
+    assert.is(bytesHeld(be), before, 'every buffer is returned');
     if (process.env.GOLDEN_REPORT) console.log(`${label} ${fixture}: ${[...worst].map(([k, e]) => `${k} ${e.toExponential(1)}`).join(', ')}`);
     worst.clear();
   });

@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { createWasmBackend } from '../../bindings/wasm/backend.ts';
 import { Tensor } from '../../engine/tensor.ts';
 import { loadGolden } from './golden_fixture.ts';
-import { wasmBackend } from '../helpers.ts';
+import { wasmBackend, bytesHeld } from '../helpers.ts';
 
 test('a forward that throws part-way (layer 1) leaks no buffer', async () => {
   const be = await wasmBackend();
@@ -13,9 +13,9 @@ test('a forward that throws part-way (layer 1) leaks no buffer', async () => {
   const N = batch.B * batch.T;
   const perturbations = Array.from({ length: config.nLayers }, () => Tensor.zeros(be, [N, config.dim]));
   perturbations[1].dispose(); // layer 1 will find a disposed tensor, after layer 0 allocated its tape
-  const before = be.bytesInUse();
+  const before = bytesHeld(be);
   assert.throws(() => model.forward(batch, { perturbations }), /used after dispose/);
-  assert.is(be.bytesInUse(), before);
+  assert.is(bytesHeld(be), before);
   perturbations[0].dispose();
   model.lora!.dispose();
   model.dispose();

@@ -12,6 +12,7 @@
 //   x'' = x' + d
 // RoPE reads its cos/sin rows gathered at each token's position (training: t; decoding: where
 // each sequence has got to), so one rope call serves sequences at different positions.
+import { Arena } from '../../arena.ts';
 import type { Backend } from '../../backend.ts';
 import type { Lora, LoraTarget } from '../../lora.ts';
 import { attention, attentionBackward } from '../../ops/attention.ts';
@@ -22,13 +23,14 @@ import { linear, linearBackward, matmul } from '../../ops/matmul.ts';
 import { rmsnorm, rmsnormBackward } from '../../ops/rmsnorm.ts';
 import { gatherRopeTables, rope, ropeTables, type RopeTables } from '../../ops/rope.ts';
 import { swiglu, swigluBackward } from '../../ops/swiglu.ts';
-import { Tensor } from '../../tensor.ts';
+import { Tensor, expectShape } from '../../tensor.ts';
 import {
-  checkBatch, meanLoss, projectionBackward, projectionForward, shiftLabels, type LoraSaved, type ProjectionBackwardOptions,
+  checkBatch, meanLoss, projectionBackward, projectionForward, type LoraSaved, type ProjectionBackwardOptions,
 } from '../blocks.ts';
 import type { BackwardOptions, Batch, CausalLM, ForwardOptions, ModelOptions, Tape } from '../causal_lm.ts';
 import { checkWeights, type HostWeights } from '../family.ts';
 import { KVCache, type DecodeChunk } from '../kv_cache.ts';
+import { DeviceRows, planRows } from '../rows.ts';
 import { LLAMA_LORA_TARGETS, llamaWeightShapes, type LlamaConfig } from './config.ts';
 
 interface LayerWeights {
@@ -40,11 +42,12 @@ interface LayerWeights {
 }
 
 interface LayerTape {
-  x: Tensor;          // layer input (residual)
+  x: Tensor;          // layer input (residual), [n, dim]
   h: Tensor; rstd1: Tensor;
-  q: Tensor; k: Tensor; v: Tensor;   // after RoPE
-  att: Tensor; lse: Tensor;
-  o: Tensor;          // attention-block output (perturbed, if a perturbation was given)
+  q: Tensor; k: Tensor; v: Tensor;   // after RoPE, in attention's layout ([B*tAtt, ...])
+  att: Tensor; lse: Tensor;          // attention's output (its layout) and log-sum-exps
+  attRows: Tensor;    // att as rows (o_proj's input); att itself where the layouts agree
+  o: Tensor | null;   // attention-block output (perturbed, if a perturbation was given); kept for rows 'all'
   xMid: Tensor;       // x + o
   h2: Tensor; rstd2: Tensor;
   g: Tensor; up: Tensor; a: Tensor;
@@ -53,27 +56,39 @@ interface LayerTape {
 
 /** What one layer's forward needs beyond its weights and buffers. */
 interface LayerContext {
-  B: number; T: number; N: number;
-  /** the RoPE tables' rows at each of the N tokens' positions */
+  B: number;
+  /** rows of each sequence in attention's layout */
+  T: number;
+  /** rows the layer runs on */
+  N: number;
+  /** the RoPE tables' rows at each of the N rows' positions */
   rope: RopeTables;
   keyLen: Tensor;
+  /** training: the plan's rows on the device (the scatter into attention's layout, dropout's row index) */
+  rows: DeviceRows | null;
   /** decoding: the KV cache and the chunk (its slots, keyLen and qPos0) */
   decode: { cache: KVCache; chunk: DecodeChunk } | null;
   perturbation: Tensor | null;
   dropout: { p: number; seed: number } | null;
-  /** allocates a tensor the caller will free */
-  mk: (shape: number[]) => Tensor;
+  /** a tensor the caller will dispose (from the arena: contents undefined; key: its role there) */
+  mk: (shape: number[], key?: string) => Tensor;
+  /** the arena keys' prefix of this pass's buffers ('' training, 'dec.' decoding) */
+  keys: string;
 }
 
 interface LlamaTape extends Tape {
   /** the model that made it: a tape is read by no other */
   model: LlamaModel;
   N: number;
-  ids: Tensor; shiftedLabels: Tensor; keyLen: Tensor;
-  /** the RoPE rows at each token's position (t) */
+  /** the plan's index arrays on the device */
+  dev: DeviceRows;
+  /** the RoPE rows at each row's position (t) */
   rope: RopeTables;
   layers: LayerTape[];
-  xFinal: Tensor; hFinal: Tensor; rstdFinal: Tensor;
+  /** the last layer's output [n, dim]; xHead: its head rows [M, dim] (the same tensor when all rows are) */
+  xFinal: Tensor; xHead: Tensor;
+  hFinal: Tensor; rstdFinal: Tensor;
+  /** [M, vocab] */
   logits: Tensor;
   rowLoss: Tensor;
   /** log-sum-exp of each logits row, saved for the cross-entropy backward */
@@ -164,75 +179,89 @@ export class LlamaModel implements CausalLM {
 
   forward(batch: Batch, opts: ForwardOptions = {}): LlamaTape {
     const c = this.config, be = this.backend;
-    const { B, T } = batch;
-    const N = B * T;
+    const { B } = batch;
     checkBatch(batch, c, this.maxPositions, opts);
-    const { shifted, count } = shiftLabels(batch);
+    const plan = planRows(batch, opts.rows ?? 'all');
+    const N = plan.n;
+    for (const e of opts.perturbations ?? []) expectShape(`forward: perturbation (the rows of this forward, rows '${plan.mode}')`, e, [N, c.dim]);
     const dropout = this.lora?.options.dropout ?? 0;
     const useDropout = (opts.training ?? true) && dropout > 0;
     const seed = opts.dropoutSeed ?? 0;
+    const arena = Arena.of(be);
 
     // Every tensor this pass makes: on an exception they are all returned, not leaked.
     const made: Tensor[] = [];
     const keep = (t: Tensor) => { made.push(t); return t; };
-    const mk = (shape: number[]) => keep(Tensor.zeros(be, shape));
-    const tape: LlamaTape = {
-      model: this, batch, N, count,
-      ids: keep(Tensor.from(be, [N], batch.ids)),
-      shiftedLabels: keep(Tensor.from(be, [N], shifted)),
-      keyLen: keep(Tensor.from(be, [B], batch.lengths)),
-      rope: null!,
-      layers: [],
-      xFinal: null!, hFinal: null!, rstdFinal: null!, logits: null!, rowLoss: null!, rowLse: null!,
-    };
+    const mk = (shape: number[], key?: string) => keep(arena.take(shape, 'f32', key));
+    let dev: DeviceRows | null = null;
     try {
-      const positions = keep(Tensor.from(be, [N], Int32Array.from({ length: N }, (_, i) => i % T)));
-      tape.rope = gatherRopeTables(this.rope, positions);
+      dev = new DeviceRows(be, plan);
+      const tape: LlamaTape = {
+        model: this, batch, rows: plan, N, count: plan.count, dev,
+        rope: null!, layers: [],
+        xFinal: null!, xHead: null!, hFinal: null!, rstdFinal: null!, logits: null!, rowLoss: null!, rowLse: null!,
+      };
+      tape.rope = gatherRopeTables(this.rope, dev.positions, 'rope.');
       made.push(tape.rope.cos, tape.rope.sin);
-      let x = mk([N, c.dim]);
-      embedding(x, this.embed, tape.ids);
+      let x = mk([N, c.dim], 'x');
+      embedding(x, this.embed, dev.ids);
 
       for (let l = 0; l < c.nLayers; l++) {
-        const lt = this.layerBuffers(x, B, T, mk);
+        const lt = this.layerBuffers(x, B, plan.tAtt, N, plan.mode === 'all', !!dev.attIndex, mk, `L${l}.`);
         tape.layers.push(lt);
-        const next = mk([N, c.dim]);
+        const next = mk([N, c.dim], `L${l}.out`);
         this.layerForward(l, lt, next, {
-          B, T, N, rope: tape.rope, keyLen: tape.keyLen, decode: null, mk,
+          B, T: plan.tAtt, N, rope: tape.rope, keyLen: dev.keyLen, rows: dev, decode: null, mk, keys: `L${l}.`,
           perturbation: opts.perturbations?.[l] ?? null,
           dropout: useDropout ? { p: dropout, seed } : null,
         });
         x = next;
       }
 
+      // The head: only its rows (rows 'loss': the labelled ones) go through the final norm, the
+      // output projection and the cross-entropy.
+      const M = dev.headCount;
       tape.xFinal = x;
-      tape.hFinal = mk([N, c.dim]);
-      tape.rstdFinal = mk([N]);
-      rmsnorm(tape.hFinal, tape.rstdFinal, x, this.finalNorm, c.normEps);
-      tape.logits = mk([N, c.vocabSize]);
+      tape.xHead = x;
+      if (dev.headRows) {
+        tape.xHead = mk([M, c.dim], 'head.x');
+        dev.toHead(tape.xHead, x);
+      }
+      tape.hFinal = mk([M, c.dim], 'head.h');
+      tape.rstdFinal = mk([M], 'head.rstd');
+      rmsnorm(tape.hFinal, tape.rstdFinal, tape.xHead, this.finalNorm, c.normEps);
+      tape.logits = mk([M, c.vocabSize], 'logits');
       linear(tape.logits, tape.hFinal, this.lmHead);
-      tape.rowLoss = mk([N]);
-      tape.rowLse = mk([N]);
-      crossEntropy(tape.rowLoss, tape.rowLse, tape.logits, tape.shiftedLabels);
-      positions.dispose();
+      tape.rowLoss = mk([M], 'head.loss');
+      tape.rowLse = mk([M], 'head.lse');
+      crossEntropy(tape.rowLoss, tape.rowLse, tape.logits, dev.labels);
+      return tape;
     } catch (e) {
       for (const t of made) t.dispose();
+      dev?.dispose();
       throw e;
     }
-    return tape;
   }
 
-  /** The buffers one layer writes (kept on the tape in training), for B sequences of T rows. */
-  private layerBuffers(x: Tensor, B: number, T: number, mk: (shape: number[]) => Tensor): LayerTape {
-    const c = this.config, N = B * T;
+  /**
+   * The buffers one layer writes (kept on the tape in training), for N rows in B sequences of T
+   * rows of attention's layout. keepO: keep the attention-block output apart (for attnOutputs);
+   * scatter: attention's layout is not the rows' own (attRows holds att as rows).
+   */
+  private layerBuffers(x: Tensor, B: number, T: number, N: number, keepO: boolean, scatter: boolean,
+    mk: (shape: number[], key?: string) => Tensor, keys: string): LayerTape {
+    const c = this.config, NA = B * T;
     const qDim = c.nHeads * c.headDim, kvDim = c.nKvHeads * c.headDim;
+    const m = (shape: number[], name: string) => mk(shape, keys + name);
+    const att = m([NA, qDim], 'att');
     return {
       x,
-      h: mk([N, c.dim]), rstd1: mk([N]),
-      q: mk([N, qDim]), k: mk([N, kvDim]), v: mk([N, kvDim]),
-      att: mk([N, qDim]), lse: mk([B, c.nHeads, T]),
-      o: mk([N, c.dim]), xMid: mk([N, c.dim]),
-      h2: mk([N, c.dim]), rstd2: mk([N]),
-      g: mk([N, c.hiddenDim]), up: mk([N, c.hiddenDim]), a: mk([N, c.hiddenDim]),
+      h: m([N, c.dim], 'h'), rstd1: m([N], 'rstd1'),
+      q: m([NA, qDim], 'q'), k: m([NA, kvDim], 'k'), v: m([NA, kvDim], 'v'),
+      att, lse: m([B, c.nHeads, T], 'lse'), attRows: scatter ? m([N, qDim], 'attRows') : att,
+      o: keepO ? m([N, c.dim], 'o') : null, xMid: m([N, c.dim], 'xMid'),
+      h2: m([N, c.dim], 'h2'), rstd2: m([N], 'rstd2'),
+      g: m([N, c.hiddenDim], 'g'), up: m([N, c.hiddenDim], 'up'), a: m([N, c.hiddenDim], 'a'),
       lora: new Map(),
     };
   }
@@ -249,36 +278,55 @@ export class LlamaModel implements CausalLM {
 
   /**
    * One decoder layer: lt.x -> next, writing every intermediate into lt (see the file header).
-   * Training attends the batch's own keys; decoding first writes this chunk's keys and values
-   * into the layer's cache (at the chunk's slots), then attends the cache.
+   * Training attends the batch's own keys (scattered into attention's layout where the rows are
+   * not already in it); decoding first writes this chunk's keys and values into the layer's cache
+   * (at the chunk's slots), then attends the cache.
    */
   private layerForward(l: number, lt: LayerTape, next: Tensor, ctx: LayerContext): void {
     const c = this.config, w = this.layers[l];
-    const { B, T } = ctx;
-    const pctx = { lora: this.lora, layer: l, dropout: ctx.dropout, mk: ctx.mk, saved: lt.lora };
+    const { B, T, N } = ctx;
+    const qDim = c.nHeads * c.headDim, kvDim = c.nKvHeads * c.headDim;
+    // a row's dropout mask is the one of its batch position (rows.ts)
+    const pctx = { lora: this.lora, layer: l, dropout: ctx.dropout, rowIndex: ctx.rows?.index ?? null, mk: ctx.mk, keys: ctx.keys, saved: lt.lora };
     const proj = (target: LoraTarget, y: Tensor, input: Tensor, weight: Tensor, bias: Tensor | null) =>
       projectionForward(pctx, target, TARGET_INDEX[target], y, input, weight, bias);
+    const scatter = !!ctx.rows?.attIndex;
+    const arena = Arena.of(this.backend);
     rmsnorm(lt.h, lt.rstd1, lt.x, w.attnNorm, c.normEps);
-    proj('q_proj', lt.q, lt.h, w.q, w.qBias);
-    proj('k_proj', lt.k, lt.h, w.k, w.kBias);
-    proj('v_proj', lt.v, lt.h, w.v, w.vBias);
-    this.rotate(lt.q, c.nHeads, ctx.rope);
-    this.rotate(lt.k, c.nKvHeads, ctx.rope);
-    const q = this.heads(lt.q, B, T, c.nHeads), att = this.heads(lt.att, B, T, c.nHeads);
+    // q, k, v as rows: the tape's tensors, or scratch moved into attention's layout
+    const [q, k, v] = scatter ? [arena.take([N, qDim], 'f32', 'rows.q'), arena.take([N, kvDim], 'f32', 'rows.k'), arena.take([N, kvDim], 'f32', 'rows.v')]
+      : [lt.q, lt.k, lt.v];
+    try {
+      proj('q_proj', q, lt.h, w.q, w.qBias);
+      proj('k_proj', k, lt.h, w.k, w.kBias);
+      proj('v_proj', v, lt.h, w.v, w.vBias);
+      this.rotate(q, c.nHeads, ctx.rope);
+      this.rotate(k, c.nKvHeads, ctx.rope);
+      if (scatter) {
+        ctx.rows!.toAttention(lt.q, q);
+        ctx.rows!.toAttention(lt.k, k);
+        ctx.rows!.toAttention(lt.v, v);
+      }
+    } finally {
+      if (scatter) { q.dispose(); k.dispose(); v.dispose(); }
+    }
+    const qh = this.heads(lt.q, B, T, c.nHeads), att = this.heads(lt.att, B, T, c.nHeads);
     if (ctx.decode) {
       const { cache, chunk } = ctx.decode;
       // The cache rows written here are still zero, so the embedding backward's scatter-add writes them exactly.
       embeddingBackward(cache.k[l], lt.k, chunk.slots);
       embeddingBackward(cache.v[l], lt.v, chunk.slots);
       const kc = this.heads(cache.k[l], B, cache.capacity, c.nKvHeads), vc = this.heads(cache.v[l], B, cache.capacity, c.nKvHeads);
-      attention(att, lt.lse, q, kc, vc, ctx.keyLen, { qPos0: chunk.qPos0 });
+      attention(att, lt.lse, qh, kc, vc, ctx.keyLen, { qPos0: chunk.qPos0 });
     } else {
-      attention(att, lt.lse, q, this.heads(lt.k, B, T, c.nKvHeads), this.heads(lt.v, B, T, c.nKvHeads), ctx.keyLen);
+      attention(att, lt.lse, qh, this.heads(lt.k, B, T, c.nKvHeads), this.heads(lt.v, B, T, c.nKvHeads), ctx.keyLen);
     }
-    proj('o_proj', lt.o, lt.att, w.o, null);
-    if (ctx.perturbation) axpy(lt.o, ctx.perturbation, 1);
-    copy(lt.xMid, lt.x);
-    axpy(lt.xMid, lt.o, 1);
+    if (scatter) ctx.rows!.fromAttention(lt.attRows, lt.att);
+    // o = o_proj(att) (+ e) is written into xMid, then x added: xMid = o + x, bit for bit x + o.
+    proj('o_proj', lt.xMid, lt.attRows, w.o, null);
+    if (ctx.perturbation) axpy(lt.xMid, ctx.perturbation, 1);
+    if (lt.o) copy(lt.o, lt.xMid);
+    axpy(lt.xMid, lt.x, 1);
     rmsnorm(lt.h2, lt.rstd2, lt.xMid, w.ffnNorm, c.normEps);
     proj('gate_proj', lt.g, lt.h2, w.gate, null);
     proj('up_proj', lt.up, lt.h2, w.up, null);
@@ -299,9 +347,17 @@ export class LlamaModel implements CausalLM {
     return meanLoss(t.rowLoss, t.count);
   }
 
-  logits(tape: Tape): Tensor { return this.own(tape).logits; }
+  logits(tape: Tape): Tensor {
+    const t = this.own(tape);
+    if (t.rows.mode !== 'all') throw new Error("logits: this forward computed the labelled rows' logits only (rows 'loss'); ask for rows 'all'");
+    return t.logits;
+  }
 
-  attnOutputs(tape: Tape): Tensor[] { return this.own(tape).layers.map((l) => l.o); }
+  attnOutputs(tape: Tape): Tensor[] {
+    const t = this.own(tape);
+    if (t.rows.mode !== 'all') throw new Error("attnOutputs: this forward kept no attention-block outputs (rows 'loss'); ask for rows 'all'");
+    return t.layers.map((l) => l.o!);
+  }
 
   hiddenStates(tape: Tape): Tensor { return this.own(tape).hFinal; }
 
@@ -309,34 +365,54 @@ export class LlamaModel implements CausalLM {
 
   /**
    * Backward from the mean loss. loraGrads (default true) adds into every LoRA module's dA/dB;
-   * attnOutGrads returns dL/d(attention-block output) per layer (the caller disposes them).
+   * attnOutGrads returns dL/d(attention-block output) per layer, [n, dim] in the tape's rows (the
+   * caller disposes them).
    */
   backward(anyTape: Tape, opts: BackwardOptions = {}): { attnOutGrads: Tensor[] | null } {
     const c = this.config, be = this.backend;
     const tape = this.own(anyTape);
-    const { N } = tape;
-    const { B, T } = tape.batch;
+    const { N, dev } = tape;
+    const B = tape.rows.B, T = tape.rows.tAtt, NA = B * T;
+    const scatter = !!dev.attIndex;
     const loraGrads = opts.loraGrads ?? true;
     const attnGrads: Tensor[] | null = opts.attnOutGrads ? new Array(c.nLayers) : null;
     const qDim = c.nHeads * c.headDim, kvDim = c.nKvHeads * c.headDim;
+    const arena = Arena.of(be);
     const temps: Tensor[] = [];
-    const tmp = (shape: number[]) => { const t = Tensor.zeros(be, shape); temps.push(t); return t; };
+    const tmp = (shape: number[], key: string) => { const t = arena.take(shape, 'f32', 'bwd.' + key); temps.push(t); return t; };
 
     try {
-      const dLogits = tmp([N, c.vocabSize]);
-      crossEntropyBackward(dLogits, tape.logits, tape.rowLse, tape.shiftedLabels, tape.count > 0 ? 1 / tape.count : 0);
-      const dhFinal = tmp([N, c.dim]);
-      linearBackward(dhFinal, null, dLogits, tape.hFinal, this.lmHead);
-      // dx: gradient of the residual stream, carried down through the layers
-      const dx = tmp([N, c.dim]);
-      rmsnormBackward(dx, null, dhFinal, tape.xFinal, this.finalNorm, tape.rstdFinal);
+      const M = dev.headCount;
+      const dx = tmp([N, c.dim], 'dx');
+      {
+        const dLogits = arena.take([M, c.vocabSize], 'f32', 'bwd.dLogits');
+        const dhFinal = arena.take([M, c.dim], 'f32', 'bwd.dh');
+        try {
+          crossEntropyBackward(dLogits, tape.logits, tape.rowLse, dev.labels, tape.count > 0 ? 1 / tape.count : 0);
+          linearBackward(dhFinal, null, dLogits, tape.hFinal, this.lmHead);
+          dLogits.dispose();
+          // dx: gradient of the residual stream, carried down through the layers
+          if (dev.headRows) {
+            const dxHead = arena.take([M, c.dim], 'f32', 'bwd.dxHead');
+            try {
+              rmsnormBackward(dxHead, null, dhFinal, tape.xHead, this.finalNorm, tape.rstdFinal);
+              dev.fromHead(dx, dxHead);
+            } finally { dxHead.dispose(); }
+          } else {
+            rmsnormBackward(dx, null, dhFinal, tape.xFinal, this.finalNorm, tape.rstdFinal);
+          }
+        } finally { dLogits.dispose(); dhFinal.dispose(); }
+      }
 
-      const dn = tmp([N, c.dim]);            // gradient into a norm's output
-      const dNormIn = tmp([N, c.dim]);       // gradient into a norm's input
-      const da = tmp([N, c.hiddenDim]), dg = tmp([N, c.hiddenDim]), dup = tmp([N, c.hiddenDim]);
-      const datt = tmp([N, qDim]), dq = tmp([N, qDim]), dk = tmp([N, kvDim]), dv = tmp([N, kvDim]);
+      const dn = tmp([N, c.dim], 'dn');            // gradient into a norm's output
+      const dNormIn = tmp([N, c.dim], 'dNormIn');  // gradient into a norm's input
+      const da = tmp([N, c.hiddenDim], 'da'), dg = tmp([N, c.hiddenDim], 'dg'), dup = tmp([N, c.hiddenDim], 'dup');
+      const datt = tmp([N, qDim], 'datt'), dq = tmp([N, qDim], 'dq'), dk = tmp([N, kvDim], 'dk'), dv = tmp([N, kvDim], 'dv');
+      // attention's gradients in its layout (the same tensors where the layouts agree)
+      const [dattA, dqA, dkA, dvA] = scatter
+        ? [tmp([NA, qDim], 'dattA'), tmp([NA, qDim], 'dqA'), tmp([NA, kvDim], 'dkA'), tmp([NA, kvDim], 'dvA')] : [datt, dq, dk, dv];
       const r = this.lora?.options.r ?? 1;
-      const pb: Omit<ProjectionBackwardOptions, 'accumulate' | 'needInput'> = { loraGrads, scale: this.lora?.scale ?? 1, du: tmp([N, r]) };
+      const pb: Omit<ProjectionBackwardOptions, 'accumulate' | 'needInput'> = { loraGrads, scale: this.lora?.scale ?? 1, du: tmp([N, r], 'du') };
 
       for (let l = c.nLayers - 1; l >= 0; l--) {
         const w = this.layers[l], lt = tape.layers[l];
@@ -353,16 +429,22 @@ export class LlamaModel implements CausalLM {
         axpy(dx, dNormIn, 1);
         // now dx = dL/dx' = dL/d(attention-block output)
         if (attnGrads) {
-          const g = Tensor.zeros(be, [N, c.dim]);
+          const g = arena.take([N, c.dim], 'f32', `attnGrad.${l}`);
           copy(g, dx);
           attnGrads[l] = g;
         }
         // Below this point only LoRA gradients remain to be found: with none wanted, layer 0 is done.
         if (l === 0 && !loraGrads) break;
         // attention: x' = x + o_proj(attention(rope(q), rope(k), v))
-        projBack('o_proj', datt, dx, lt.att, w.o, false);
+        projBack('o_proj', datt, dx, lt.attRows, w.o, false);
+        if (scatter) dev.toAttention(dattA, datt);
         const qh = (t: Tensor) => this.heads(t, B, T, c.nHeads), kvh = (t: Tensor) => this.heads(t, B, T, c.nKvHeads);
-        attentionBackward(qh(dq), kvh(dk), kvh(dv), qh(datt), qh(lt.q), kvh(lt.k), kvh(lt.v), qh(lt.att), lt.lse, tape.keyLen);
+        attentionBackward(qh(dqA), kvh(dkA), kvh(dvA), qh(dattA), qh(lt.q), kvh(lt.k), kvh(lt.v), qh(lt.att), lt.lse, dev.keyLen);
+        if (scatter) {
+          dev.fromAttention(dq, dqA);
+          dev.fromAttention(dk, dkA);
+          dev.fromAttention(dv, dvA);
+        }
         this.rotate(dq, c.nHeads, tape.rope, true);
         this.rotate(dk, c.nKvHeads, tape.rope, true);
         // Layer 0's input is the frozen embedding: its gradient is never used, so skip the three
@@ -387,13 +469,15 @@ export class LlamaModel implements CausalLM {
 
   disposeTape(anyTape: Tape): void {
     const tape = this.own(anyTape);
-    const all: (Tensor | null)[] = [tape.ids, tape.shiftedLabels, tape.keyLen, tape.rope.cos, tape.rope.sin, tape.xFinal,
-      tape.hFinal, tape.rstdFinal, tape.logits, tape.rowLoss, tape.rowLse];
+    const all: (Tensor | null)[] = [tape.rope?.cos, tape.rope?.sin, tape.xFinal,
+      tape.xHead === tape.xFinal ? null : tape.xHead, tape.hFinal, tape.rstdFinal, tape.logits, tape.rowLoss, tape.rowLse];
     for (const lt of tape.layers) {
-      all.push(lt.x, lt.h, lt.rstd1, lt.q, lt.k, lt.v, lt.att, lt.lse, lt.o, lt.xMid, lt.h2, lt.rstd2, lt.g, lt.up, lt.a);
+      all.push(lt.x, lt.h, lt.rstd1, lt.q, lt.k, lt.v, lt.att, lt.attRows === lt.att ? null : lt.attRows, lt.lse, lt.o, lt.xMid,
+        lt.h2, lt.rstd2, lt.g, lt.up, lt.a);
       for (const s of lt.lora.values()) all.push(s.u, s.mask);
     }
     for (const t of all) t?.dispose();
+    tape.dev.dispose();
     tape.layers.length = 0;
   }
 
@@ -414,32 +498,36 @@ export class LlamaModel implements CausalLM {
     const { B, T } = chunk, N = B * T;
     if (cache.batch !== B || cache.width !== c.nKvHeads * c.headDim || cache.k.length !== c.nLayers) throw new Error('decode: the cache was not made by this model for this batch');
     for (const id of chunk.hostIds) if (id < 0 || id >= c.vocabSize) throw new Error(`decode: token id ${id} outside the vocabulary (${c.vocabSize})`);
+    const arena = Arena.of(be);
     const temps: Tensor[] = [];
     const keep = (t: Tensor) => { temps.push(t); return t; };
-    const tmp = (shape: number[]) => keep(Tensor.zeros(be, shape));
+    const tmp = (shape: number[], key?: string) => keep(arena.take(shape, 'f32', key === undefined ? undefined : 'dec.' + key));
     let logits: Tensor | null = null;
     try {
-      const tables = gatherRopeTables(this.rope, chunk.positions);
+      const tables = gatherRopeTables(this.rope, chunk.positions, 'dec.rope.');
       temps.push(tables.cos, tables.sin);
       // Nothing is kept for a backward: one set of layer buffers serves every layer, and the
       // residual stream alternates between two tensors.
-      let x = tmp([N, c.dim]), next = tmp([N, c.dim]);
+      let x = tmp([N, c.dim], 'x0'), next = tmp([N, c.dim], 'x1');
       embedding(x, this.embed, chunk.ids);
-      const lt = this.layerBuffers(x, B, T, tmp);
+      const lt = this.layerBuffers(x, B, T, N, false, false, tmp, '');
       const ctx: LayerContext = {
-        B, T, N, rope: tables, keyLen: chunk.keyLen, decode: { cache, chunk }, mk: tmp,
+        B, T, N, rope: tables, keyLen: chunk.keyLen, rows: null, decode: { cache, chunk }, mk: tmp, keys: '',
         perturbation: null, dropout: null,
       };
       for (let l = 0; l < c.nLayers; l++) {
         lt.x = x;
         this.layerForward(l, lt, next, ctx);
+        // nothing is kept for a backward: the layer's LoRA scratch goes back before the next layer's
+        for (const sv of lt.lora.values()) { sv.u.dispose(); sv.mask?.dispose(); }
+        lt.lora.clear();
         [x, next] = [next, x];
       }
       // only each sequence's last row goes through the head
-      const last = tmp([B, c.dim]), h = tmp([B, c.dim]), rstd = tmp([B]);
+      const last = tmp([B, c.dim], 'last'), h = tmp([B, c.dim], 'h'), rstd = tmp([B], 'rstd');
       embedding(last, x, chunk.lastRows);
       rmsnorm(h, rstd, last, this.finalNorm, c.normEps);
-      logits = Tensor.zeros(be, [B, c.vocabSize]);
+      logits = arena.take([B, c.vocabSize]);
       linear(logits, h, this.lmHead);
       return logits;
     } catch (e) {
@@ -459,6 +547,7 @@ export class LlamaModel implements CausalLM {
     }
     for (const t of all) t.dispose();
     this.layers = [];
+    Arena.of(this.backend).trim();
   }
 }
 const MAX_ROPE_POSITIONS = 16384;

@@ -15,6 +15,9 @@
 // then layernorm, project_out (when there is one), and the head tied to embed_tokens.
 // Positions follow Hugging Face's rule (cumsum of the attention mask, minus 1): token t of a row
 // sits at position t, and a padding token at -1 (table row 1).
+// A forward computes the rows its plan names (../rows.ts: every row, or what reaches the loss),
+// with every buffer from the backend's arena (../../arena.ts), as the Llama model does.
+import { Arena } from '../../arena.ts';
 import type { Backend } from '../../backend.ts';
 import type { Lora, LoraTarget } from '../../lora.ts';
 import { attention, attentionBackward } from '../../ops/attention.ts';
@@ -24,13 +27,14 @@ import { embedding, embeddingBackward } from '../../ops/embedding.ts';
 import { layernorm, layernormBackward } from '../../ops/layernorm.ts';
 import { linear, linearBackward, matmul } from '../../ops/matmul.ts';
 import { relu, reluBackward } from '../../ops/relu.ts';
-import { Tensor } from '../../tensor.ts';
+import { Tensor, expectShape } from '../../tensor.ts';
 import {
-  checkBatch, meanLoss, projectionBackward, projectionForward, shiftLabels, type LoraSaved, type ProjectionBackwardOptions,
+  checkBatch, meanLoss, projectionBackward, projectionForward, type LoraSaved, type ProjectionBackwardOptions,
 } from '../blocks.ts';
 import type { BackwardOptions, Batch, CausalLM, ForwardOptions, ModelOptions, Tape } from '../causal_lm.ts';
 import { checkWeights, type HostWeights } from '../family.ts';
 import { KVCache, type DecodeChunk } from '../kv_cache.ts';
+import { DeviceRows, planRows } from '../rows.ts';
 import { OPT_DECODER, OPT_LORA_TARGETS, OPT_POSITION_OFFSET, optWeightShapes, type OPTConfig } from './config.ts';
 
 interface Norm { w: Tensor; b: Tensor }
@@ -45,11 +49,12 @@ interface LayerWeights {
 interface NormOut { y: Tensor; mean: Tensor; rstd: Tensor }
 
 interface LayerTape {
-  x: Tensor;          // layer input (residual)
+  x: Tensor;          // layer input (residual), [n, dim]
   n1: NormOut;
-  q: Tensor; k: Tensor; v: Tensor;
+  q: Tensor; k: Tensor; v: Tensor;   // in attention's layout ([B*tAtt, dim])
   att: Tensor; lse: Tensor;
-  o: Tensor;          // attention-block output (perturbed, if a perturbation was given)
+  attRows: Tensor;    // att as rows (out_proj's input); att itself where the layouts agree
+  o: Tensor | null;   // attention-block output (perturbed, if a perturbation was given); kept for rows 'all'
   xMid: Tensor;       // x + o
   n2: NormOut;
   f: Tensor;          // fc1 output, before the ReLU
@@ -58,25 +63,37 @@ interface LayerTape {
 }
 
 interface LayerContext {
+  /** sequences, and rows of each in attention's layout */
   B: number; T: number;
+  /** rows the layer runs on */
+  N: number;
   keyLen: Tensor;
+  /** training: the plan's rows on the device (the scatter into attention's layout, dropout's row index) */
+  rows: DeviceRows | null;
   /** decoding: the KV cache and the chunk */
   decode: { cache: KVCache; chunk: DecodeChunk } | null;
   perturbation: Tensor | null;
   dropout: { p: number; seed: number } | null;
-  mk: (shape: number[]) => Tensor;
+  /** a tensor the caller will dispose (from the arena: contents undefined; key: its role there) */
+  mk: (shape: number[], key?: string) => Tensor;
+  /** the arena keys' prefix of this layer's buffers */
+  keys: string;
 }
 
 interface OPTTape extends Tape {
   model: OPTModel;
   N: number;
-  ids: Tensor; shiftedLabels: Tensor; keyLen: Tensor;
+  /** the plan's index arrays on the device */
+  dev: DeviceRows;
   layers: LayerTape[];
-  xFinal: Tensor; nFinal: NormOut;
+  /** the last layer's output [n, dim]; xHead: its head rows [M, dim] (the same tensor when all rows are) */
+  xFinal: Tensor; xHead: Tensor; nFinal: NormOut;
   /** project_out's output (the head's input), or nFinal.y without project_out */
   hHead: Tensor;
   logits: Tensor; rowLoss: Tensor; rowLse: Tensor;
   count: number;
+  /** rows 'loss': the backward overwrites the logits with their gradient, so it runs once */
+  spent: boolean;
 }
 
 const TARGET_INDEX: Record<LoraTarget, number> = Object.fromEntries(OPT_LORA_TARGETS.map((t, i) => [t.name, i]));
@@ -167,34 +184,38 @@ export class OPTModel implements CausalLM {
   // ---- forward -----------------------------------------------------------------------------
 
   /** x [N, dim] = (project_in of) embed_tokens[ids] + embed_positions[posIds] (posIds already offset). */
-  private embed(x: Tensor, ids: Tensor, posIds: Tensor, mk: (shape: number[]) => Tensor): void {
-    const c = this.config, N = ids.shape[0];
-    if (this.projectIn) {
-      const e = mk([N, c.wordEmbedDim]);
-      embedding(e, this.embedTokens, ids);
-      linear(x, e, this.projectIn);
-    } else {
-      embedding(x, this.embedTokens, ids);
-    }
-    const p = mk([N, c.dim]);
-    embedding(p, this.embedPositions, posIds);
-    axpy(x, p, 1);
+  private embed(x: Tensor, ids: Tensor, posIds: Tensor, keys: string): void {
+    const c = this.config, N = ids.shape[0], arena = Arena.of(this.backend);
+    const p = arena.take([N, c.dim], 'f32', keys + 'pos');
+    try {
+      if (this.projectIn) {
+        const e = arena.take([N, c.wordEmbedDim], 'f32', keys + 'emb');
+        try {
+          embedding(e, this.embedTokens, ids);
+          linear(x, e, this.projectIn);
+        } finally { e.dispose(); }
+      } else {
+        embedding(x, this.embedTokens, ids);
+      }
+      embedding(p, this.embedPositions, posIds);
+      axpy(x, p, 1);
+    } finally { p.dispose(); }
   }
 
   private norm(out: NormOut, x: Tensor, n: Norm): void {
     layernorm(out.y, out.mean, out.rstd, x, n.w, n.b, this.config.normEps);
   }
 
-  private normBuffers(rows: number, mk: (shape: number[]) => Tensor): NormOut {
-    return { y: mk([rows, this.config.dim]), mean: mk([rows]), rstd: mk([rows]) };
+  private normBuffers(rows: number, mk: (shape: number[], key?: string) => Tensor, key: string): NormOut {
+    return { y: mk([rows, this.config.dim], key + '.y'), mean: mk([rows], key + '.mean'), rstd: mk([rows], key + '.rstd') };
   }
 
   /** The final LayerNorm, project_out and the head: logits [rows, vocab] from the residual stream x. */
-  private head(logits: Tensor, x: Tensor, nFinal: NormOut, mk: (shape: number[]) => Tensor): Tensor {
+  private head(logits: Tensor, x: Tensor, nFinal: NormOut, mk: (shape: number[], key?: string) => Tensor, key: string): Tensor {
     this.norm(nFinal, x, this.finalNorm);
     let h = nFinal.y;
     if (this.projectOut) {
-      h = mk([x.shape[0], this.config.wordEmbedDim]);
+      h = mk([x.shape[0], this.config.wordEmbedDim], key);
       linear(h, nFinal.y, this.projectOut);
     }
     linear(logits, h, this.lmHead);
@@ -204,73 +225,85 @@ export class OPTModel implements CausalLM {
   forward(batch: Batch, opts: ForwardOptions = {}): OPTTape {
     const c = this.config, be = this.backend;
     const { B, T } = batch;
-    const N = B * T;
     checkBatch(batch, c, this.maxPositions, opts);
-    const { shifted, count } = shiftLabels(batch);
+    const plan = planRows(batch, opts.rows ?? 'all');
+    const N = plan.n;
+    for (const e of opts.perturbations ?? []) expectShape(`forward: perturbation (the rows of this forward, rows '${plan.mode}')`, e, [N, c.dim]);
     const dropout = this.lora?.options.dropout ?? 0;
     const useDropout = (opts.training ?? true) && dropout > 0;
     const seed = opts.dropoutSeed ?? 0;
     // Hugging Face's positions: cumsum(mask) * mask - 1, plus the offset; right padding sits at -1.
-    const posIds = new Int32Array(N);
-    for (let b = 0; b < B; b++) {
-      for (let t = 0; t < T; t++) posIds[b * T + t] = (t < batch.lengths[b] ? t : -1) + OPT_POSITION_OFFSET;
-    }
+    const posIds = Int32Array.from(plan.positions, (t, i) => {
+      const b = Math.floor((plan.index ? plan.index[i] : i) / T);
+      return (t < batch.lengths[b] ? t : -1) + OPT_POSITION_OFFSET;
+    });
+    const arena = Arena.of(be);
 
     // Every tensor this pass makes: on an exception they are all returned, not leaked.
     const made: Tensor[] = [];
     const keep = (t: Tensor) => { made.push(t); return t; };
-    const mk = (shape: number[]) => keep(Tensor.zeros(be, shape));
-    const temps: Tensor[] = [];
-    const tmp = (shape: number[]) => { const t = Tensor.zeros(be, shape); temps.push(t); return t; };
-    const tape: OPTTape = {
-      model: this, batch, N, count,
-      ids: keep(Tensor.from(be, [N], batch.ids)),
-      shiftedLabels: keep(Tensor.from(be, [N], shifted)),
-      keyLen: keep(Tensor.from(be, [B], batch.lengths)),
-      layers: [],
-      xFinal: null!, nFinal: null!, hHead: null!, logits: null!, rowLoss: null!, rowLse: null!,
-    };
+    const mk = (shape: number[], key?: string) => keep(arena.take(shape, 'f32', key));
+    let dev: DeviceRows | null = null;
     try {
-      let x = mk([N, c.dim]);
-      const pos = Tensor.from(be, [N], posIds);
-      temps.push(pos);
-      this.embed(x, tape.ids, pos, tmp);
+      dev = new DeviceRows(be, plan);
+      const tape: OPTTape = {
+        model: this, batch, rows: plan, N, count: plan.count, dev, spent: false, layers: [],
+        xFinal: null!, xHead: null!, nFinal: null!, hHead: null!, logits: null!, rowLoss: null!, rowLse: null!,
+      };
+      let x = mk([N, c.dim], 'x');
+      const pos = keep(arena.from([N], posIds, 'rows.posIds'));
+      this.embed(x, dev.ids, pos, '');
       for (let l = 0; l < c.nLayers; l++) {
-        const lt = this.layerBuffers(x, B, T, mk);
+        const lt = this.layerBuffers(x, B, plan.tAtt, N, plan.mode === 'all', !!dev.attIndex, mk, `L${l}.`);
         tape.layers.push(lt);
-        const next = mk([N, c.dim]);
+        const next = mk([N, c.dim], `L${l}.out`);
         this.layerForward(l, lt, next, {
-          B, T, keyLen: tape.keyLen, decode: null, mk,
+          B, T: plan.tAtt, N, keyLen: dev.keyLen, rows: dev, decode: null, mk, keys: `L${l}.`,
           perturbation: opts.perturbations?.[l] ?? null,
           dropout: useDropout ? { p: dropout, seed } : null,
         });
         x = next;
       }
+      // The head: only its rows (rows 'loss': the labelled ones) go through the final norm,
+      // project_out, the output projection and the cross-entropy.
+      const M = dev.headCount;
       tape.xFinal = x;
-      tape.nFinal = this.normBuffers(N, mk);
-      tape.logits = mk([N, c.vocabSize]);
-      tape.hHead = this.head(tape.logits, x, tape.nFinal, mk);
-      tape.rowLoss = mk([N]);
-      tape.rowLse = mk([N]);
-      crossEntropy(tape.rowLoss, tape.rowLse, tape.logits, tape.shiftedLabels);
+      tape.xHead = x;
+      if (dev.headRows) {
+        tape.xHead = mk([M, c.dim], 'head.x');
+        dev.toHead(tape.xHead, x);
+      }
+      tape.nFinal = this.normBuffers(M, mk, 'head.n');
+      tape.logits = mk([M, c.vocabSize], 'logits');
+      tape.hHead = this.head(tape.logits, tape.xHead, tape.nFinal, mk, 'head.h');
+      tape.rowLoss = mk([M], 'head.loss');
+      tape.rowLse = mk([M], 'head.lse');
+      crossEntropy(tape.rowLoss, tape.rowLse, tape.logits, dev.labels);
+      pos.dispose();
+      return tape;
     } catch (e) {
       for (const t of made) t.dispose();
+      dev?.dispose();
       throw e;
-    } finally {
-      for (const t of temps) t.dispose();
     }
-    return tape;
   }
 
-  /** The buffers one layer writes (kept on the tape in training), for B sequences of T rows. */
-  private layerBuffers(x: Tensor, B: number, T: number, mk: (shape: number[]) => Tensor): LayerTape {
-    const c = this.config, N = B * T;
+  /**
+   * The buffers one layer writes (kept on the tape in training), for N rows in B sequences of T
+   * rows of attention's layout. keepO: keep the attention-block output apart (for attnOutputs);
+   * scatter: attention's layout is not the rows' own.
+   */
+  private layerBuffers(x: Tensor, B: number, T: number, N: number, keepO: boolean, scatter: boolean,
+    mk: (shape: number[], key?: string) => Tensor, keys: string): LayerTape {
+    const c = this.config, NA = B * T;
+    const m = (shape: number[], name: string) => mk(shape, keys + name);
+    const att = m([NA, c.dim], 'att');
     return {
-      x, n1: this.normBuffers(N, mk),
-      q: mk([N, c.dim]), k: mk([N, c.dim]), v: mk([N, c.dim]),
-      att: mk([N, c.dim]), lse: mk([B, c.nHeads, T]),
-      o: mk([N, c.dim]), xMid: mk([N, c.dim]), n2: this.normBuffers(N, mk),
-      f: mk([N, c.ffnDim]), a: mk([N, c.ffnDim]),
+      x, n1: this.normBuffers(N, mk, keys + 'n1'),
+      q: m([NA, c.dim], 'q'), k: m([NA, c.dim], 'k'), v: m([NA, c.dim], 'v'),
+      att, lse: m([B, c.nHeads, T], 'lse'), attRows: scatter ? m([N, c.dim], 'attRows') : att,
+      o: keepO ? m([N, c.dim], 'o') : null, xMid: m([N, c.dim], 'xMid'), n2: this.normBuffers(N, mk, keys + 'n2'),
+      f: m([N, c.ffnDim], 'f'), a: m([N, c.ffnDim], 'a'),
       lora: new Map(),
     };
   }
@@ -285,30 +318,46 @@ export class OPTModel implements CausalLM {
    * Decoding first writes the chunk's keys and values into the layer's cache, then attends it.
    */
   private layerForward(l: number, lt: LayerTape, next: Tensor, ctx: LayerContext): void {
-    const w = this.layers[l];
-    const { B, T } = ctx;
-    const pctx = { lora: this.lora, layer: l, dropout: ctx.dropout, mk: ctx.mk, saved: lt.lora };
+    const w = this.layers[l], c = this.config;
+    const { B, T, N } = ctx;
+    // a row's dropout mask is the one of its batch position (rows.ts)
+    const pctx = { lora: this.lora, layer: l, dropout: ctx.dropout, rowIndex: ctx.rows?.index ?? null, mk: ctx.mk, keys: ctx.keys, saved: lt.lora };
     const proj = (target: LoraTarget, y: Tensor, input: Tensor, weight: Tensor, bias: Tensor) =>
       projectionForward(pctx, target, TARGET_INDEX[target], y, input, weight, bias);
+    const scatter = !!ctx.rows?.attIndex;
+    const arena = Arena.of(this.backend);
     this.norm(lt.n1, lt.x, w.attnNorm);
-    proj('q_proj', lt.q, lt.n1.y, w.q, w.qBias);
-    proj('k_proj', lt.k, lt.n1.y, w.k, w.kBias);
-    proj('v_proj', lt.v, lt.n1.y, w.v, w.vBias);
-    const q = this.heads(lt.q, B, T), att = this.heads(lt.att, B, T);
+    // q, k, v as rows: the tape's tensors, or scratch moved into attention's layout
+    const [q, k, v] = scatter ? ['q', 'k', 'v'].map((n) => arena.take([N, c.dim], 'f32', 'rows.' + n)) : [lt.q, lt.k, lt.v];
+    try {
+      proj('q_proj', q, lt.n1.y, w.q, w.qBias);
+      proj('k_proj', k, lt.n1.y, w.k, w.kBias);
+      proj('v_proj', v, lt.n1.y, w.v, w.vBias);
+      if (scatter) {
+        ctx.rows!.toAttention(lt.q, q);
+        ctx.rows!.toAttention(lt.k, k);
+        ctx.rows!.toAttention(lt.v, v);
+      }
+    } finally {
+      if (scatter) { q.dispose(); k.dispose(); v.dispose(); }
+    }
+    const qh = this.heads(lt.q, B, T), att = this.heads(lt.att, B, T);
     if (ctx.decode) {
       const { cache, chunk } = ctx.decode;
       // The cache rows written here are still zero, so the embedding backward's scatter-add writes them exactly.
       embeddingBackward(cache.k[l], lt.k, chunk.slots);
       embeddingBackward(cache.v[l], lt.v, chunk.slots);
-      attention(att, lt.lse, q, this.heads(cache.k[l], B, cache.capacity), this.heads(cache.v[l], B, cache.capacity), ctx.keyLen,
+      attention(att, lt.lse, qh, this.heads(cache.k[l], B, cache.capacity), this.heads(cache.v[l], B, cache.capacity), ctx.keyLen,
         { qPos0: chunk.qPos0 });
     } else {
-      attention(att, lt.lse, q, this.heads(lt.k, B, T), this.heads(lt.v, B, T), ctx.keyLen);
+      attention(att, lt.lse, qh, this.heads(lt.k, B, T), this.heads(lt.v, B, T), ctx.keyLen);
     }
-    proj('out_proj', lt.o, lt.att, w.o, w.oBias);
-    if (ctx.perturbation) axpy(lt.o, ctx.perturbation, 1);
-    copy(lt.xMid, lt.x);
-    axpy(lt.xMid, lt.o, 1);
+    if (scatter) ctx.rows!.fromAttention(lt.attRows, lt.att);
+    // o = out_proj(att) (+ e) is written into xMid, then x added: xMid = o + x, bit for bit x + o.
+    proj('out_proj', lt.xMid, lt.attRows, w.o, w.oBias);
+    if (ctx.perturbation) axpy(lt.xMid, ctx.perturbation, 1);
+    if (lt.o) copy(lt.o, lt.xMid);
+    axpy(lt.xMid, lt.x, 1);
     this.norm(lt.n2, lt.xMid, w.ffnNorm);
     proj('fc1', lt.f, lt.n2.y, w.fc1, w.fc1Bias);
     relu(lt.a, lt.f);
@@ -326,9 +375,17 @@ export class OPTModel implements CausalLM {
     return meanLoss(t.rowLoss, t.count);
   }
 
-  logits(tape: Tape): Tensor { return this.own(tape).logits; }
+  logits(tape: Tape): Tensor {
+    const t = this.own(tape);
+    if (t.rows.mode !== 'all') throw new Error("logits: this forward computed the labelled rows' logits only (rows 'loss'); ask for rows 'all'");
+    return t.logits;
+  }
 
-  attnOutputs(tape: Tape): Tensor[] { return this.own(tape).layers.map((l) => l.o); }
+  attnOutputs(tape: Tape): Tensor[] {
+    const t = this.own(tape);
+    if (t.rows.mode !== 'all') throw new Error("attnOutputs: this forward kept no attention-block outputs (rows 'loss'); ask for rows 'all'");
+    return t.layers.map((l) => l.o!);
+  }
 
   hiddenStates(tape: Tape): Tensor { return this.own(tape).hHead; }
 
@@ -337,33 +394,55 @@ export class OPTModel implements CausalLM {
   backward(anyTape: Tape, opts: BackwardOptions = {}): { attnOutGrads: Tensor[] | null } {
     const c = this.config, be = this.backend;
     const tape = this.own(anyTape);
-    const { N } = tape;
-    const { B, T } = tape.batch;
+    if (tape.spent) throw new Error("backward: this tape's backward has run (rows 'loss' overwrites its logits): run a new forward");
+    const { N, dev } = tape;
+    const B = tape.rows.B, T = tape.rows.tAtt, NA = B * T;
+    const scatter = !!dev.attIndex;
     const loraGrads = opts.loraGrads ?? true;
     const attnGrads: Tensor[] | null = opts.attnOutGrads ? new Array(c.nLayers) : null;
+    const arena = Arena.of(be);
     const temps: Tensor[] = [];
-    const tmp = (shape: number[]) => { const t = Tensor.zeros(be, shape); temps.push(t); return t; };
+    const tmp = (shape: number[], key: string) => { const t = arena.take(shape, 'f32', 'bwd.' + key); temps.push(t); return t; };
 
     try {
-      const dLogits = tmp([N, c.vocabSize]);
-      crossEntropyBackward(dLogits, tape.logits, tape.rowLse, tape.shiftedLabels, tape.count > 0 ? 1 / tape.count : 0);
-      let dNorm = tmp([N, c.wordEmbedDim]);
-      linearBackward(dNorm, null, dLogits, tape.hHead, this.lmHead);
-      if (this.projectOut) {
-        const d = tmp([N, c.dim]);
-        linearBackward(d, null, dNorm, tape.nFinal.y, this.projectOut);
-        dNorm = d;
+      const M = dev.headCount;
+      const dx = tmp([N, c.dim], 'dx');
+      {
+        const inPlace = false;
+        tape.spent = inPlace;
+        const dLogits = inPlace ? tape.logits : arena.take([M, c.vocabSize], 'f32', 'bwd.dLogits');
+        const head: Tensor[] = inPlace ? [] : [dLogits];
+        try {
+          crossEntropyBackward(dLogits, tape.logits, tape.rowLse, dev.labels, tape.count > 0 ? 1 / tape.count : 0);
+          let dNorm = arena.take([M, c.wordEmbedDim], 'f32', 'bwd.dHead');
+          head.push(dNorm);
+          linearBackward(dNorm, null, dLogits, tape.hHead, this.lmHead);
+          if (this.projectOut) {
+            const d = arena.take([M, c.dim], 'f32', 'bwd.dNormFinal');
+            head.push(d);
+            linearBackward(d, null, dNorm, tape.nFinal.y, this.projectOut);
+            dNorm = d;
+          }
+          // dx: gradient of the residual stream, carried down through the layers
+          if (dev.headRows) {
+            const dxHead = arena.take([M, c.dim], 'f32', 'bwd.dxHead');
+            head.push(dxHead);
+            layernormBackward(dxHead, dNorm, tape.xHead, this.finalNorm.w, tape.nFinal.mean, tape.nFinal.rstd);
+            dev.fromHead(dx, dxHead);
+          } else {
+            layernormBackward(dx, dNorm, tape.xFinal, this.finalNorm.w, tape.nFinal.mean, tape.nFinal.rstd);
+          }
+        } finally { for (const t of head) t.dispose(); }
       }
-      // dx: gradient of the residual stream, carried down through the layers
-      const dx = tmp([N, c.dim]);
-      layernormBackward(dx, dNorm, tape.xFinal, this.finalNorm.w, tape.nFinal.mean, tape.nFinal.rstd);
 
-      const dn = tmp([N, c.dim]);            // gradient into a norm's output
-      const dNormIn = tmp([N, c.dim]);       // gradient into a norm's input
-      const da = tmp([N, c.ffnDim]), df = tmp([N, c.ffnDim]);
-      const datt = tmp([N, c.dim]), dq = tmp([N, c.dim]), dk = tmp([N, c.dim]), dv = tmp([N, c.dim]);
+      const dn = tmp([N, c.dim], 'dn');            // gradient into a norm's output
+      const dNormIn = tmp([N, c.dim], 'dNormIn');  // gradient into a norm's input
+      const da = tmp([N, c.ffnDim], 'da'), df = tmp([N, c.ffnDim], 'df');
+      const datt = tmp([N, c.dim], 'datt'), dq = tmp([N, c.dim], 'dq'), dk = tmp([N, c.dim], 'dk'), dv = tmp([N, c.dim], 'dv');
+      // attention's gradients in its layout (the same tensors where the layouts agree)
+      const [dattA, dqA, dkA, dvA] = scatter ? ['dattA', 'dqA', 'dkA', 'dvA'].map((n) => tmp([NA, c.dim], n)) : [datt, dq, dk, dv];
       const pb: Omit<ProjectionBackwardOptions, 'accumulate' | 'needInput'> = {
-        loraGrads, scale: this.lora?.scale ?? 1, du: tmp([N, this.lora?.options.r ?? 1]),
+        loraGrads, scale: this.lora?.scale ?? 1, du: tmp([N, this.lora?.options.r ?? 1], 'du'),
       };
 
       for (let l = c.nLayers - 1; l >= 0; l--) {
@@ -379,15 +458,21 @@ export class OPTModel implements CausalLM {
         axpy(dx, dNormIn, 1);
         // now dx = dL/dx' = dL/d(attention-block output)
         if (attnGrads) {
-          const g = Tensor.zeros(be, [N, c.dim]);
+          const g = arena.take([N, c.dim], 'f32', `attnGrad.${l}`);
           copy(g, dx);
           attnGrads[l] = g;
         }
         if (l === 0 && !loraGrads) break;
         // attention: x' = x + out_proj(attention(q, k, v))
-        projBack('out_proj', datt, dx, lt.att, w.o, false);
+        projBack('out_proj', datt, dx, lt.attRows, w.o, false);
+        if (scatter) dev.toAttention(dattA, datt);
         const h = (t: Tensor) => this.heads(t, B, T);
-        attentionBackward(h(dq), h(dk), h(dv), h(datt), h(lt.q), h(lt.k), h(lt.v), h(lt.att), lt.lse, tape.keyLen);
+        attentionBackward(h(dqA), h(dkA), h(dvA), h(dattA), h(lt.q), h(lt.k), h(lt.v), h(lt.att), lt.lse, dev.keyLen);
+        if (scatter) {
+          dev.fromAttention(dq, dqA);
+          dev.fromAttention(dk, dkA);
+          dev.fromAttention(dv, dvA);
+        }
         // Layer 0's input is the frozen embedding: skip its base dX products and norm backward.
         const needInput = l > 0;
         projBack('q_proj', dn, dq, lt.n1.y, w.q, false, needInput);
@@ -410,14 +495,16 @@ export class OPTModel implements CausalLM {
   disposeTape(anyTape: Tape): void {
     const tape = this.own(anyTape);
     const norms = (n: NormOut | null) => (n ? [n.y, n.mean, n.rstd] : []);
-    const all: (Tensor | null)[] = [tape.ids, tape.shiftedLabels, tape.keyLen, tape.xFinal, ...norms(tape.nFinal),
+    const all: (Tensor | null)[] = [tape.xFinal, tape.xHead === tape.xFinal ? null : tape.xHead, ...norms(tape.nFinal),
       tape.logits, tape.rowLoss, tape.rowLse];
     if (tape.hHead && tape.hHead !== tape.nFinal?.y) all.push(tape.hHead);
     for (const lt of tape.layers) {
-      all.push(lt.x, ...norms(lt.n1), lt.q, lt.k, lt.v, lt.att, lt.lse, lt.o, lt.xMid, ...norms(lt.n2), lt.f, lt.a);
+      all.push(lt.x, ...norms(lt.n1), lt.q, lt.k, lt.v, lt.att, lt.attRows === lt.att ? null : lt.attRows, lt.lse, lt.o, lt.xMid,
+        ...norms(lt.n2), lt.f, lt.a);
       for (const s of lt.lora.values()) all.push(s.u, s.mask);
     }
     for (const t of all) t?.dispose();
+    tape.dev.dispose();
     tape.layers.length = 0;
   }
 
@@ -435,28 +522,33 @@ export class OPTModel implements CausalLM {
     const { B, T } = chunk, N = B * T;
     if (cache.batch !== B || cache.width !== c.dim || cache.k.length !== c.nLayers) throw new Error('decode: the cache was not made by this model for this batch');
     for (const id of chunk.hostIds) if (id < 0 || id >= c.vocabSize) throw new Error(`decode: token id ${id} outside the vocabulary (${c.vocabSize})`);
+    const arena = Arena.of(be);
     const temps: Tensor[] = [];
-    const tmp = (shape: number[]) => { const t = Tensor.zeros(be, shape); temps.push(t); return t; };
+    const tmp = (shape: number[], key?: string) => { const t = arena.take(shape, 'f32', key === undefined ? undefined : 'dec.' + key); temps.push(t); return t; };
     let logits: Tensor | null = null;
     try {
-      const pos = Tensor.from(be, [N], Int32Array.from(chunk.hostPositions, (p) => p + OPT_POSITION_OFFSET));
+      const pos = arena.from([N], Int32Array.from(chunk.hostPositions, (p) => p + OPT_POSITION_OFFSET), 'dec.posIds');
       temps.push(pos);
-      let x = tmp([N, c.dim]), next = tmp([N, c.dim]);
-      this.embed(x, chunk.ids, pos, tmp);
+      let x = tmp([N, c.dim], 'x0'), next = tmp([N, c.dim], 'x1');
+      this.embed(x, chunk.ids, pos, 'dec.');
       // Nothing is kept for a backward: one set of layer buffers serves every layer.
-      const lt = this.layerBuffers(x, B, T, tmp);
-      const ctx: LayerContext = { B, T, keyLen: chunk.keyLen, decode: { cache, chunk }, perturbation: null, dropout: null, mk: tmp };
+      const lt = this.layerBuffers(x, B, T, N, false, false, tmp, '');
+      const ctx: LayerContext = {
+        B, T, N, keyLen: chunk.keyLen, rows: null, decode: { cache, chunk }, perturbation: null, dropout: null, mk: tmp, keys: '',
+      };
       for (let l = 0; l < c.nLayers; l++) {
         lt.x = x;
-        lt.lora.clear();
         this.layerForward(l, lt, next, ctx);
+        // the layer's LoRA scratch goes back before the next layer's
+        for (const sv of lt.lora.values()) { sv.u.dispose(); sv.mask?.dispose(); }
+        lt.lora.clear();
         [x, next] = [next, x];
       }
       // only each sequence's last row goes through the head
-      const last = tmp([B, c.dim]);
+      const last = tmp([B, c.dim], 'last');
       embedding(last, x, chunk.lastRows);
-      logits = Tensor.zeros(be, [B, c.vocabSize]);
-      this.head(logits, last, this.normBuffers(B, tmp), tmp);
+      logits = arena.take([B, c.vocabSize]);
+      this.head(logits, last, this.normBuffers(B, tmp, 'head.n'), tmp, 'head.h');
       return logits;
     } catch (e) {
       logits?.dispose();
@@ -477,5 +569,6 @@ export class OPTModel implements CausalLM {
     }
     for (const t of all) t.dispose();
     this.layers = [];
+    Arena.of(this.backend).trim();
   }
 }
