@@ -146,8 +146,10 @@ async function opBits(threads: number): Promise<Map<string, Uint32Array>> {
     out.set(name, all);
   };
   try {
-    // matmul: the dot form, the broadcast form with beta = 1, and the packed path (N = 512)
-    for (const [M, N, K, tA, tB, beta] of [[37, 50, 70, false, true, 0], [61, 44, 29, true, false, 1], [45, 512, 300, false, false, 1]] as const) {
+    // matmul: the dot form, the broadcast form with beta = 1, and the packed path (N >= 128: every
+    // layout, ragged 6 x 8 tiles, M or N split)
+    for (const [M, N, K, tA, tB, beta] of [[37, 50, 70, false, true, 0], [61, 44, 29, true, false, 1], [45, 512, 300, false, false, 1],
+      [50, 300, 70, false, true, 1], [97, 133, 20, true, true, 0], [13, 700, 9, true, false, 1]] as const) {
       const a = input(M * K), b = input(K * N), c = input(M * N);
       be.matmul(c, a, b, { M, N, K, transA: tA, transB: tB, alpha: 0.7, beta });
       read(`matmul ${M}x${N}x${K} transA=${tA} transB=${tB}`, [c, M * N]);

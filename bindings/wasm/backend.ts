@@ -61,7 +61,7 @@ export class WasmBackend implements Backend {
     this.alloc_ = new Allocator(memory, heapBase, MAX_PAGES * 65536);
     this.pool = new ThreadPool(threads, module, memory, exports, workerUrl);
     this.sumBlock = (exports.sum_squares_block as () => number)();
-    this.matmulScratch = this.alloc_.alloc(threads * (exports.matmul_scratch_bytes as () => number)());
+    this.matmulScratch = this.alloc_.alloc(threads * (exports.matmul_scratch_bytes as () => number)(), false);
     this.reserved = this.alloc_.bytesInUse();
     this.minWork = opts.parallelMinWork ?? DEFAULT_PARALLEL_MIN_WORK;
     if (opts.timing) this.pool.timings = new Map();

@@ -1,74 +1,79 @@
 // matmul: C[M,N] = alpha * op(A) op(B) + beta * C (engine/backend.ts). WGSL twin: kernels/wgsl/matmul.wgsl.
 // transA: A is stored [K, M]; transB: B is stored [N, K] (nn.Linear weight layout).
 //
-// Each layout gets a micro-kernel that reads its operands in place (plus, for B [K,N] with a row
-// stride that is a multiple of 2 KiB, the packed path described further down):
-// - B stored [K,N] (transB = false, any transA): broadcast form. A 4 x 8 tile of C lives in 8
-//   v128 accumulators; each k step broadcasts 4 values of op(A) (load32_splat: A's layout only
-//   changes the strides) and loads 8 contiguous floats of a row of B.
-// - A [M,K] and B [N,K] (transB, the nn.Linear forward): dot form. A 2 x 4 tile of C is 8 v128
-//   partial dot products along k (contiguous in both operands), reduced with shuffles at the end.
-// - transA and transB together (unused by the engine) and ragged edges: a scalar loop.
-// Register budget: 8 accumulators + operands stay within the 16 xmm registers V8 allocates.
+// Two paths:
+// - Packed (Goto/BLIS style), for every layout once the product is large enough (N >= 128 and
+//   M >= 12, or transB with K < 32): blocks of op(B) (KC x NC) and op(A) (MC x KC) are copied into
+//   zero-padded panels in the calling thread's scratch (B [N,K] transposed while copying), then
+//   6 x 8 tiles of C accumulate in 12 v128 registers: per k, 2 loads of B and 6 broadcasts of A
+//   for 12 fused multiply-adds, enough independent chains to keep both FMA pipes busy (the 4 x 8
+//   tile it replaces ran at ~80% of that: 45-48 vs 50-53 GFLOP/s on one core, bench/matmul.ts).
+//   Packing also makes the access pattern independent of the operands' strides, so rows of B at a
+//   power-of-two stride no longer collide in L1 (the old limit at N = 1024, 2048, ...).
+// - In place, for small products where packing costs more than it saves: the broadcast form for
+//   B stored [K,N] (a 4 x 8 tile in 8 accumulators, op(A) broadcast at its own strides) and the
+//   dot form for A [M,K], B [N,K] (2 x 4 tiles of partial dot products along k, reduced with
+//   shuffles); transA && transB and ragged edges fall back to a scalar loop.
 // Products accumulate through madd (common/madd.ts): fused multiply-add in the FMA build.
+// K is blocked so that each block of B stays in L2 while the few rows of A of a tile stay in L1.
+// Only the first K block applies beta; beta == 0 never reads C (it may hold NaN garbage).
 //
-// K is blocked (KC) and, inside, N (NC) so that the block of B being re-read for every row tile
-// stays in L2 while the few rows of A of a tile stay in L1. Only the first K block applies beta;
-// beta == 0 never reads C (it may hold NaN garbage).
+// The scratch is the backend's (matmul_scratch_bytes() per thread, from its allocator), passed
+// as a pointer: 0 means none, and then only the in-place path runs.
 //
-// Known limit: with B [K,N] and N*4 a multiple of 4 KiB (N = 1024, 2048, ...) every row of B
-// falls in the same L1 sets and the broadcast form runs at about half speed (26 vs 52 GFLOP/s
-// for 1000x2048x2048 vs 1000x2064x2048, one thread). Packed panels fix it (~46 GFLOP/s for
-// every layout, measured). They need scratch memory per thread: the caller passes `scratch`,
-// nthreads slices of matmul_scratch_bytes() (WasmBackend allocates them on its heap), or 0 for
-// none (then that layout stays in place). PACKED_BCAST below selects that path.
-//
-// Threads split M in whole row tiles when there are enough rows, otherwise N in whole column
-// tiles; each thread writes a disjoint block of C. Every element of C gets the same operations
-// in the same order whatever the split (tiles, k blocks and edges fall on fixed indices), so
-// the result does not depend on the thread count.
+// Threads split M in whole row tiles or N in whole column tiles (the longer one, in tiles); each
+// thread writes a disjoint block of C. Every element of C gets the same operations in the same
+// order whatever the split (the path depends on the shape only; tiles, k blocks and ragged edges
+// fall on fixed indices), so the result does not depend on the thread count.
 import { chunkStart, chunkEnd } from './common/threads';
 import { madd } from './common/madd';
 
-// Block sizes (k depth x columns of C) per form. Small enough that rows of B at a power-of-two
-// stride, which all map to a few cache sets, still fit in L2's ways.
+// Block sizes (k depth x columns of C) of the in-place forms. Small enough that rows of B at a
+// power-of-two stride, which all map to a few cache sets, still fit in L2's ways.
 const KC_DOT = 256;
 const NC_DOT = 128;
 const KC_BCAST = 64;
 const NC_BCAST = 256;
-// Packed path for B [K,N] (see the header). Its scratch is per thread: MC x KC of op(A) and
-// KC x NC of op(B), zero-padded panels, and a 4 x 8 tile for ragged edges.
-const PACKED_BCAST = true;
-const PACK_KC = 256;
-const PACK_MC = 96;
-const PACK_NC = 512;
-const PACK_A_BYTES = PACK_MC * PACK_KC * 4;
-const PACK_SLICE_BYTES = PACK_A_BYTES + PACK_KC * PACK_NC * 4 + 4 * 8 * 4;
 const TILE_M = 4; // rows of a tile (broadcast form; the dot form uses half)
 const TILE_N = 8; // columns of a tile (broadcast form; the dot form uses half)
+// The packed path: panels of MC x KC of op(A) and KC x NC of op(B), 6 x 8 tiles.
+const PACK_KC = 256;
+const PACK_MC = 96; // a multiple of PACK_MR
+const PACK_NC = 512;
+const PACK_MR = 6;
+const PACK_NR = 8;
+const PACK_A_BYTES = PACK_MC * PACK_KC * 4;
+const PACK_B_BYTES = PACK_KC * PACK_NC * 4;
+const PACK_SLICE_BYTES = PACK_A_BYTES + PACK_B_BYTES + PACK_MR * PACK_NR * 4;
 
-/** Bytes of packing scratch one thread needs (the `scratch` argument holds nthreads of them). */
+/** Bytes of scratch matmul needs per thread (the backend allocates threads x this, 64-byte aligned). */
 export function matmul_scratch_bytes(): i32 {
   return PACK_SLICE_BYTES;
+}
+
+/** Whether a product is worth packing (bench/matmul.ts: the break-even shapes). */
+@inline function packs(M: i32, N: i32, K: i32, transB: i32): bool {
+  return M >= 12 && (N >= 128 || (transB != 0 && K < 32 && N >= 16));
 }
 
 export function matmul(c: usize, a: usize, b: usize, M: i32, N: i32, K: i32, transA: i32, transB: i32,
   alpha: f32, beta: f32, scratch: usize, tid: i32, nthreads: i32): void {
   if (M <= 0 || N <= 0) return;
+  const packed = scratch != 0 && packs(M, N, K, transB);
+  const tm = packed ? PACK_MR : TILE_M, tn = packed ? PACK_NR : TILE_N;
   let m0 = 0, m1 = M, n0 = 0, n1 = N;
-  const mTiles = (M + TILE_M - 1) / TILE_M, nTiles = (N + TILE_N - 1) / TILE_N;
-  if (mTiles >= 2 * nthreads || mTiles >= nTiles) {
-    m0 = min(chunkStart(mTiles, tid, nthreads) * TILE_M, M);
-    m1 = min(chunkEnd(mTiles, tid, nthreads) * TILE_M, M);
+  const mTiles = (M + tm - 1) / tm, nTiles = (N + tn - 1) / tn;
+  if (packed ? mTiles >= nTiles || nTiles < nthreads : mTiles >= 2 * nthreads || mTiles >= nTiles) {
+    m0 = min(chunkStart(mTiles, tid, nthreads) * tm, M);
+    m1 = min(chunkEnd(mTiles, tid, nthreads) * tm, M);
   } else {
-    n0 = min(chunkStart(nTiles, tid, nthreads) * TILE_N, N);
-    n1 = min(chunkEnd(nTiles, tid, nthreads) * TILE_N, N);
+    n0 = min(chunkStart(nTiles, tid, nthreads) * tn, N);
+    n1 = min(chunkEnd(nTiles, tid, nthreads) * tn, N);
   }
   if (m0 >= m1 || n0 >= n1) return;
   if (K <= 0) { scaleBlock(c, N, m0, m1, n0, n1, beta); return; }
-  // Only where the in-place form suffers: a row stride of B that is a multiple of 2 KiB.
-  if (PACKED_BCAST && scratch != 0 && !transB && (N & 511) == 0) {
-    packedProduct(c, a, b, M, N, K, transA, alpha, beta, scratch + <usize>tid * PACK_SLICE_BYTES, m0, m1, n0, n1);
+  if (packed) {
+    packedProduct(c, a, b, M, N, K, transA, transB, alpha, beta, scratch + <usize>tid * PACK_SLICE_BYTES, m0, m1, n0, n1);
     return;
   }
 
@@ -256,28 +261,28 @@ function dotRowsNarrow(c: usize, ldc: usize, a: usize, aRow: usize, b: usize, bC
   }
 }
 
-// ---- packed path (PACKED_BCAST): Goto/BLIS-style panels in this thread's slice of the scratch ----
+// ---- packed path: Goto/BLIS-style panels in the calling thread's scratch ---------------------
 
-/** C[m0:m1, n0:n1] for B [K,N]: pack a KC x NC block of B, then MC x KC blocks of op(A), then 4 x 8 tiles. */
-function packedProduct(c: usize, a: usize, b: usize, M: i32, N: i32, K: i32, transA: i32, alpha: f32, beta: f32,
+/** C[m0:m1, n0:n1]: pack a KC x NC block of op(B), then MC x KC blocks of op(A), then 6 x 8 tiles. */
+function packedProduct(c: usize, a: usize, b: usize, M: i32, N: i32, K: i32, transA: i32, transB: i32, alpha: f32, beta: f32,
   slice: usize, m0: i32, m1: i32, n0: i32, n1: i32): void {
-  const ap = slice, bp = slice + PACK_A_BYTES, tile = bp + PACK_KC * PACK_NC * 4;
+  const ap = slice, bp = slice + PACK_A_BYTES, tile = bp + PACK_B_BYTES;
   const ldc = <usize>N << 2;
   for (let jc = n0; jc < n1; jc += PACK_NC) {
     const nc = min(PACK_NC, n1 - jc);
     for (let pc = 0; pc < K; pc += PACK_KC) {
       const kc = min(PACK_KC, K - pc);
       const betaK: f32 = pc == 0 ? beta : 1;
-      packB(bp, b, N, pc, kc, jc, nc);
+      if (transB) packBT(bp, b, K, pc, kc, jc, nc); else packB(bp, b, N, pc, kc, jc, nc);
       for (let ic = m0; ic < m1; ic += PACK_MC) {
         const mc = min(PACK_MC, m1 - ic);
         packA(ap, a, M, K, transA, pc, kc, ic, mc);
-        for (let jr = 0; jr < nc; jr += 8) {
+        for (let jr = 0; jr < nc; jr += PACK_NR) {
           const bPanel = bp + (<usize>(jr >> 3) * <usize>kc << 5);
-          for (let ir = 0; ir < mc; ir += 4) {
-            const aPanel = ap + (<usize>(ir >> 2) * <usize>kc << 4);
+          for (let ir = 0; ir < mc; ir += PACK_MR) {
+            const aPanel = ap + <usize>(ir / PACK_MR) * <usize>kc * (PACK_MR * 4);
             const cTile = c + <usize>(ic + ir) * ldc + (<usize>(jc + jr) << 2);
-            packedTile(aPanel, bPanel, kc, cTile, ldc, min(4, mc - ir), min(8, nc - jr), alpha, betaK, tile);
+            packedTile(aPanel, bPanel, kc, cTile, ldc, min(PACK_MR, mc - ir), min(PACK_NR, nc - jr), alpha, betaK, tile);
           }
         }
       }
@@ -285,7 +290,7 @@ function packedProduct(c: usize, a: usize, b: usize, M: i32, N: i32, K: i32, tra
   }
 }
 
-/** Panel p of B's block: columns jc + 8p.., as kc rows of 8 floats (zero-padded). */
+/** Panel p of op(B)'s block, B stored [K,N]: columns jc + 8p.., as kc rows of 8 floats (zero-padded). */
 function packB(bp: usize, b: usize, N: i32, pc: i32, kc: i32, jc: i32, nc: i32): void {
   const ld = <usize>N << 2;
   for (let jr = 0; jr < nc; jr += 8) {
@@ -304,35 +309,66 @@ function packB(bp: usize, b: usize, N: i32, pc: i32, kc: i32, jc: i32, nc: i32):
   }
 }
 
-/** Panel p of op(A)'s block: rows ic + 4p.., as kc columns of 4 floats (zero-padded). */
+/** The same panels for B stored [N,K] (op(B) = B^T): 8 rows of B transposed, 4 k at a time. */
+function packBT(bp: usize, b: usize, K: i32, pc: i32, kc: i32, jc: i32, nc: i32): void {
+  const ld = <usize>K << 2;
+  for (let jr = 0; jr < nc; jr += 8) {
+    const cols = min(8, nc - jr);
+    const panel = bp + (<usize>(jr >> 3) * <usize>kc << 5);
+    const src0 = b + <usize>(jc + jr) * ld + (<usize>pc << 2);
+    let k = 0;
+    if (cols == 8) {
+      for (; k + 4 <= kc; k += 4) {
+        const o = <usize>k << 2;
+        const r0 = v128.load(src0 + o), r1 = v128.load(src0 + ld + o), r2 = v128.load(src0 + 2 * ld + o), r3 = v128.load(src0 + 3 * ld + o);
+        const r4 = v128.load(src0 + 4 * ld + o), r5 = v128.load(src0 + 5 * ld + o), r6 = v128.load(src0 + 6 * ld + o), r7 = v128.load(src0 + 7 * ld + o);
+        // two 4 x 4 transposes: columns 0..3 from r0..r3, 4..7 from r4..r7
+        const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+        const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+        const u0 = v128.shuffle<f32>(r4, r5, 0, 4, 1, 5), u1 = v128.shuffle<f32>(r6, r7, 0, 4, 1, 5);
+        const u2 = v128.shuffle<f32>(r4, r5, 2, 6, 3, 7), u3 = v128.shuffle<f32>(r6, r7, 2, 6, 3, 7);
+        const dst = panel + (<usize>k << 5);
+        v128.store(dst, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5)); v128.store(dst, v128.shuffle<f32>(u0, u1, 0, 1, 4, 5), 16);
+        v128.store(dst, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 32); v128.store(dst, v128.shuffle<f32>(u0, u1, 2, 3, 6, 7), 48);
+        v128.store(dst, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 64); v128.store(dst, v128.shuffle<f32>(u2, u3, 0, 1, 4, 5), 80);
+        v128.store(dst, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 96); v128.store(dst, v128.shuffle<f32>(u2, u3, 2, 3, 6, 7), 112);
+      }
+    }
+    for (; k < kc; k++) {
+      const dst = panel + (<usize>k << 5), src = src0 + (<usize>k << 2);
+      for (let j = 0; j < 8; j++) store<f32>(dst + (<usize>j << 2), j < cols ? load<f32>(src + <usize>j * ld) : 0);
+    }
+  }
+}
+
+/** Panel p of op(A)'s block: rows ic + 6p.., as kc columns of 6 floats (zero-padded). */
 function packA(ap: usize, a: usize, M: i32, K: i32, transA: i32, pc: i32, kc: i32, ic: i32, mc: i32): void {
   const aRow: usize = transA ? 4 : <usize>K << 2, aK: usize = transA ? <usize>M << 2 : 4;
-  for (let ir = 0; ir < mc; ir += 4) {
-    const rows = min(4, mc - ir);
-    const panel = ap + (<usize>(ir >> 2) * <usize>kc << 4);
+  const stride: usize = PACK_MR * 4;
+  for (let ir = 0; ir < mc; ir += PACK_MR) {
+    const rows = min(PACK_MR, mc - ir);
+    const panel = ap + <usize>(ir / PACK_MR) * <usize>kc * stride;
     const src0 = a + <usize>(ic + ir) * aRow + <usize>pc * aK;
-    if (transA && rows == 4) {
-      let dst = panel, src = src0;
-      for (let k = 0; k < kc; k++) { v128.store(dst, v128.load(src)); dst += 16; src += aK; }
-      continue;
-    }
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < PACK_MR; i++) {
       let dst = panel + (<usize>i << 2), src = src0 + <usize>i * aRow;
-      for (let k = 0; k < kc; k++) {
-        store<f32>(dst, i < rows ? load<f32>(src) : 0);
-        dst += 16; src += aK;
+      if (i < rows) {
+        for (let k = 0; k < kc; k++) { store<f32>(dst, load<f32>(src)); dst += stride; src += aK; }
+      } else {
+        for (let k = 0; k < kc; k++) { store<f32>(dst, 0); dst += stride; }
       }
     }
   }
 }
 
-/** A 4 x 8 tile from packed panels; ragged tiles go through a small buffer. */
+/** A 6 x 8 tile from packed panels: 12 accumulators; ragged tiles go through a small buffer. */
 function packedTile(ap: usize, bp: usize, kc: i32, c: usize, ldc: usize, rows: i32, cols: i32,
   alpha: f32, beta: f32, tile: usize): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
   let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  let c40 = f32x4.splat(0), c41 = f32x4.splat(0);
+  let c50 = f32x4.splat(0), c51 = f32x4.splat(0);
   for (let k = 0; k < kc; k++) {
     const b0 = v128.load(bp), b1 = v128.load(bp, 16);
     let x = v128.load32_splat(ap);
@@ -343,19 +379,27 @@ function packedTile(ap: usize, bp: usize, kc: i32, c: usize, ldc: usize, rows: i
     c20 = madd(x, b0, c20); c21 = madd(x, b1, c21);
     x = v128.load32_splat(ap, 12);
     c30 = madd(x, b0, c30); c31 = madd(x, b1, c31);
-    ap += 16; bp += 32;
+    x = v128.load32_splat(ap, 16);
+    c40 = madd(x, b0, c40); c41 = madd(x, b1, c41);
+    x = v128.load32_splat(ap, 20);
+    c50 = madd(x, b0, c50); c51 = madd(x, b1, c51);
+    ap += 24; bp += 32;
   }
-  if (rows == 4 && cols == 8) {
+  if (rows == 6 && cols == 8) {
     updateVec(c, c00, alpha, beta); updateVec(c + 16, c01, alpha, beta);
     updateVec(c + ldc, c10, alpha, beta); updateVec(c + ldc + 16, c11, alpha, beta);
     updateVec(c + 2 * ldc, c20, alpha, beta); updateVec(c + 2 * ldc + 16, c21, alpha, beta);
     updateVec(c + 3 * ldc, c30, alpha, beta); updateVec(c + 3 * ldc + 16, c31, alpha, beta);
+    updateVec(c + 4 * ldc, c40, alpha, beta); updateVec(c + 4 * ldc + 16, c41, alpha, beta);
+    updateVec(c + 5 * ldc, c50, alpha, beta); updateVec(c + 5 * ldc + 16, c51, alpha, beta);
     return;
   }
   v128.store(tile, c00); v128.store(tile, c01, 16);
   v128.store(tile, c10, 32); v128.store(tile, c11, 48);
   v128.store(tile, c20, 64); v128.store(tile, c21, 80);
   v128.store(tile, c30, 96); v128.store(tile, c31, 112);
+  v128.store(tile, c40, 128); v128.store(tile, c41, 144);
+  v128.store(tile, c50, 160); v128.store(tile, c51, 176);
   for (let i = 0; i < rows; i++) {
     for (let j = 0; j < cols; j++) update(c + <usize>i * ldc + (<usize>j << 2), load<f32>(tile + (<usize>(i * 8 + j) << 2)), alpha, beta);
   }
