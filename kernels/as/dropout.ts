@@ -20,24 +20,43 @@ import { chunkStart, chunkEnd } from './common/threads';
   return h;
 }
 
+@inline function fmix32x4(h: v128): v128 {
+  h = v128.xor(h, i32x4.shr_u(h, 16));
+  h = i32x4.mul(h, i32x4.splat(0x85EBCA6B));
+  h = v128.xor(h, i32x4.shr_u(h, 13));
+  h = i32x4.mul(h, i32x4.splat(0xC2B2AE35));
+  h = v128.xor(h, i32x4.shr_u(h, 16));
+  return h;
+}
+
 /**
  * index == 0: the hash of element i is hash(seed, i). Otherwise the mask is [n / width, width] and
  * element (r, j) takes hash(seed, index[r] * width + j) (index: i32 rows): the value a whole
- * [*, width] mask has at row index[r], for a forward that computes some rows only.
+ * [*, width] mask has at row index[r], for a forward that computes some rows only. Four elements
+ * of a row at a time (the same integer ops lane-wise, so the same bits as one at a time).
  */
 export function dropout_mask(mask: usize, n: i32, p: f32, seed: u32, index: usize, width: i32, tid: i32, nthreads: i32): void {
   const s = chunkStart(n, tid, nthreads), e = chunkEnd(n, tid, nthreads);
   const key = fmix32(seed + 0x6A09E667);
   const scale: f32 = <f32>1 / (<f32>1 - p);
-  let r = index ? s / width : 0, j = index ? s - r * width : 0;
-  for (let i = s; i < e; i++) {
-    let at = <u32>i;
-    if (index) {
-      at = <u32>(load<i32>(index + (<usize>r << 2)) * width + j);
-      if (++j == width) { j = 0; r++; }
+  const w = index ? width : max(n, 1); // without an index the mask is one row
+  const golden = i32x4.splat(0x9E3779B9), key4 = i32x4.splat(key), lanes = i32x4(0, 1, 2, 3);
+  const p4 = f32x4.splat(p), scale4 = f32x4.splat(scale), zero = f32x4.splat(0), unit = f32x4.splat(5.9604644775390625e-8); // 2^-24
+  let i = s;
+  while (i < e) {
+    const r = i / w, j = i - r * w;
+    const end = min(e, i + (w - j));
+    // positions at = base + j .. of the elements i .. end-1
+    let at: u32 = <u32>((index ? load<i32>(index + (<usize>r << 2)) * width : r * w) + j);
+    for (; i + 4 <= end; i += 4, at += 4) {
+      const h = fmix32x4(v128.xor(i32x4.mul(i32x4.add(i32x4.splat(at), lanes), golden), key4));
+      const u = f32x4.mul(f32x4.convert_i32x4_u(i32x4.shr_u(h, 8)), unit);
+      v128.store(mask + (<usize>i << 2), v128.bitselect(scale4, zero, f32x4.ge(u, p4)));
     }
-    const h = fmix32((at * 0x9E3779B9) ^ key);
-    const u = <f32>(h >> 8) * <f32>5.9604644775390625e-8; // 2^-24
-    store<f32>(mask + (<usize>i << 2), u >= p ? scale : 0);
+    for (; i < end; i++, at++) {
+      const h = fmix32((at * 0x9E3779B9) ^ key);
+      const u = <f32>(h >> 8) * <f32>5.9604644775390625e-8;
+      store<f32>(mask + (<usize>i << 2), u >= p ? scale : 0);
+    }
   }
 }
