@@ -200,7 +200,8 @@ export interface Backend {
   crossEntropy(loss: BufferHandle, lse: BufferHandle, logits: BufferHandle, labels: BufferHandle, N: number, V: number): void;
   /**
    * cross-entropy backward from the forward's lse: dLogits = scale * (exp(logits - lse) -
-   * onehot(label)); rows with label -100 get 0.
+   * onehot(label)); rows with label -100 get 0. dLogits may be logits (in place: the gradient
+   * replaces the logits, and no second [N, V] buffer is needed).
    */
   crossEntropyBackward(dLogits: BufferHandle, logits: BufferHandle, lse: BufferHandle, labels: BufferHandle, N: number, V: number, scale: number): void;
 

@@ -269,9 +269,11 @@ export class WebGPUBackend implements Backend {
       [loss, logits, labels, lse], N);
   }
   crossEntropyBackward(dLogits: BufferHandle, logits: BufferHandle, lse: BufferHandle, labels: BufferHandle, N: number, V: number, scale: number): void {
-    // elementwise from the saved lse: one invocation per logit
-    this.flatDispatch('cross_entropy_backward', { file: 'cross_entropy', entry: 'cross_entropy_backward', access: 'wrrr' }, 'uuf',
-      [N, V, scale], [dLogits, logits, labels, lse], N * V);
+    // elementwise from the saved lse: one invocation per logit (in place: reading the logit it overwrites)
+    const inPlace = same(dLogits, logits);
+    const entry = inPlace ? 'cross_entropy_backward_inplace' : 'cross_entropy_backward';
+    this.flatDispatch(entry, { file: 'cross_entropy', entry, access: 'wrrr' }, 'uuf',
+      [N, V, scale], [dLogits, inPlace ? this.dummy : logits, labels, lse], N * V);
   }
 
   sumSquares(out: BufferHandle, x: BufferHandle, n: number): void {

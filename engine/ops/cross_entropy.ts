@@ -40,7 +40,10 @@ export function crossEntropyLoss(logits: Tensor, labels: Tensor): { loss: Tensor
   return { loss, lse };
 }
 
-/** dLogits = scale * (softmax(logits) - onehot(label)) (written), from the forward's lse. */
+/**
+ * dLogits = scale * (softmax(logits) - onehot(label)) (written), from the forward's lse. dLogits
+ * may be logits itself: the gradient then overwrites the logits.
+ */
 export function crossEntropyBackward(dLogits: Tensor, logits: Tensor, lse: Tensor, labels: Tensor, scale: number): void {
   const [N, V] = dims('crossEntropyBackward', logits, labels);
   expectDType('crossEntropyBackward dLogits', dLogits, 'f32');

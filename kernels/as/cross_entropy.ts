@@ -52,7 +52,10 @@ export function cross_entropy(loss: usize, lse: usize, logits: usize, labels: us
   }
 }
 
-/** dLogits = scale * (exp(logits - lse) - onehot(label)), from the forward's lse; ignored rows get zeros. */
+/**
+ * dLogits = scale * (exp(logits - lse) - onehot(label)), from the forward's lse; ignored rows get
+ * zeros. dlogits may be logits: each element is read before it is written.
+ */
 export function cross_entropy_backward(dlogits: usize, logits: usize, lse: usize, labels: usize, N: i32, V: i32, scale: f32, tid: i32, nthreads: i32): void {
   const s = chunkStart(N, tid, nthreads), e = chunkEnd(N, tid, nthreads);
   const sc = f32x4.splat(scale);

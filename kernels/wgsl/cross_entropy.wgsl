@@ -3,7 +3,8 @@
 //   dLogits_i = scale * (exp(logits_i - lse_i) - onehot)      (from the forward's saved lse)
 // A label outside [0, V) (e.g. -100, ignore_index) gives loss 0 and a zero gradient row.
 // Forward: one workgroup of ROW_WG invocations per row (max, then sum of exp(x - max), reduced in
-// workgroup memory). Backward: one invocation per logit, 256 per workgroup.
+// workgroup memory). Backward: one invocation per logit, 256 per workgroup; its in-place twin
+// reads each logit from the gradient buffer it then overwrites (binding 2 unused).
 struct Params { N: u32, V: u32, scale: f32 }
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -83,6 +84,20 @@ fn cross_entropy_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgr
   let label = labels[row];
   if (label < 0 || u32(label) >= P.V) { outp[i] = 0.0; return; }
   var g = exp(logits[i] - lse[row]) * P.scale;
+  if (j == u32(label)) { g -= P.scale; }
+  outp[i] = g;
+}
+
+// outp = dLogits [N, V], holding the logits on entry
+@compute @workgroup_size(256)
+fn cross_entropy_backward_inplace(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = (wid.x + wid.y * nwg.x) * 256u + lid;
+  if (i >= P.N * P.V) { return; }
+  let row = i / P.V;
+  let j = i - row * P.V;
+  let label = labels[row];
+  if (label < 0 || u32(label) >= P.V) { outp[i] = 0.0; return; }
+  var g = exp(outp[i] - lse[row]) * P.scale;
   if (j == u32(label)) { g -= P.scale; }
   outp[i] = g;
 }

@@ -37,6 +37,10 @@ async function check(name: string, N: number, V: number, seed: number, sampled?:
   for (const i of [1, ...(N > 4 ? [3, 4] : [])]) {
     assert.ok(g.subarray(i * V, (i + 1) * V).every((v) => v === 0), `${name}: ignored row ${i} has zero gradient`);
   }
+  // in place: the gradient overwrites the logits, bit for bit the same values
+  crossEntropyBackward(lT, lT, lse, yT, scale);
+  const inPlace = await lT.toFloat32();
+  assert.ok(inPlace.every((v, i) => Object.is(v, g[i])), `${name}: in-place gradient differs`);
   for (const t of [lT, yT, loss, lse, dl]) t.dispose();
 }
 

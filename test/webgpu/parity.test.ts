@@ -262,6 +262,12 @@ for (const { provider, backend: gpu } of gpus) {
         outputs: ['loss', 'dLogits'],
         run: (be, b) => { be.crossEntropy(b.loss, b.lse, b.logits, b.labels, N, V); be.crossEntropyBackward(b.dLogits, b.logits, b.lse, b.labels, N, V, 0.25); },
       }, `cross-entropy N=${N} V=${V}`);
+      // in place: the gradient written over the logits
+      await parity({
+        buffers: { loss: garbage(N, 111), lse: garbage(N, 114), logits: rand(N * V, 112, 5), labels },
+        outputs: ['loss', 'logits'],
+        run: (be, b) => { be.crossEntropy(b.loss, b.lse, b.logits, b.labels, N, V); be.crossEntropyBackward(b.logits, b.logits, b.lse, b.labels, N, V, 0.25); },
+      }, `cross-entropy in place N=${N} V=${V}`);
     }
   });
 

@@ -95,6 +95,8 @@ interface LlamaTape extends Tape {
   rowLse: Tensor;
   /** labels that count in the mean */
   count: number;
+  /** rows 'loss': the backward overwrites the logits with their gradient, so it runs once */
+  spent: boolean;
 }
 
 export class LlamaModel implements CausalLM {
@@ -197,7 +199,7 @@ export class LlamaModel implements CausalLM {
     try {
       dev = new DeviceRows(be, plan);
       const tape: LlamaTape = {
-        model: this, batch, rows: plan, N, count: plan.count, dev,
+        model: this, batch, rows: plan, N, count: plan.count, dev, spent: false,
         rope: null!, layers: [],
         xFinal: null!, xHead: null!, hFinal: null!, rstdFinal: null!, logits: null!, rowLoss: null!, rowLse: null!,
       };
@@ -371,6 +373,7 @@ export class LlamaModel implements CausalLM {
   backward(anyTape: Tape, opts: BackwardOptions = {}): { attnOutGrads: Tensor[] | null } {
     const c = this.config, be = this.backend;
     const tape = this.own(anyTape);
+    if (tape.spent) throw new Error("backward: this tape's backward has run (rows 'loss' overwrites its logits): run a new forward");
     const { N, dev } = tape;
     const B = tape.rows.B, T = tape.rows.tAtt, NA = B * T;
     const scatter = !!dev.attIndex;
@@ -385,12 +388,15 @@ export class LlamaModel implements CausalLM {
       const M = dev.headCount;
       const dx = tmp([N, c.dim], 'dx');
       {
-        const dLogits = arena.take([M, c.vocabSize], 'f32', 'bwd.dLogits');
+        // rows 'loss' keeps no logits for anyone to read: their gradient is written over them
+        const inPlace = tape.rows.mode === 'loss';
+        tape.spent = inPlace;
+        const dLogits = inPlace ? tape.logits : arena.take([M, c.vocabSize], 'f32', 'bwd.dLogits');
         const dhFinal = arena.take([M, c.dim], 'f32', 'bwd.dh');
         try {
           crossEntropyBackward(dLogits, tape.logits, tape.rowLse, dev.labels, tape.count > 0 ? 1 / tape.count : 0);
           linearBackward(dhFinal, null, dLogits, tape.hFinal, this.lmHead);
-          dLogits.dispose();
+          if (!inPlace) dLogits.dispose();
           // dx: gradient of the residual stream, carried down through the layers
           if (dev.headRows) {
             const dxHead = arena.take([M, c.dim], 'f32', 'bwd.dxHead');
@@ -401,7 +407,10 @@ export class LlamaModel implements CausalLM {
           } else {
             rmsnormBackward(dx, null, dhFinal, tape.xFinal, this.finalNorm, tape.rstdFinal);
           }
-        } finally { dLogits.dispose(); dhFinal.dispose(); }
+        } finally {
+          if (!inPlace) dLogits.dispose();
+          dhFinal.dispose();
+        }
       }
 
       const dn = tmp([N, c.dim], 'dn');            // gradient into a norm's output

@@ -408,7 +408,8 @@ export class OPTModel implements CausalLM {
       const M = dev.headCount;
       const dx = tmp([N, c.dim], 'dx');
       {
-        const inPlace = false;
+        // rows 'loss' keeps no logits for anyone to read: their gradient is written over them
+        const inPlace = tape.rows.mode === 'loss';
         tape.spent = inPlace;
         const dLogits = inPlace ? tape.logits : arena.take([M, c.vocabSize], 'f32', 'bwd.dLogits');
         const head: Tensor[] = inPlace ? [] : [dLogits];
