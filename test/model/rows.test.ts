@@ -1,8 +1,9 @@
 // Rows 'loss' (engine/model/rows.ts): the forward computes only what can reach the loss. Its plan
-// on small batches, then the whole model: the loss, every LoRA gradient and every attention-output
-// gradient of rows 'loss' against rows 'all' on padded batches with prompt masking (rel 1e-6),
-// with and without dropout, q/k/v bias and a Vaccine pass; all with the arena poisoning every
-// buffer it hands out (NaN), so that a read of something not written first shows.
+// on small batches, then the whole model of each family (Llama, OPT with project_in/out): the
+// loss, every LoRA gradient and every attention-output gradient of rows 'loss' against rows 'all'
+// on padded batches with prompt masking (rel 1e-6), with and without dropout, q/k/v bias and a
+// Vaccine pass; all with the arena poisoning every buffer it hands out (NaN), so that a read of
+// something not written first shows.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Arena } from '../../engine/arena.ts';
@@ -10,7 +11,8 @@ import type { Batch } from '../../engine/model/causal_lm.ts';
 import { planRows, scatterRows } from '../../engine/model/rows.ts';
 import { Tensor } from '../../engine/tensor.ts';
 import { passSeed, vaccineStep } from '../../engine/vaccine.ts';
-import { randomBatch, randomLora, readGrads, tinyConfig, tinyModel } from '../align/helpers_align.ts';
+import type { CausalLM } from '../../engine/model/causal_lm.ts';
+import { randomBatch, randomLora, readGrads, tinyConfig, tinyModel, tinyOPTConfig, tinyOPTModel } from '../align/helpers_align.ts';
 import { bytesHeld, relErr, wasmBackend } from '../helpers.ts';
 
 const be = await wasmBackend();
@@ -51,10 +53,16 @@ test('planRows: rows up to each sequence\'s last label, attention layout, head r
   assert.is(none.count, 0);
 });
 
+/** The model under test: Llama (GQA; q/k/v bias or not) or OPT (biases everywhere, project_in/out). */
+function makeModel(family: 'llama' | 'opt', bias: boolean): CausalLM {
+  return family === 'opt' ? tinyOPTModel(be, tinyOPTConfig()) : tinyModel(be, tinyConfig({ attentionBias: bias, nHeads: 4, nKvHeads: 2, headDim: 4 }));
+}
+
 /** Loss, LoRA grads and attention-output grads (spread over every position) of one forward + backward. */
-async function pass(batch: Batch, rows: 'all' | 'loss', dropout: number, bias: boolean, perturb: (n: number) => Tensor[] | undefined) {
-  const config = tinyConfig({ attentionBias: bias, nHeads: 4, nKvHeads: 2, headDim: 4 });
-  const model = tinyModel(be, config);
+async function pass(batch: Batch, rows: 'all' | 'loss', dropout: number, bias: boolean, perturb: (n: number) => Tensor[] | undefined,
+  family: 'llama' | 'opt' = 'llama') {
+  const model = makeModel(family, bias);
+  const config = model.config;
   model.lora = randomLora(be, config, 4, 8, dropout);
   model.lora.zeroGrad();
   const plan = planRows(batch, rows);
@@ -86,10 +94,10 @@ test('rows loss = rows all on padded, prompt-masked batches: loss, LoRA grads, a
     const b3 = randomBatch(cfg, 2, 6, [6, 6], 0); // every row labelled but the last: same layout
     for (const batch of [b1, b2, b3]) {
       for (const dropout of [0, 0.2]) {
-        for (const bias of [false, true]) {
-          const what = `B ${batch.B} T ${batch.T} dropout ${dropout} bias ${bias}`;
-          const a = await pass(batch, 'all', dropout, bias, () => undefined);
-          const l = await pass(batch, 'loss', dropout, bias, () => undefined);
+        for (const [family, bias] of [['llama', false], ['llama', true], ['opt', true]] as const) {
+          const what = `${family} B ${batch.B} T ${batch.T} dropout ${dropout} bias ${bias}`;
+          const a = await pass(batch, 'all', dropout, bias, () => undefined, family);
+          const l = await pass(batch, 'loss', dropout, bias, () => undefined, family);
           assert.ok(Math.abs(l.loss - a.loss) <= 1e-6 * Math.abs(a.loss), `${what}: loss ${l.loss} vs ${a.loss}`);
           const eg = relErr(flat(l.grads), flat(a.grads));
           assert.ok(eg <= 1e-6, `${what}: LoRA grads rel err ${eg}`);
@@ -118,10 +126,10 @@ test('a perturbed forward: rows loss with the perturbation at its rows = rows al
   assert.ok(relErr(flat(l.grads), flat(a.grads)) <= 1e-6, 'LoRA grads');
 });
 
-test('a Vaccine step (rows loss) equals one assembled by hand with rows all (rel 1e-6); no buffer left behind', async () => {
-  const cfg = tinyConfig();
+for (const family of ['llama', 'opt'] as const) test(`${family}: a Vaccine step (rows loss) equals one assembled by hand with rows all (rel 1e-6); no buffer left behind`, async () => {
+  const model = makeModel(family, false);
+  const cfg = model.config;
   const batch = randomBatch(cfg, 3, 9, [9, 6, 4], 2);
-  const model = tinyModel(be, cfg);
   model.lora = randomLora(be, cfg, 4, 8, 0.2);
   const before = bytesHeld(be);
   model.lora.zeroGrad();
@@ -151,12 +159,13 @@ test('a Vaccine step (rows loss) equals one assembled by hand with rows all (rel
   model.lora.dispose(); model.dispose();
 });
 
-test('rows loss: logits and attention outputs are refused (they were not computed)', () => {
-  const cfg = tinyConfig();
-  const model = tinyModel(be, cfg);
-  const tape = model.forward(randomBatch(cfg, 2, 6, [6, 4], 2), { rows: 'loss' });
+for (const family of ['llama', 'opt'] as const) test(`${family}: rows loss refuses logits, attention outputs and a second backward`, () => {
+  const model = makeModel(family, false);
+  const tape = model.forward(randomBatch(model.config, 2, 6, [6, 4], 2), { rows: 'loss' });
   assert.throws(() => model.logits(tape), /rows 'loss'/);
   assert.throws(() => model.attnOutputs(tape), /rows 'loss'/);
+  model.backward(tape);
+  assert.throws(() => model.backward(tape), /has run/);
   model.disposeTape(tape);
   model.dispose();
 });
