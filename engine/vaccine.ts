@@ -4,7 +4,8 @@
 //   2. e_l = rho * g_l / (||(g_1..g_L)||_2 + 1e-7)          (one norm over all layers and the batch)
 //   3. forward with e_l added to those outputs, backward: these LoRA gradients drive the update.
 // The norm stays on the device (sumSquares into a 1-element tensor, then scaleByInverseNorm), and
-// each pass's loss is read only after its backward is enqueued: one host round trip per pass.
+// the losses and the norm are downloaded together at the end: the host never waits for the device
+// between the two passes.
 // Every pass computes only what reaches the loss (ForwardOptions.rows 'loss'): the perturbations
 // live in those rows, and are zero at the positions skipped (their gradient is zero there).
 import { Arena } from './arena.ts';
@@ -56,16 +57,19 @@ export async function vaccineStep(model: CausalLM, batch: Batch,
   const tape1 = phase('pass 1 forward', () => model.forward(batch, { rows: 'loss', training: true, dropoutSeed: passSeed(opts.dropoutSeed, 1) }));
   const plan = tape1.rows;
   let g: Tensor[] = [];
-  let loss: number;
+  // The pass-1 loss is read asynchronously: its download is queued now (before the tape goes) and
+  // awaited at the end, so the device runs pass 2 without waiting for the host in between.
+  let loss: Promise<number>;
   try {
     g = phase('pass 1 backward', () => model.backward(tape1, { loraGrads: false, attnOutGrads: true })).attnOutGrads!;
-    loss = await phaseAsync('pass 1 loss', () => model.loss(tape1));
+    loss = phase('pass 1 loss', () => model.loss(tape1));
   } catch (e) {
     for (const gl of g) gl.dispose();
     throw e;
   } finally {
     model.disposeTape(tape1);
   }
+  loss.catch(() => {}); // awaited below; an early exit must not leave it unhandled
 
   // s = sum_l ||g_l||^2, then e_l = rho * g_l / (sqrt(s) + eps) in place, all on the device:
   // from here on g holds the perturbations.
@@ -84,15 +88,16 @@ export async function vaccineStep(model: CausalLM, batch: Batch,
 
     // Pass 2: the perturbed forward and backward; its LoRA gradients drive the optimizer.
     const tape2 = phase('pass 2 forward', () => model.forward(batch, { rows: 'loss', training: true, dropoutSeed: passSeed(opts.dropoutSeed, 2), perturbations }));
-    let perturbedLoss: number;
+    let perturbedLoss: Promise<number>;
     try {
       phase('pass 2 backward', () => model.backward(tape2, { loraGrads: true }));
-      perturbedLoss = await phaseAsync('pass 2 loss', () => model.loss(tape2));
+      perturbedLoss = phase('pass 2 loss', () => model.loss(tape2));
     } finally {
       model.disposeTape(tape2);
     }
-    const gradNorm = Math.sqrt((await sumSq.read())[0]);
-    return { loss, perturbedLoss, gradNorm };
+    // the step's three downloads, queued back to back: one wait for the device
+    const [loss1, loss2, sq] = await phaseAsync('losses', () => Promise.all([loss, perturbedLoss, sumSq.read()]));
+    return { loss: loss1, perturbedLoss: loss2, gradNorm: Math.sqrt(sq[0]) };
   } finally {
     for (const e of perturbations) e.dispose();
     sumSq.dispose();

@@ -116,6 +116,9 @@ export class WebGPUBackend implements Backend {
     }
   }
 
+  /** Destroys the readback buffers kept between reads (a later read makes what it needs). */
+  releaseStaging(): void { this.recorder.releaseStaging(); }
+
   /** GPU time per kernel name, summed over dispatches (empty unless created with timing). */
   kernelTimes(): Map<string, { count: number; ms: number }> { return this.recorder.kernelTimes(); }
   get timingEnabled(): boolean { return this.recorder.timingEnabled; }

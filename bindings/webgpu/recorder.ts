@@ -1,13 +1,13 @@
 // The queue side of the WebGPU backend. Ops are recorded into a command encoder (consecutive
 // dispatches share a compute pass; with timing on, each gets its own pass for its timestamps)
 // that is submitted on read()/sync(), before a write() (so queue writes stay in program order),
-// and every MAX_BATCH dispatches. Each dispatch's parameters go into its own 256-byte slot of one
+// and every MAX_BATCH dispatches (1024: a training step of the small models is a few submits). Each dispatch's parameters go into its own 256-byte slot of one
 // uniform buffer; the slots are uploaded with writeBuffer just before the submit that uses them,
 // which the queue orders before that submit's commands.
 import type { GpuPort, PortBuffer, PortEncoder, PortKernel, PortPass, PortQuerySet } from './port.ts';
 
 const SLOT = 256; // minUniformBufferOffsetAlignment is at most 256
-export const MAX_BATCH = 256;
+export const MAX_BATCH = 1024;
 
 /** Parameter word types of a uniform struct: u32, i32, f32. */
 type Word = 'u' | 'i' | 'f';
@@ -45,6 +45,8 @@ export class Recorder implements DispatchHooks {
   private querySet: PortQuerySet | null = null;
   private queryResolve: PortBuffer | null = null;
   private pendingTimes: Promise<void>[] = [];
+  /** readback buffers kept between reads, by size (bytes, a power of two from 256) */
+  private staging = new Map<number, PortBuffer[]>();
   private times = new Map<string, { count: number; ms: number }>();
 
   constructor(private port: GpuPort, private opts: RecorderOptions) {
@@ -105,15 +107,25 @@ export class Recorder implements DispatchHooks {
 
   /** Downloads `bytes` from `src` at byte `offset`, after everything recorded before. */
   async read(src: PortBuffer, offset: number, bytes: number, what = 'read'): Promise<ArrayBuffer> {
-    const size = Math.max(4, bytes);
-    const staging = this.port.createBuffer('read staging', size, 'readback');
+    // staging buffers are reused (mapRead unmaps): reads create no buffer once warm
+    const size = Math.max(256, 2 ** Math.ceil(Math.log2(Math.max(4, bytes))));
+    const staging = this.staging.get(size)?.pop() ?? this.port.createBuffer('read staging', size, 'readback');
+    let reusable = false;
     try {
       if (bytes > 0) this.copy(src, offset, staging, 0, bytes);
       this.flush();
-      const data = await this.settle(this.port.mapRead(staging, size), what);
+      const data = await this.settle(this.port.mapRead(staging, Math.max(4, bytes)), what);
+      reusable = true;
       return data.slice(0, bytes);
     } finally {
-      this.port.destroyBuffer(staging);
+      // a failed map leaves the buffer in an unknown state: it goes
+      if (reusable) {
+        const free = this.staging.get(size) ?? [];
+        free.push(staging);
+        this.staging.set(size, free);
+      } else {
+        this.port.destroyBuffer(staging);
+      }
     }
   }
 
@@ -161,9 +173,16 @@ export class Recorder implements DispatchHooks {
     this.pendingTimes = [];
   }
 
+  /** Destroys the readback buffers kept for later reads (they are made again when needed). */
+  releaseStaging(): void {
+    for (const list of this.staging.values()) for (const b of list) this.port.destroyBuffer(b);
+    this.staging.clear();
+  }
+
   /** Releases the recorder's own GPU objects (after drain). */
   destroy(): void {
     this.port.destroyBuffer(this.uniform);
+    this.releaseStaging();
     if (this.querySet) this.port.destroyQuerySet(this.querySet);
     if (this.queryResolve) this.port.destroyBuffer(this.queryResolve);
     this.querySet = null;
