@@ -56,6 +56,12 @@ export interface AttentionDims {
   qPos0: number;
   /** softmax scale, usually 1/sqrt(hd) */
   scale: number;
+  /**
+   * Query rows at or past their sequence's keys (qPos0 + i >= keyLen[b]) are padding: they get
+   * out = 0 and lse = -inf, and add nothing to dk and dv (a forward that computes only what
+   * reaches the loss). Otherwise (default) they attend every key below keyLen[b].
+   */
+  skipPadQueries?: boolean;
 }
 
 /** AdamW's constants, as torch.optim.AdamW names them (betas, eps, weight_decay). */

@@ -205,6 +205,11 @@ async function opBits(threads: number): Promise<Map<string, Uint32Array>> {
       const dout = input(B * T * Hq * hd), dq = be.alloc('f32', B * T * Hq * hd), dk = be.alloc('f32', B * T * Hkv * hd), dv = be.alloc('f32', B * T * Hkv * hd);
       be.attentionBackward(dq, dk, dv, dout, q, k, v, o, lse, keyLen, dims);
       read('attention', [o, B * T * Hq * hd], [lse, B * Hq * T], [dq, B * T * Hq * hd], [dk, B * T * Hkv * hd], [dv, B * T * Hkv * hd]);
+      // padded query rows skipped (a forward over the rows that reach the loss)
+      const skip = { ...dims, skipPadQueries: true };
+      be.attention(o, lse, q, k, v, keyLen, skip);
+      be.attentionBackward(dq, dk, dv, dout, q, k, v, o, lse, keyLen, skip);
+      read('attention skipPadQueries', [o, B * T * Hq * hd], [lse, B * Hq * T], [dq, B * T * Hq * hd], [dk, B * T * Hkv * hd], [dv, B * T * Hkv * hd]);
       const N = 37, V = 301, logits = input(N * V, 5), labels = be.alloc('i32', N), loss = be.alloc('f32', N), l = be.alloc('f32', N), dl = be.alloc('f32', N * V);
       be.write(labels, Int32Array.from({ length: N }, (_, i) => i % 5 === 0 ? -100 : (i * 37) % V));
       be.crossEntropy(loss, l, logits, labels, N, V);

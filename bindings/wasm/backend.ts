@@ -177,13 +177,13 @@ export class WasmBackend implements Backend {
   attention(out: BufferHandle, lse: BufferHandle, q: BufferHandle, k: BufferHandle, v: BufferHandle,
     keyLen: BufferHandle, d: AttentionDims): void {
     this.pool.run('attention', [ptr(out), ptr(lse), ptr(q), ptr(k), ptr(v), ptr(keyLen),
-      d.B, d.Tq, d.Tk, d.Hq, d.Hkv, d.hd, d.qPos0, d.scale], d.B * d.Hq * d.Tq * d.Tk * d.hd >= this.minWork);
+      d.B, d.Tq, d.Tk, d.Hq, d.Hkv, d.hd, d.qPos0, d.scale, +!!d.skipPadQueries], d.B * d.Hq * d.Tq * d.Tk * d.hd >= this.minWork);
   }
   attentionBackward(dq: BufferHandle, dk: BufferHandle, dv: BufferHandle, dout: BufferHandle,
     q: BufferHandle, k: BufferHandle, v: BufferHandle, out: BufferHandle, lse: BufferHandle,
     keyLen: BufferHandle, d: AttentionDims): void {
     this.pool.run('attention_backward', [ptr(dq), ptr(dk), ptr(dv), ptr(dout), ptr(q), ptr(k), ptr(v), ptr(out),
-      ptr(lse), ptr(keyLen), d.B, d.Tq, d.Tk, d.Hq, d.Hkv, d.hd, d.qPos0, d.scale],
+      ptr(lse), ptr(keyLen), d.B, d.Tq, d.Tk, d.Hq, d.Hkv, d.hd, d.qPos0, d.scale, +!!d.skipPadQueries],
       d.B * d.Hq * d.Tq * d.Tk * d.hd >= this.minWork);
   }
 

@@ -229,7 +229,7 @@ export class WebGPUBackend implements Backend {
   attention(out: BufferHandle, lse: BufferHandle, q: BufferHandle, k: BufferHandle, v: BufferHandle,
     keyLen: BufferHandle, d: AttentionDims): void {
     this.checkHeadDim(d.hd);
-    this.dispatch('attention', { file: 'attention', entry: 'attention', access: 'wwrrrr', overrides: { KT: this.attentionTile, HD: d.hd } }, 'uuuuuuuf', attnWords(d),
+    this.dispatch('attention', { file: 'attention', entry: 'attention', access: 'wwrrrr', overrides: { KT: this.attentionTile, HD: d.hd } }, 'uuuuuuufu', attnWords(d),
       [out, lse, q, k, v, keyLen], [Math.ceil(d.Tq / 64), d.Hq, d.B]);
   }
   attentionBackward(dq: BufferHandle, dk: BufferHandle, dv: BufferHandle, dout: BufferHandle,
@@ -241,11 +241,11 @@ export class WebGPUBackend implements Backend {
     this.copy(ld, lse, rows);
     const kt = { KT: this.attentionTile, HD: d.hd };
     this.flatDispatch('attention_backward_delta', { file: 'attention', entry: 'attention_backward_delta', access: 'wrr', overrides: kt },
-      'uuuuuuuf', attnWords(d), [ld, dout, out], rows);
+      'uuuuuuufu', attnWords(d), [ld, dout, out], rows);
     this.dispatch('attention_backward_dq', { file: 'attention', entry: 'attention_backward_dq', access: 'wrrrrrr', overrides: kt },
-      'uuuuuuuf', attnWords(d), [dq, dout, q, k, v, ld, keyLen], [Math.ceil(d.Tq / 64), d.Hq, d.B]);
+      'uuuuuuufu', attnWords(d), [dq, dout, q, k, v, ld, keyLen], [Math.ceil(d.Tq / 64), d.Hq, d.B]);
     this.dispatch('attention_backward_dkv', { file: 'attention', entry: 'attention_backward_dkv', access: 'wwrrrrrr', overrides: kt },
-      'uuuuuuuf', attnWords(d), [dk, dv, dout, q, k, v, ld, keyLen], [Math.ceil(d.Tk / 64), d.Hkv, d.B]);
+      'uuuuuuufu', attnWords(d), [dk, dv, dout, q, k, v, ld, keyLen], [Math.ceil(d.Tk / 64), d.Hkv, d.B]);
   }
 
   swiglu(out: BufferHandle, gate: BufferHandle, up: BufferHandle, n: number): void {
@@ -373,7 +373,7 @@ function adamwWords(o: AdamWParams): number[] {
 }
 
 function attnWords(d: AttentionDims): number[] {
-  return [d.B, d.Tq, d.Tk, d.Hq, d.Hkv, d.hd, d.qPos0, d.scale];
+  return [d.B, d.Tq, d.Tk, d.Hq, d.Hkv, d.hd, d.qPos0, d.scale, +!!d.skipPadQueries];
 }
 
 /** The WebGPU backend on dawn.node (npm `webgpu`, loaded on first use). */

@@ -8,6 +8,8 @@ export interface AttentionOptions {
   qPos0?: number;
   /** softmax scale; default 1/sqrt(hd) */
   scale?: number;
+  /** query rows at or past keyLen[b] are padding: zero output, no gradient (AttentionDims.skipPadQueries) */
+  skipPadQueries?: boolean;
 }
 
 /** Dims from q [B,Tq,Hq,hd] and k [B,Tk,Hkv,hd], with every shape and dtype checked. */
@@ -23,7 +25,7 @@ export function attentionDims(what: string, q: Tensor, k: Tensor, v: Tensor, key
   if (Hkv === 0 || Hq % Hkv !== 0) throw new Error(`${what}: Hq = ${Hq} is not a multiple of Hkv = ${Hkv}`);
   const qPos0 = o.qPos0 ?? 0;
   if (!Number.isInteger(qPos0) || qPos0 < 0) throw new Error(`${what}: bad qPos0 ${qPos0}`);
-  return { B, Tq, Tk, Hq, Hkv, hd, qPos0, scale: o.scale ?? 1 / Math.sqrt(hd) };
+  return { B, Tq, Tk, Hq, Hkv, hd, qPos0, scale: o.scale ?? 1 / Math.sqrt(hd), skipPadQueries: o.skipPadQueries ?? false };
 }
 
 /** Writes out [B,Tq,Hq,hd] and lse [B,Hq,Tq]. */

@@ -2,7 +2,9 @@
 // WGSL twin: kernels/wgsl/attention.wgsl. Layouts: q/out [B,Tq,Hq,hd], k/v [B,Tk,Hkv,hd]
 // (Tk is the row stride, a KV cache's capacity), lse [B,Hq,Tq], keyLen i32 [B].
 // Query i of batch b sees keys j <= qPos0 + i and j < keyLen[b]; query head h reads kv head
-// h / (Hq/Hkv). A query with no visible key gets out = 0, lse = -inf and zero gradients.
+// h / (Hq/Hkv). A query with no visible key gets out = 0, lse = -inf and zero gradients. With
+// skipPad, query rows at or past keyLen[b] (qPos0 + i >= keyLen[b]) are padding: treated as rows
+// with no visible key (no work, out = 0, lse = -inf, nothing added to dk, dv).
 import { exp4 } from './common/exp4';
 import { madd } from './common/madd';
 
@@ -84,6 +86,12 @@ import { madd } from './common/madd';
   return max(0, min(qPos0 + i + 1, kl));
 }
 
+/** Query rows of batch b that are not padding (skipPad), i < queryEnd; all Tq rows otherwise. */
+@inline function queryEnd(keyLen: usize, b: i32, Tq: i32, Tk: i32, qPos0: i32, skipPad: i32): i32 {
+  if (!skipPad) return Tq;
+  return max(0, min(Tq, min(load<i32>(keyLen + (<usize>b << 2)), Tk) - qPos0));
+}
+
 /**
  * Forward. The work units are blocks of 4 query rows of one (b, h), taken round-robin by the
  * threads: under the causal mask later rows see more keys, and striding spreads that evenly.
@@ -91,7 +99,7 @@ import { madd } from './common/madd';
  * go one by one. Rows accumulate in their own out rows (no scratch memory).
  */
 export function attention(out: usize, lse: usize, q: usize, k: usize, v: usize, keyLen: usize,
-  B: i32, Tq: i32, Tk: i32, Hq: i32, Hkv: i32, hd: i32, qPos0: i32, scale: f32, tid: i32, nthreads: i32): void {
+  B: i32, Tq: i32, Tk: i32, Hq: i32, Hkv: i32, hd: i32, qPos0: i32, scale: f32, skipPad: i32, tid: i32, nthreads: i32): void {
   const group = Hq / Hkv;
   const blocksPerHead = (Tq + 3) >> 2;
   const units = B * Hq * blocksPerHead;
@@ -103,15 +111,16 @@ export function attention(out: usize, lse: usize, q: usize, k: usize, v: usize, 
     const qOff = (<usize>((b * Tq + i0) * Hq + h) * <usize>hd) << 2;
     const kvOff = (<usize>(b * Tk * Hkv + g) * <usize>hd) << 2;
     const lsePtr = lse + (<usize>(bh * Tq + i0) << 2); // lse [B,Hq,Tq]
-    if (i0 + 4 <= Tq) {
+    const qEnd = queryEnd(keyLen, b, Tq, Tk, qPos0, skipPad);
+    if (i0 + 4 <= qEnd) {
       forwardBlock4(out + qOff, q + qOff, qStride, lsePtr,
         i32x4(visibleKeys(keyLen, b, i0, Tk, qPos0), visibleKeys(keyLen, b, i0 + 1, Tk, qPos0),
           visibleKeys(keyLen, b, i0 + 2, Tk, qPos0), visibleKeys(keyLen, b, i0 + 3, Tk, qPos0)),
         k + kvOff, v + kvOff, kvStride, hd, scale);
     } else {
-      for (let i = i0; i < Tq; i++) {
+      for (let i = i0; i < min(i0 + 4, Tq); i++) {
         const ro = <usize>(i - i0) * qStride;
-        forwardRow(out + qOff + ro, q + qOff + ro, lsePtr + (<usize>(i - i0) << 2), visibleKeys(keyLen, b, i, Tk, qPos0),
+        forwardRow(out + qOff + ro, q + qOff + ro, lsePtr + (<usize>(i - i0) << 2), i < qEnd ? visibleKeys(keyLen, b, i, Tk, qPos0) : 0,
           k + kvOff, v + kvOff, kvStride, hd, scale);
       }
     }
@@ -282,7 +291,7 @@ function forwardBlock4(out: usize, q: usize, qStride: usize, lsePtr: usize, nk4:
  */
 export function attention_backward(dq: usize, dk: usize, dv: usize, dout: usize, q: usize, k: usize, v: usize,
   out: usize, lse: usize, keyLen: usize, B: i32, Tq: i32, Tk: i32, Hq: i32, Hkv: i32, hd: i32, qPos0: i32, scale: f32,
-  tid: i32, nthreads: i32): void {
+  skipPad: i32, tid: i32, nthreads: i32): void {
   const group = Hq / Hkv;
   const units = B * Hkv;
   const kvStride = <usize>(Hkv * hd) << 2;
@@ -300,9 +309,11 @@ export function attention_backward(dq: usize, dk: usize, dv: usize, dout: usize,
         memory.fill(dq + qOff, 0, rowBytes);
       }
     }
+    // padding query rows (skipPad) keep dq = 0 and add nothing
+    const qEnd = queryEnd(keyLen, b, Tq, Tk, qPos0, skipPad);
     for (let h = g * group; h < (g + 1) * group; h++) {
       let i = 0;
-      for (; i + 4 <= Tq; i += 4) {
+      for (; i + 4 <= qEnd; i += 4) {
         const qOff = (<usize>((b * Tq + i) * Hq + h) * <usize>hd) << 2;
         backwardBlock4(dq + qOff, dout + qOff, q + qOff, out + qOff, <usize>(Hq * hd) << 2,
           lse + (<usize>((b * Hq + h) * Tq + i) << 2),
@@ -310,7 +321,7 @@ export function attention_backward(dq: usize, dk: usize, dv: usize, dout: usize,
             visibleKeys(keyLen, b, i + 2, Tk, qPos0), visibleKeys(keyLen, b, i + 3, Tk, qPos0)),
           dk + kvOff, dv + kvOff, k + kvOff, v + kvOff, kvStride, hd, scale);
       }
-      for (; i < Tq; i++) {
+      for (; i < qEnd; i++) {
         const nk = visibleKeys(keyLen, b, i, Tk, qPos0);
         if (nk == 0) continue;
         const qOff = (<usize>((b * Tq + i) * Hq + h) * <usize>hd) << 2;

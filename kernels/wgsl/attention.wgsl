@@ -13,7 +13,9 @@
 // streaming the queries of every head of the group through workgroup memory: the sum over
 // the group happens inside one invocation, so dk/dv have a single writer (no atomics, no races).
 // head_dim is at most MAX_HD (private rows); the host checks it.
-struct Params { B: u32, Tq: u32, Tk: u32, Hq: u32, Hkv: u32, hd: u32, qPos0: u32, scale: f32 }
+// skipPad != 0: query rows at or past keyLen[b] are padding (no visible key: out = 0, lse = -inf,
+// nothing added to dk, dv), as kernels/as/attention.ts.
+struct Params { B: u32, Tq: u32, Tk: u32, Hq: u32, Hkv: u32, hd: u32, qPos0: u32, scale: f32, skipPad: u32 }
 
 const MAX_HD = 128u;
 const BQ = 64u; // queries (or keys, in dkv) per workgroup
@@ -70,6 +72,11 @@ fn visibleKeys(kl: i32, i: u32) -> u32 {
   return u32(max(0, min(i32(P.qPos0) + i32(i) + 1, kl)));
 }
 
+/** Whether query i is padding that skipPad leaves out. */
+fn padQuery(kl: i32, i: u32) -> bool {
+  return P.skipPad != 0u && i32(P.qPos0) + i32(i) >= kl;
+}
+
 fn qRow(b: u32, i: u32, h: u32) -> u32 { return ((b * P.Tq + i) * P.Hq + h) * HD; }
 fn kvRow(b: u32, j: u32, g: u32) -> u32 { return ((b * P.Tk + j) * P.Hkv + g) * HD; }
 
@@ -87,7 +94,7 @@ fn attention(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index)
   let nkMax = workgroupUniformLoad(&bound);
   let valid = i < P.Tq;
   var nk = 0u;
-  if (valid) { nk = visibleKeys(kl, i); }
+  if (valid && !padQuery(kl, i)) { nk = visibleKeys(kl, i); }
 
   var q: array<f32, MAX_HD>;
   var acc: array<f32, MAX_HD>;
@@ -168,7 +175,7 @@ fn attention_backward_dq(@builtin(workgroup_id) wid: vec3u, @builtin(local_invoc
   let nkMax = workgroupUniformLoad(&bound);
   let valid = i < P.Tq;
   var nk = 0u;
-  if (valid) { nk = visibleKeys(kl, i); }
+  if (valid && !padQuery(kl, i)) { nk = visibleKeys(kl, i); }
 
   var q: array<f32, MAX_HD>;
   var dO: array<f32, MAX_HD>;
@@ -253,7 +260,7 @@ fn attention_backward_dkv(@builtin(workgroup_id) wid: vec3u, @builtin(local_invo
       if (valid && live) {
         for (var ii = 0u; ii < KT; ii++) {
           let i = i0 + ii;
-          if (i >= P.Tq) { break; }
+          if (i >= P.Tq || padQuery(kl, i)) { break; }
           if (i32(P.qPos0) + i32(i) < i32(j)) { continue; }
           var s = 0.0;
           var dp = 0.0;

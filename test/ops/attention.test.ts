@@ -10,7 +10,7 @@ import { finiteDiffAt, spreadIndices, pick } from '../reference/sampled_grad.ts'
 
 const backend = await wasmBackend();
 
-interface Case { B: number; Tq: number; Tk: number; Hq: number; Hkv: number; hd: number; qPos0: number; keyLen: number[]; sampled?: number }
+interface Case { B: number; Tq: number; Tk: number; Hq: number; Hkv: number; hd: number; qPos0: number; keyLen: number[]; sampled?: number; skipPadQueries?: boolean }
 
 async function check(name: string, c: Case, seed: number): Promise<void> {
   const d: AttnRefDims = { ...c, scale: 1 / Math.sqrt(c.hd) };
@@ -26,7 +26,7 @@ async function check(name: string, c: Case, seed: number): Promise<void> {
   // Stale values in every output: the kernels must overwrite, not accumulate.
   for (const t of [outT, lseT, dq, dk, dv]) backend.fill(t.buf, 7, t.size);
 
-  attention(outT, lseT, qT, kT, vT, klT, { qPos0: c.qPos0 });
+  attention(outT, lseT, qT, kT, vT, klT, { qPos0: c.qPos0, skipPadQueries: c.skipPadQueries });
   const out = await outT.toFloat32(), lse = await lseT.toFloat32();
   const ref = attentionRef(q, k, v, c.keyLen, d);
   assert.ok(relErr(out, ref.out) < 1e-5, `${name}: out rel err ${relErr(out, ref.out)} (tol 1e-5)`);
@@ -35,7 +35,7 @@ async function check(name: string, c: Case, seed: number): Promise<void> {
   const fin = (a: Float32Array | Float64Array) => [...a].filter((x) => x !== -Infinity);
   assert.ok(relErr(fin(lse), fin(ref.lse)) < 1e-5, `${name}: lse rel err ${relErr(fin(lse), fin(ref.lse))} (tol 1e-5)`);
 
-  attentionBackward(dq, dk, dv, dout, qT, kT, vT, outT, lseT, klT, { qPos0: c.qPos0 });
+  attentionBackward(dq, dk, dv, dout, qT, kT, vT, outT, lseT, klT, { qPos0: c.qPos0, skipPadQueries: c.skipPadQueries });
   const grads = { q: await dq.toFloat32(), k: await dk.toFloat32(), v: await dv.toFloat32() };
   const x64: Record<"q" | "k" | "v", Float64Array> = { q: Float64Array.from(q), k: Float64Array.from(k), v: Float64Array.from(v) };
   const loss = () => dot(attentionRef(x64.q, x64.k, x64.v, c.keyLen, d).out, R);
@@ -82,6 +82,14 @@ test('multi-threaded shape (work above the parallel threshold), sampled finite d
 
 test('multi-threaded, one kv head per batch (fewer backward units than 2 threads per batch)', () =>
   check('big-mqa', { B: 3, Tq: 23, Tk: 23, Hq: 2, Hkv: 1, hd: 36, qPos0: 0, keyLen: [23, 1, 17], sampled: 40 }, 71));
+
+// skipPadQueries: query rows at or past keyLen are padding (out 0, lse -inf, no gradient), as a
+// forward that computes only what reaches the loss asks; rows in blocks of 4 part padded, part not.
+test('skipPadQueries: padded query rows get no keys, the others are unchanged (GQA, ragged keyLen)', () =>
+  check('skip-pad', { B: 3, Tq: 11, Tk: 11, Hq: 4, Hkv: 2, hd: 12, qPos0: 0, keyLen: [11, 6, 9], skipPadQueries: true }, 81));
+
+test('skipPadQueries, multi-threaded, sampled finite differences', () =>
+  check('skip-pad-big', { B: 2, Tq: 40, Tk: 40, Hq: 4, Hkv: 2, hd: 20, qPos0: 0, keyLen: [37, 22], skipPadQueries: true, sampled: 48 }, 91));
 
 test('shape checks reject mismatched tensors', () => {
   const q = Tensor.zeros(backend, [1, 2, 3, 4]), k = Tensor.zeros(backend, [1, 2, 2, 4]);

@@ -1,5 +1,9 @@
 // f64 reference of causal GQA attention with key-length padding (semantics of Backend.attention).
-export interface AttnRefDims { B: number; Tq: number; Tk: number; Hq: number; Hkv: number; hd: number; qPos0: number; scale: number }
+export interface AttnRefDims {
+  B: number; Tq: number; Tk: number; Hq: number; Hkv: number; hd: number; qPos0: number; scale: number;
+  /** query rows at or past keyLen[b] are padding: no keys (out 0, lse -inf) */
+  skipPadQueries?: boolean;
+}
 
 export function attentionRef(q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, keyLen: ArrayLike<number>,
   d: AttnRefDims): { out: Float64Array; lse: Float64Array } {
@@ -8,7 +12,8 @@ export function attentionRef(q: ArrayLike<number>, k: ArrayLike<number>, v: Arra
   const s = new Float64Array(Tk);
   for (let b = 0; b < B; b++) for (let h = 0; h < Hq; h++) for (let i = 0; i < Tq; i++) {
     const g = Math.floor(h / (Hq / Hkv));
-    const nk = Math.max(0, Math.min(qPos0 + i + 1, keyLen[b], Tk));
+    const pad = d.skipPadQueries && qPos0 + i >= Math.min(keyLen[b], Tk);
+    const nk = pad ? 0 : Math.max(0, Math.min(qPos0 + i + 1, keyLen[b], Tk));
     const qo = ((b * Tq + i) * Hq + h) * hd;
     if (nk === 0) { lse[(b * Hq + h) * Tq + i] = -Infinity; continue; }
     let m = -Infinity;

@@ -206,6 +206,18 @@ for (const { provider, backend: gpu } of gpus) {
       assert.ok(relErr(got[name], ref[name]) <= TOL, `${name} relErr ${relErr(got[name], ref[name])} (tol ${TOL})`);
     }
   });
+  test('attention: skipPadQueries (padded query rows: out 0, lse -inf, nothing added to dk, dv)', async () => {
+    for (const seed of [99, 199]) {
+      const c = attnCase({ ...attn(3, 70, 70, 4, 2, 12, 0), skipPadQueries: true }, [70, 41, 9], seed);
+      const ref = await runCase(cpu, c), got = await runCase(gpu, c);
+      const fin = (a: ArrayLike<number>) => Array.from(a, (x) => (x === -Infinity ? 0 : x));
+      assert.ok(Array.from(got.lse).every((x, i) => (x === -Infinity) === (ref.lse[i] === -Infinity)), 'the same rows are padding');
+      assert.ok(relErr(fin(got.lse), fin(ref.lse)) <= TOL, `lse relErr (tol ${TOL})`);
+      for (const name of ['out', 'dq', 'dk', 'dv']) {
+        assert.ok(relErr(got[name], ref[name]) <= TOL, `${name} relErr ${relErr(got[name], ref[name])} (tol ${TOL})`);
+      }
+    }
+  });
   test('attention: decode chunk deep into a KV cache (qPos0 = 20, Tq = 3, Tk = 32)', async () => {
     await parity(attnCase(attn(2, 3, 32, 4, 2, 16, 20), [23, 22], 98), 'attention chunk at qPos0=20');
   });

@@ -321,7 +321,9 @@ export class LlamaModel implements CausalLM {
       const kc = this.heads(cache.k[l], B, cache.capacity, c.nKvHeads), vc = this.heads(cache.v[l], B, cache.capacity, c.nKvHeads);
       attention(att, lt.lse, qh, kc, vc, ctx.keyLen, { qPos0: chunk.qPos0 });
     } else {
-      attention(att, lt.lse, qh, this.heads(lt.k, B, T, c.nKvHeads), this.heads(lt.v, B, T, c.nKvHeads), ctx.keyLen);
+      // rows 'loss': attention's padding rows are no queries (nothing reads them)
+      attention(att, lt.lse, qh, this.heads(lt.k, B, T, c.nKvHeads), this.heads(lt.v, B, T, c.nKvHeads), ctx.keyLen,
+        { skipPadQueries: ctx.rows?.plan.mode === 'loss' });
     }
     if (scatter) ctx.rows!.fromAttention(lt.attRows, lt.att);
     // o = o_proj(att) (+ e) is written into xMid, then x added: xMid = o + x, bit for bit x + o.
@@ -448,7 +450,8 @@ export class LlamaModel implements CausalLM {
         projBack('o_proj', datt, dx, lt.attRows, w.o, false);
         if (scatter) dev.toAttention(dattA, datt);
         const qh = (t: Tensor) => this.heads(t, B, T, c.nHeads), kvh = (t: Tensor) => this.heads(t, B, T, c.nKvHeads);
-        attentionBackward(qh(dqA), kvh(dkA), kvh(dvA), qh(dattA), qh(lt.q), kvh(lt.k), kvh(lt.v), qh(lt.att), lt.lse, dev.keyLen);
+        attentionBackward(qh(dqA), kvh(dkA), kvh(dvA), qh(dattA), qh(lt.q), kvh(lt.k), kvh(lt.v), qh(lt.att), lt.lse, dev.keyLen,
+          { skipPadQueries: tape.rows.mode === 'loss' });
         if (scatter) {
           dev.fromAttention(dq, dqA);
           dev.fromAttention(dk, dkA);

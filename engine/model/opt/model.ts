@@ -350,7 +350,8 @@ export class OPTModel implements CausalLM {
       attention(att, lt.lse, qh, this.heads(cache.k[l], B, cache.capacity), this.heads(cache.v[l], B, cache.capacity), ctx.keyLen,
         { qPos0: chunk.qPos0 });
     } else {
-      attention(att, lt.lse, qh, this.heads(lt.k, B, T), this.heads(lt.v, B, T), ctx.keyLen);
+      // rows 'loss': attention's padding rows are no queries (nothing reads them)
+      attention(att, lt.lse, qh, this.heads(lt.k, B, T), this.heads(lt.v, B, T), ctx.keyLen, { skipPadQueries: ctx.rows?.plan.mode === 'loss' });
     }
     if (scatter) ctx.rows!.fromAttention(lt.attRows, lt.att);
     // o = out_proj(att) (+ e) is written into xMid, then x added: xMid = o + x, bit for bit x + o.
@@ -468,7 +469,8 @@ export class OPTModel implements CausalLM {
         projBack('out_proj', datt, dx, lt.attRows, w.o, false);
         if (scatter) dev.toAttention(dattA, datt);
         const h = (t: Tensor) => this.heads(t, B, T);
-        attentionBackward(h(dqA), h(dkA), h(dvA), h(dattA), h(lt.q), h(lt.k), h(lt.v), h(lt.att), lt.lse, dev.keyLen);
+        attentionBackward(h(dqA), h(dkA), h(dvA), h(dattA), h(lt.q), h(lt.k), h(lt.v), h(lt.att), lt.lse, dev.keyLen,
+          { skipPadQueries: tape.rows.mode === 'loss' });
         if (scatter) {
           dev.fromAttention(dq, dqA);
           dev.fromAttention(dk, dkA);
