@@ -81,6 +81,7 @@ export interface CausalLM {
   /**
    * The decoder's output, the LM head's input: the final-normed hidden states (OPT: after
    * project_out), [B*T, width]; a sequence classifier's head reads them at the last real token.
+   * Only for a forward with rows 'all'.
    */
   hiddenStates(tape: Tape): Tensor;
   disposeTape(tape: Tape): void;

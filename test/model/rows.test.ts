@@ -159,11 +159,12 @@ for (const family of ['llama', 'opt'] as const) test(`${family}: a Vaccine step 
   model.lora.dispose(); model.dispose();
 });
 
-for (const family of ['llama', 'opt'] as const) test(`${family}: rows loss refuses logits, attention outputs and a second backward`, () => {
+for (const family of ['llama', 'opt'] as const) test(`${family}: rows loss refuses logits, attention outputs, hidden states and a second backward`, () => {
   const model = makeModel(family, false);
   const tape = model.forward(randomBatch(model.config, 2, 6, [6, 4], 2), { rows: 'loss' });
   assert.throws(() => model.logits(tape), /rows 'loss'/);
   assert.throws(() => model.attnOutputs(tape), /rows 'loss'/);
+  assert.throws(() => model.hiddenStates(tape), /rows 'loss'/);
   model.backward(tape);
   assert.throws(() => model.backward(tape), /has run/);
   model.disposeTape(tape);

@@ -363,7 +363,11 @@ export class LlamaModel implements CausalLM {
     return t.layers.map((l) => l.o!);
   }
 
-  hiddenStates(tape: Tape): Tensor { return this.own(tape).hFinal; }
+  hiddenStates(tape: Tape): Tensor {
+    const t = this.own(tape);
+    if (t.rows.mode !== 'all') throw new Error("hiddenStates: this forward kept the labelled rows' only (rows 'loss'); ask for rows 'all'");
+    return t.hFinal;
+  }
 
   // ---- backward ----------------------------------------------------------------------------
 

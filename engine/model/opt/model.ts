@@ -388,7 +388,11 @@ export class OPTModel implements CausalLM {
     return t.layers.map((l) => l.o!);
   }
 
-  hiddenStates(tape: Tape): Tensor { return this.own(tape).hHead; }
+  hiddenStates(tape: Tape): Tensor {
+    const t = this.own(tape);
+    if (t.rows.mode !== 'all') throw new Error("hiddenStates: this forward kept the labelled rows' only (rows 'loss'); ask for rows 'all'");
+    return t.hHead;
+  }
 
   // ---- backward ----------------------------------------------------------------------------
 
