@@ -3,6 +3,7 @@
 // any gradient propagates into that sum); the updated weights cost one more device-side sum of
 // squares and a 4-byte read per step. Only when one of these sums is not finite are the tensors
 // read back, to name the first one that holds a non-finite value.
+import { Arena } from '../arena.ts';
 import type { Backend } from '../backend.ts';
 import { sumSquares } from '../ops/sum_squares.ts';
 import { Tensor } from '../tensor.ts';
@@ -25,7 +26,7 @@ export class NonFiniteError extends Error {
 
 /** The sum of squares of every element of `tensors` (f32 on the device: Inf when a value is Inf or above ~1.8e19, NaN when one is NaN). */
 export async function sumOfSquares(backend: Backend, tensors: readonly Tensor[]): Promise<number> {
-  const sum = Tensor.zeros(backend, [1]);
+  const sum = Arena.of(backend).zeros([1]);
   try {
     sumSquares(sum, ...tensors);
     return (await sum.read())[0];
