@@ -6,6 +6,9 @@
 //     timestamps on "GPU" tracks, labelled with the kernel and the op that recorded it; the GPU
 //     clock is placed on the CPU's by the smallest offset that starts no dispatch before the submit
 //     that carried it, and dispatches that overlap go to further GPU lanes;
+//   - calls that return a promise (read, sync) on "waits" tracks, from the call to the promise
+//     settling: several may be pending at once (the Vaccine step queues its loss downloads and
+//     awaits them together), so they get lanes of their own, as overlapping dispatches do;
 //   - the step's phases (phases.ts: the trainer's step, pass 1 and 2 forward and backward, the
 //     perturbation, clipping, the optimizer) as spans enclosing their ops.
 // The table sums, per op: calls, time (WASM wall clock, or GPU time where timestamps exist) and
@@ -31,7 +34,7 @@ interface DispatchHooks {
 interface OpStat { name: string; compute: boolean; calls: number; cpuMs: number; gpuMs: number; gpuDispatches: number; flops: number }
 interface GpuTime { label: string; op: OpStat | null; beginNs: bigint; endNs: bigint; submitMs: number }
 
-const PID = 1, CPU_TID = 1, GPU_TID = 2;
+const PID = 1, CPU_TID = 1, GPU_TID = 2, WAIT_TID = 1000;
 /** Beyond this many events the trace keeps only the first ones (the table still counts everything). */
 const MAX_EVENTS = 1_000_000;
 
@@ -49,6 +52,7 @@ export class Profiler implements PhaseSink {
   private phases = new Map<string, { count: number; ms: number }>();
   private ops = new Map<string, OpStat>();
   private gpu: GpuTime[] = [];
+  private waits: TraceEvent[] = [];
   private hooks: DispatchHooks | null = null;
   private real: Backend | null = null;
   private active = false;
@@ -108,13 +112,14 @@ export class Profiler implements PhaseSink {
     const t0 = performance.now();
     let r: unknown;
     try { r = run(); } finally { if (this.hooks) this.hooks.tag = null; }
-    const done = () => {
+    const done = (tid: number) => {
       const t1 = performance.now();
       stat.calls++; stat.cpuMs += t1 - t0; stat.flops += flops ?? 0;
-      this.push({ name, cat: stat.compute ? 'op' : 'memory', ph: 'X', ts: us(t0), dur: us(t1) - us(t0), pid: PID, tid: CPU_TID, args: opArgs(args, flops) });
+      const e: TraceEvent = { name, cat: stat.compute ? 'op' : 'memory', ph: 'X', ts: us(t0), dur: us(t1) - us(t0), pid: PID, tid, args: opArgs(args, flops) };
+      if (tid === CPU_TID) this.push(e); else if (this.waits.length < MAX_EVENTS) this.waits.push(e); else this.dropped++;
     };
-    if (r instanceof Promise) return r.finally(done);
-    done();
+    if (r instanceof Promise) return r.finally(() => done(WAIT_TID));
+    done(CPU_TID);
     return r;
   }
 
@@ -146,11 +151,14 @@ export class Profiler implements PhaseSink {
     this.stop();
     const gpuEvents = this.gpuEvents();
     const lanes = new Set(gpuEvents.map((e) => e.tid));
-    const all = [...this.events, ...gpuEvents].sort((a, b) => a.ts - b.ts || (b.dur ?? 0) - (a.dur ?? 0));
+    const waitEvents = inLanes(this.waits, WAIT_TID);
+    const waitLanes = new Set(waitEvents.map((e) => e.tid));
+    const all = [...this.events, ...gpuEvents, ...waitEvents].sort((a, b) => a.ts - b.ts || (b.dur ?? 0) - (a.dur ?? 0));
     const metadata: TraceEvent[] = [
       { name: 'process_name', ph: 'M', ts: 0, pid: PID, tid: 0, args: { name: 'vaccine-engine' } },
       { name: 'thread_name', ph: 'M', ts: 0, pid: PID, tid: CPU_TID, args: { name: `engine (${this.real.description})` } },
       ...[...lanes].sort().map((tid): TraceEvent => ({ name: 'thread_name', ph: 'M', ts: 0, pid: PID, tid, args: { name: tid === GPU_TID ? 'GPU' : `GPU (overlapping ${tid - GPU_TID})` } })),
+      ...[...waitLanes].sort().map((tid): TraceEvent => ({ name: 'thread_name', ph: 'M', ts: 0, pid: PID, tid, args: { name: tid === WAIT_TID ? 'waits (read, sync)' : `waits (overlapping ${tid - WAIT_TID})` } })),
     ];
     writeFileAtomic(this.path, JSON.stringify({
       traceEvents: [...metadata, ...all], displayTimeUnit: 'ms',
@@ -192,7 +200,7 @@ export class Profiler implements PhaseSink {
       .sort((a, b) => b.ms - a.ms);
     const total = rows.filter((r) => r.s.compute).reduce((a, r) => a + r.ms, 0);
     const lines: string[] = [];
-    lines.push(`profile: ${this.events.length + this.dropped} events${this.dropped ? ` (${this.dropped} not kept in the trace)` : ''}; time per op: ${this.timeSource()}`);
+    lines.push(`profile: ${this.events.length + this.waits.length + this.dropped} events${this.dropped ? ` (${this.dropped} not kept in the trace)` : ''}; time per op: ${this.timeSource()}`);
     const header = ['op', 'calls', 'total ms', 'share', 'GFLOP', 'GFLOP/s'];
     const body = rows.map(({ s, ms }) => [
       s.compute ? s.name : `${s.name} (memory)`, String(s.calls), ms.toFixed(2),
@@ -207,6 +215,17 @@ export class Profiler implements PhaseSink {
     }
     return lines.join('\n');
   }
+}
+
+/** Spans put on tracks first + 0, 1, ... so that no two on one track overlap (each keeps its start and length). */
+function inLanes(spans: TraceEvent[], first: number): TraceEvent[] {
+  const laneEnd: number[] = [];
+  return [...spans].sort((a, b) => a.ts - b.ts).map((e) => {
+    let lane = laneEnd.findIndex((end) => end <= e.ts);
+    if (lane < 0) { lane = laneEnd.length; laneEnd.push(0); }
+    laneEnd[lane] = e.ts + (e.dur ?? 0);
+    return { ...e, tid: first + lane };
+  });
 }
 
 function us(ms: number): number { return Math.round(ms * 1000 * 1000) / 1000; }
