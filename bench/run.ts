@@ -51,6 +51,9 @@ Options:
   --lora-dropout X      (default 0.1, align's default)
   --rho X               Vaccine's perturbation norm (default 2)
   --out DIR             where NAME.json and NAME.md go (default bench/out)
+  --profile DIR         also write a trace of each step measurement (SHAPE-BACKEND-THREADSt-rROUND
+                        .trace.json in DIR: every op and phase, as align --profile writes) and print
+                        its per-kernel table; the profiler adds its cost to the step times
   --name NAME           (default bench-<date>T<time>)
   -h, --help            this text
 
@@ -72,7 +75,7 @@ const { values: v } = (() => {
         'compare-torch': { type: 'boolean', default: false }, 'torch-omp-wait': { type: 'string', default: 'passive' }, rows: { type: 'string', default: '5' },
         'max-length': { type: 'string', default: '200' }, 'lora-r': { type: 'string', default: '8' },
         'lora-alpha': { type: 'string', default: '16' }, 'lora-dropout': { type: 'string', default: '0.1' },
-        rho: { type: 'string', default: '2' }, out: { type: 'string', default: 'bench/out' }, name: { type: 'string' },
+        rho: { type: 'string', default: '2' }, out: { type: 'string', default: 'bench/out' }, name: { type: 'string' }, profile: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true, allowPositionals: false,
@@ -94,6 +97,11 @@ function list<T extends string>(flag: string, s: string, allowed: readonly T[]):
   for (const x of items) if (!allowed.includes(x as T)) throw new UsageError(`--${flag}: unknown '${x}' (expected ${allowed.join(', ')})`);
   if (items.length === 0) throw new UsageError(`--${flag} is empty`);
   return items as T[];
+}
+
+function nonEmpty(flag: string, s: string): string {
+  if (s.trim() === '') throw new UsageError(`--${flag} needs a directory`);
+  return s;
 }
 
 function choice<T extends string>(flag: string, s: string, allowed: readonly T[]): T {
@@ -118,6 +126,7 @@ function settings() {
     loraR: int('lora-r', v['lora-r'], 1), loraAlpha: num('lora-alpha', v['lora-alpha'], (x) => x > 0, 'a number > 0'),
     loraDropout: num('lora-dropout', v['lora-dropout'], (x) => x >= 0 && x < 1, 'a number in [0, 1)'),
     rho: num('rho', v.rho, (x) => x >= 0, 'a number >= 0'),
+    profile: v.profile === undefined ? null : nonEmpty('profile', v.profile),
   };
 }
 
@@ -168,6 +177,7 @@ async function main(): Promise<number> {
     process.stderr.write(`bench: ${e.message} (see --help)\n`);
     return 2;
   }
+  if (s.profile) mkdirSync(resolve(s.profile), { recursive: true });
   const t0 = performance.now();
   const date = new Date();
   const name = v.name ?? `bench-${date.toISOString().slice(0, 19).replace(/:/g, '-')}`;
@@ -243,6 +253,7 @@ async function main(): Promise<number> {
             const spec: StepSpec = {
               shape, backend: kind, threads, steps: s.steps ?? sh.defaultSteps, warmup: s.warmup, rows: s.rows, maxLength: s.maxLength,
               loraR: s.loraR, loraAlpha: s.loraAlpha, loraDropout: s.loraDropout, rho: s.rho, seed: 1,
+              ...(s.profile ? { profile: join(resolve(s.profile), `${shape}-${kind}-${threads}t-r${round}.trace.json`) } : {}),
             };
             sample();
             say(`bench: steps, ${shapeLabel(sh)} on ${kind}${kind === 'wasm' ? `, ${threads} threads` : ''} (${spec.warmup} warm-up + ${spec.steps} timed per method)${tag}...`);

@@ -83,7 +83,7 @@ export function targets(r: BenchResults): TargetRow[] {
 export function markdown(r: BenchResults): string {
   const m = r.machine;
   const lines: string[] = [];
-  const settings = r.settings as { rows: number; maxLength: number; loraR: number; loraAlpha: number; loraDropout: number; rho: number; torchOmpWait: string };
+  const settings = r.settings as { rows: number; maxLength: number; loraR: number; loraAlpha: number; loraDropout: number; rho: number; torchOmpWait: string; profile?: string | null };
   lines.push(`# Benchmark: ${r.name}`, '');
   lines.push(`- Date: ${r.date}; command: \`${r.command}\`; ${f1(r.seconds)} s`);
   lines.push(`- Machine: ${m.cpu}, ${m.cores} cores, ${m.platform}; load average ${m.loadStart.map(f2).join(' / ')} (1/5/15 min) at the start, ${m.loadEnd.map(f2).join(' / ')} at the end`);
@@ -98,6 +98,7 @@ export function markdown(r: BenchResults): string {
   }
   lines.push(`- Steps: LoRA r ${settings.loraR} (alpha ${settings.loraAlpha}, dropout ${settings.loraDropout}) on q/k/v/o/gate/up/down, AdamW (weight decay 0.1), `
     + `gradient clipping at 1.0, Vaccine rho ${settings.rho}; random weights of each shape. A step is the trainer's whole optimizer step.`);
+  if (settings.profile) lines.push(`- Profiled (--profile ${settings.profile}): every op went through the profiler, whose cost is in these step times.`);
   lines.push('');
 
   if (r.steps.length) {

@@ -16,8 +16,9 @@ import { trainLoop } from '../../engine/jobs/trainer.ts';
 import { Lora, loraTargetNames } from '../../engine/lora.ts';
 import { buildModel } from '../../engine/model/registry.ts';
 import { createOptimizer, type Param } from '../../engine/optim.ts';
+import { Profiler } from '../../engine/profile/profiler.ts';
 import { Counters } from './counters.ts';
-import { batchStats, benchBatch, llamaConfig, SHAPES, type BatchSpec } from './shapes.ts';
+import { batchStats, benchBatch, llamaConfig, shapeLabel, SHAPES, type BatchSpec } from './shapes.ts';
 
 export interface StepSpec extends BatchSpec {
   shape: string;
@@ -30,6 +31,8 @@ export interface StepSpec extends BatchSpec {
   loraDropout: number;
   rho: number;
   seed: number;
+  /** where to write a trace of every step (engine/profile), its per-kernel table on stderr; none when absent */
+  profile?: string;
 }
 
 export interface MethodResult {
@@ -73,7 +76,8 @@ export async function measureSteps(spec: StepSpec): Promise<StepResult> {
   const config = llamaConfig(shape);
   const { batch, source } = benchBatch(shape, spec);
   const real = await selectBackend(spec.backend, { quiet: true, threads: spec.threads });
-  const counters = new Counters(real);
+  const profiler = spec.profile ? new Profiler(spec.profile) : null;
+  const counters = new Counters(profiler ? profiler.attach(real) : real);
   const backend = counters.backend;
   try {
     const model = buildModel(backend, config, randomLlamaWeights(config, spec.seed));
@@ -131,12 +135,17 @@ export async function measureSteps(spec: StepSpec): Promise<StepResult> {
       sft: summarize('sft'), vaccine: summarize('vaccine'),
       maxRssBytes: process.resourceUsage().maxRSS * 1024, seconds: (performance.now() - t0) / 1000,
     };
+    if (profiler) {
+      const p = await profiler.finish({ shape: spec.shape, threads: spec.threads });
+      process.stderr.write(`bench: ${shapeLabel(shape)}: trace ${p.path}\n${p.report}\n`);
+    }
     optimizer.dispose();
     model.lora = null;
     lora.dispose();
     model.dispose();
     return result;
   } finally {
+    profiler?.stop();
     await real.destroy();
   }
 }
