@@ -103,6 +103,40 @@ test('SFT, Vaccine and random-Vaccine steps free every temporary (bytesInUse unc
   model.lora!.dispose(); model.dispose();
 });
 
+test('Vaccine: when pass 2 fails after pass 1\'s loss read failed too, the step rejects with pass 2\'s error and nothing is left unhandled', async () => {
+  const model = tinyModel(be);
+  model.lora = randomLora(be, config, 4, 8, 0);
+  // pass 1's loss read fails (as a lost device's reads do); pass 2's forward throws
+  let forwards = 0;
+  const failing = new Proxy(model, {
+    get(target, prop) {
+      if (prop === 'loss') return () => Promise.reject(new Error('read failed'));
+      if (prop === 'forward') return (...a: Parameters<typeof model.forward>) => {
+        if (++forwards === 2) throw new Error('pass 2 failed');
+        return target.forward(...a);
+      };
+      const v = Reflect.get(target, prop, target);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+  const unhandled: unknown[] = [];
+  const onUnhandled = (e: unknown) => { unhandled.push(e); };
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    await vaccineStep(model, batch, { rho: 2, dropoutSeed: 5 }); // the arena's buffers exist from here on
+    const before = be.bytesInUse();
+    let err: unknown = null;
+    try { await vaccineStep(failing, batch, { rho: 2, dropoutSeed: 5 }); } catch (e) { err = e; }
+    assert.match(String(err), /pass 2 failed/);
+    await new Promise((r) => setTimeout(r, 20)); // let an unhandled rejection be reported
+    assert.equal(unhandled, []);
+    assert.is(be.bytesInUse(), before, 'the perturbations and the norm went back');
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+    model.lora!.dispose(); model.dispose();
+  }
+});
+
 test('random-Vaccine: one pass, loss is the perturbed loss; rho 0 gives the SFT gradients (rel 1e-6)', async () => {
   const model = tinyModel(be);
   model.lora = randomLora(be, config);
