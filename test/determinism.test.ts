@@ -39,7 +39,7 @@ function poolWithVectors(threads: number, n: number) {
   const k = loadKernels();
   const exports = k.instance.exports as Record<string, unknown>;
   const alloc = new Allocator(k.memory, (exports.heap_base as () => number)(), MAX_PAGES * 65536);
-  const pool = new ThreadPool(threads, k.module, k.memory, exports, k.workerUrl);
+  const pool = new ThreadPool(threads, k.module, k.memory, exports);
   const x = alloc.alloc(n * 4), y = alloc.alloc(n * 4);
   new Float32Array(k.memory.buffer, x, n).set(Float32Array.from({ length: n }, (_, i) => i % 7 + 1));
   /** indices where y != times * x (exact: small integers) */
@@ -100,7 +100,7 @@ pool('a worker instantiated late (on memory already in use) changes no byte of i
   const k = loadKernels();
   const exports = k.instance.exports as Record<string, unknown>;
   const alloc = new Allocator(k.memory, (exports.heap_base as () => number)(), MAX_PAGES * 65536);
-  const p = new ThreadPool(threads, k.module, k.memory, exports, k.workerUrl);
+  const p = new ThreadPool(threads, k.module, k.memory, exports);
   try {
     // B [K, N] with N a multiple of 512 takes the packed path (kernels/as/matmul.ts)
     const M = 64, N = 512, K = 64;

@@ -4,7 +4,7 @@
 //
 // Each method below is the dispatch of one op: it names the kernel(s) in kernels/as/<op>.ts and
 // passes pointers and sizes. Kernels take (…args, tid, nthreads) and split the work themselves.
-import { availableParallelism } from 'node:os';
+import { host } from '#host';
 import type {
   AdamWParams, AttentionDims, Backend, BufferHandle, DType, LoraDims, MatmulParams,
 } from '../../engine/backend.ts';
@@ -50,16 +50,16 @@ export class WasmBackend implements Backend {
   private readonly minWork: number;
 
   constructor(opts: WasmBackendOptions = {}) {
-    const threads = opts.threads ?? Math.min(8, availableParallelism());
+    const threads = opts.threads ?? Math.min(8, host.cores());
     if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) {
       throw new Error(`wasm backend: threads must be an integer from 1 to ${MAX_THREADS}, got ${opts.threads}`);
     }
-    const { module, memory, instance, workerUrl, fma } = loadKernels();
+    const { module, memory, instance, fma } = loadKernels();
     const exports = instance.exports as Record<string, unknown>;
     this.memory = memory;
     const heapBase = (exports.heap_base as () => number)();
     this.alloc_ = new Allocator(memory, heapBase, MAX_PAGES * 65536);
-    this.pool = new ThreadPool(threads, module, memory, exports, workerUrl);
+    this.pool = new ThreadPool(threads, module, memory, exports);
     this.sumBlock = (exports.sum_squares_block as () => number)();
     this.matmulScratch = this.alloc_.alloc(threads * (exports.matmul_scratch_bytes as () => number)(), false);
     this.reserved = this.alloc_.bytesInUse();
@@ -246,11 +246,23 @@ export class WasmBackend implements Backend {
   scaleByInverseNorm(out: BufferHandle, x: BufferHandle, s: BufferHandle, rho: number, eps: number, n: number): void {
     this.pool.run('scale_by_inverse_norm', [ptr(out), ptr(x), ptr(s), rho, eps, n], n >= this.minWork);
   }
+
+  /** Resolves once every worker thread runs (in a browser, workers start only then: pool.ts). */
+  whenReady(): Promise<void> { return this.pool.ready; }
 }
 
 function ptr(b: BufferHandle): number { return (b as WasmBuffer).ptr; }
 function ptrOr0(b: BufferHandle | null): number { return b ? (b as WasmBuffer).ptr : 0; }
 
+/** The WASM backend, with its kernels loaded through the host and every worker thread started. */
 export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
-  return new WasmBackend(opts);
+  await host.ready();
+  const backend = new WasmBackend(opts);
+  try {
+    await backend.whenReady();
+  } catch (e) {
+    await backend.destroy();
+    throw e;
+  }
+  return backend;
 }

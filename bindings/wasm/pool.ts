@@ -1,7 +1,9 @@
 // The WASM backend's thread pool: one shared WebAssembly.Memory, the same kernels module
-// instantiated on the main thread and in (threads - 1) worker_threads. A kernel call is
-// synchronous: the main thread publishes the job on a control block, takes tid 0 itself, then
-// waits (Atomics.wait is allowed on Node's main thread) until the workers are done.
+// instantiated on the owning thread and in (threads - 1) workers (worker_threads in Node, Web
+// Workers in a browser: bindings/host starts them, bindings/wasm/worker_loop.js is their loop). A
+// kernel call is synchronous: the owning thread publishes the job on a control block, takes tid 0
+// itself, then waits until the workers are done. Atomics.wait is allowed on Node's main thread; in
+// a browser it is not, so there the engine runs in a Web Worker (web/engine-worker.ts).
 //
 // Protocol: a job is one step of the generation counter GEN (arguments, kernel and DONE = 0 are
 // stored first, then GEN is incremented, then the workers are notified). A worker runs each
@@ -11,9 +13,15 @@
 // test/determinism.test.ts injects such wake-ups). Each worker then adds 1 to DONE, and the
 // call returns once DONE = threads - 1, so every write of the job is visible after it.
 //
+// A browser starts a worker only when the thread that created it returns to its event loop, so a
+// job published before then would wait forever: `ready` resolves once every worker runs, and
+// createWasmBackend awaits it. (Node's workers start by themselves; a worker that starts late
+// still sees generation 1, so a pool used at once, as `new WasmBackend()` does, works there.)
+//
 // Kernel ABI (kernels/as/*.ts): every exported kernel is `name(...args, tid: i32, nthreads: i32)`
 // and splits its own work by tid. Pointers are byte offsets into the shared memory.
-import { Worker } from 'node:worker_threads';
+import { host } from '#host';
+import type { KernelWorker } from '../host/host.ts';
 
 // control block (Int32 slots)
 const GEN = 0, KERNEL = 1, NTHREADS = 2, DONE = 3, ERROR = 4, ARGC = 5;
@@ -22,14 +30,16 @@ const MAX_ARGS = 32;
 export class ThreadPool {
   private ctl: Int32Array;
   private argv: Float64Array;
-  private workers: Worker[] = [];
+  private workers: KernelWorker[] = [];
+  /** resolves once every worker has instantiated the kernels and waits for jobs */
+  readonly ready: Promise<void>;
   private ids = new Map<string, number>();
   private fns: ((...a: number[]) => void)[] = [];
   /** when set, run() adds each call's wall-clock time here, by kernel name */
   timings: Map<string, { count: number; ms: number }> | null = null;
 
   constructor(readonly threads: number, module: WebAssembly.Module, memory: WebAssembly.Memory,
-    readonly exports: Record<string, unknown>, workerUrl: URL) {
+    readonly exports: Record<string, unknown>) {
     const names = Object.keys(exports).filter((k) => typeof exports[k] === 'function');
     names.forEach((n, i) => { this.ids.set(n, i); this.fns.push(exports[n] as (...a: number[]) => void); });
     const control = new SharedArrayBuffer(8 * 4);
@@ -37,10 +47,10 @@ export class ThreadPool {
     this.ctl = new Int32Array(control);
     this.argv = new Float64Array(args);
     for (let tid = 1; tid < threads; tid++) {
-      const w = new Worker(workerUrl, { workerData: { module, memory, control, args, names, tid } });
-      w.unref();
-      this.workers.push(w);
+      this.workers.push(host.startKernelWorker({ module, memory, control, args, names, tid }));
     }
+    this.ready = Promise.all(this.workers.map((w) => w.ready)).then(() => {});
+    this.ready.catch(() => {}); // awaited by createWasmBackend; a synchronous user must not crash on it
   }
 
   /**

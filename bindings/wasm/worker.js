@@ -1,48 +1,6 @@
-// One worker thread of the WASM backend's pool (plain JS: it must start without a build step).
-// It instantiates the kernels module on the shared memory, then waits for work on the control
-// block: each job is (kernel index, argument count, arguments); the worker calls
-// kernel(...args, tid, nthreads) and counts itself done. See bindings/wasm/pool.ts.
-import { workerData } from 'node:worker_threads';
+// One worker thread of the WASM backend's pool under Node (worker_threads): the loop is
+// worker_loop.js, shared with the browser's Web Worker (worker_web.js).
+import { parentPort, workerData } from 'node:worker_threads';
+import { runKernelWorker } from './worker_loop.js';
 
-const { module, memory, control, args, names, tid } = workerData;
-const ctl = new Int32Array(control);
-const argv = new Float64Array(args);
-const instance = new WebAssembly.Instance(module, {
-  env: {
-    memory,
-    abort: (_m, _f, line, col) => { throw new Error(`wasm kernel abort at ${line}:${col}`); },
-    seed: () => 0,
-  },
-});
-const fns = names.map((n) => instance.exports[n]);
-
-// Start from generation 0 (the pool publishes no job before creating its workers): a worker
-// that starts late then still sees the first job instead of waiting past it.
-//
-// A job is a new generation, never a wake-up. The pool bumps the generation, then notifies; a
-// worker that was not asleep sees the new generation at once, runs its share and waits again on
-// that same generation, and the notify can land only then (the main thread stalled in between:
-// preempted, or blocked on V8's process-wide futex lock). Taking that wake-up for a job ran the
-// job twice: accumulating outputs (beta = 1 matmuls, LoRA gradients) got this worker's share
-// twice, and its second DONE let the pool return while another worker was still writing.
-let gen = 0;
-for (;;) {
-  let next;
-  while ((next = Atomics.load(ctl, 0)) === gen) Atomics.wait(ctl, 0, gen);
-  gen = next;
-  const id = Atomics.load(ctl, 1);
-  if (id < 0) break;
-  const n = Atomics.load(ctl, 2);
-  if (tid < n) {
-    try {
-      const argc = Atomics.load(ctl, 5);
-      const a = Array.from(argv.subarray(0, argc));
-      fns[id](...a, tid, n);
-    } catch (e) {
-      Atomics.store(ctl, 4, 1);
-      console.error(`wasm worker ${tid}: ${names[id]}: ${e && e.stack || e}`);
-    }
-    Atomics.add(ctl, 3, 1);
-    Atomics.notify(ctl, 3);
-  }
-}
+runKernelWorker(workerData, () => parentPort.postMessage('ready'));

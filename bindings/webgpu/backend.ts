@@ -4,12 +4,14 @@
 //   memory.ts    buffers, bytesInUse, deferred destruction
 //   recorder.ts  command recording, uniform slots, submission, timestamps, error reporting
 //   kernels.ts   WGSL sources and the pipeline cache
-// Providers: dawn.node (provider.ts, `createWebGPUBackend`) and any webgpu.h library over FFI
-// (bindings/native, `createNativeBackend`).
+// Providers: the WebGPU JavaScript API (api_port.ts: dawn.node under Node, navigator.gpu in a
+// browser; `createWebGPUBackend`) and any webgpu.h library over FFI (bindings/native,
+// `createNativeBackend`).
 import type {
   AdamWParams, AttentionDims, Backend, BufferHandle, DType, LoraDims, MatmulParams,
 } from '../../engine/backend.ts';
 import { f32ToF16Bits } from '../../engine/io/dtype.ts';
+import { host } from '#host';
 import { KernelCache, type Kernel } from './kernels.ts';
 import { GpuMemory, type GpuBuffer } from './memory.ts';
 import { describeAdapter, type GpuPort } from './port.ts';
@@ -376,10 +378,12 @@ function attnWords(d: AttentionDims): number[] {
   return [d.B, d.Tq, d.Tk, d.Hq, d.Hkv, d.hd, d.qPos0, d.scale, +!!d.skipPadQueries];
 }
 
-/** The WebGPU backend on dawn.node (npm `webgpu`, loaded on first use). */
+/**
+ * The WebGPU backend on the host's WebGPU (bindings/host): dawn.node under Node (npm `webgpu`,
+ * loaded on first use), navigator.gpu in a browser.
+ */
 export async function createWebGPUBackend(opts: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
-  const { openDevice } = await import('./provider.ts');
-  const backend = new WebGPUBackend(await openDevice(), opts);
+  const backend = new WebGPUBackend(await host.openGpu(), opts);
   if (!opts.quiet) console.log(backend.description);
   return backend;
 }

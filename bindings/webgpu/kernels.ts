@@ -1,8 +1,8 @@
-// The kernel cache: WGSL sources from kernels/wgsl/<file>.wgsl (one shader module per file,
-// compiled once), and one compute pipeline per (file, entry point, binding access, override
-// constants). Binding 0 of every kernel is its uniform parameter block; bindings 1..n are the
-// storage buffers, read-only ('r') or read-write ('w').
-import { existsSync, readFileSync } from 'node:fs';
+// The kernel cache: WGSL sources from kernels/wgsl/<file>.wgsl (read through the host,
+// bindings/host; one shader module per file, compiled once), and one compute pipeline per (file,
+// entry point, binding access, override constants). Binding 0 of every kernel is its uniform
+// parameter block; bindings 1..n are the storage buffers, read-only ('r') or read-write ('w').
+import { host } from '#host';
 import type { BindingType, GpuPort, PortKernel, PortModule } from './port.ts';
 
 export interface Kernel {
@@ -14,9 +14,6 @@ export interface Kernel {
   overrides?: Record<string, number>;
 }
 
-// kernels/wgsl relative to this file, or to dist/ when bundled by esbuild
-const KERNEL_DIR = existsSync(new URL('../../kernels/wgsl/matmul.wgsl', import.meta.url)) ? '../../kernels/wgsl/' : '../kernels/wgsl/';
-
 /** WGSL source of a kernel file; `matmul_f16b` is matmul.wgsl with B stored as f16. */
 export function kernelSource(file: string): string {
   if (file === 'matmul_f16b') {
@@ -25,7 +22,7 @@ export function kernelSource(file: string): string {
     if (!base.includes(marked)) throw new Error('matmul.wgsl: the B declaration marker is missing');
     return `enable f16;\n${base.replace(marked, 'var<storage, read> B: array<f16>;')}`;
   }
-  return readFileSync(new URL(`${KERNEL_DIR}${file}.wgsl`, import.meta.url), 'utf8');
+  return host.wgslSource(file);
 }
 
 export class KernelCache {

@@ -1,7 +1,8 @@
 // The GPU port: the few WebGPU operations the WebGPU backend needs, and nothing more. Memory
 // (memory.ts), the recorder (recorder.ts), the kernel cache (kernels.ts) and the op table
 // (backend.ts) are written once against it; each provider implements it:
-//   bindings/webgpu/provider.ts   dawn.node (npm `webgpu`)
+//   bindings/webgpu/api_port.ts   the WebGPU JavaScript API, for dawn.node (provider.ts, npm
+//                                 `webgpu`) and a browser's navigator.gpu (bindings/host/browser.ts)
 //   bindings/native/provider.ts   any library implementing the standard webgpu.h, over FFI
 // Handles are opaque here: a provider keeps its own object (a GPUBuffer, a C pointer) inside.
 

@@ -9,6 +9,7 @@
 //              written.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { host } from '#host';
 import { loadAdapter, saveAdapter } from '../adapter.ts';
 import type { Backend } from '../backend.ts';
 import { collate } from '../data.ts';
@@ -117,7 +118,7 @@ export async function trainLoop(o: LoopOptions): Promise<StepMetrics[]> {
   const t0 = performance.now();
   for (let k = o.startStep; k < o.totalSteps; k++) {
     // let pending signals and I/O run between steps (a WASM step may never yield to the event loop)
-    await new Promise((r) => setImmediate(r));
+    await host.yieldToEventLoop();
     if (o.signal?.aborted) break;
     const ts = performance.now();
     phaseBegin('step');
