@@ -2,11 +2,15 @@
 // { name: { dtype, shape, data_offsets: [begin, end] }, "__metadata__"?: {str: str} }, then the data
 // section; offsets are relative to the data section. Every header entry is validated before any data
 // is read, so a corrupt file fails with a message naming the file and the tensor, not with garbage.
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+// The readers take a ByteSource (a file on disk, a File dropped on the web page, bytes) and the
+// writer returns bytes; the path-taking functions are thin Node wrappers.
+import { existsSync } from 'node:fs';
 import { writeFileAtomic } from './atomic.ts';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname } from 'node:path';
 import type { HostTensor, HostWeights } from '../model/family.ts';
 import { bf16ToF32Array, f16ToF32Array, f32ToBf16Array, f32ToF16Array } from './dtype.ts';
+import { dirFileSet, fileSource } from './node_files.ts';
+import { readAll, type ByteSource, type FileSet } from './source.ts';
 
 export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32';
 const DTYPE_BYTES: Record<SafetensorsDtype, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4 };
@@ -18,24 +22,19 @@ export interface SafetensorsFile { tensors: HostWeights; metadata: Record<string
 // The spec caps the header at 100 MB; anything larger is a corrupt length field.
 const MAX_HEADER_BYTES = 100_000_000;
 
-/** Reads and validates the header of an open safetensors file. */
-function readHeader(fd: number, path: string): SafetensorsHeader {
-  const file = basename(path);
-  const size = fstatSync(fd).size;
+/** Reads and validates the header of a safetensors file. */
+function readHeader(src: ByteSource): SafetensorsHeader {
+  const { name: file, path, size } = src;
   if (size < 8) throw new Error(`${file}: file is ${size} bytes, too short for the 8-byte header length (${path})`);
-  const lenBuf = Buffer.alloc(8);
-  readSync(fd, lenBuf, 0, 8, 0);
-  const n = lenBuf.readBigUInt64LE(0);
+  const n = new DataView(src.read(0, 8).buffer).getBigUint64(0, true);
   if (n > BigInt(size - 8)) {
     throw new Error(`${file}: header length ${n} is beyond the file's ${size - 8} bytes after the length field (${path})`);
   }
   if (n > BigInt(MAX_HEADER_BYTES)) throw new Error(`${file}: header length ${n} exceeds the 100 MB limit (${path})`);
   const headerLen = Number(n);
-  const headerBuf = Buffer.alloc(headerLen);
-  readSync(fd, headerBuf, 0, headerLen, 8);
   let json: unknown;
   try {
-    json = JSON.parse(headerBuf.toString('utf8'));
+    json = JSON.parse(new TextDecoder().decode(src.read(8, headerLen)));
   } catch (e) {
     throw new Error(`${file}: header is not valid JSON: ${(e as Error).message} (${path})`);
   }
@@ -101,30 +100,23 @@ function validateEntry(file: string, path: string, name: string, raw: unknown, d
 
 /** The validated header only (names, dtypes, shapes, metadata), without reading tensor data. */
 export function readSafetensorsHeader(path: string): SafetensorsHeader {
-  const fd = openOrThrow(path);
-  try { return readHeader(fd, path); } finally { closeSync(fd); }
+  return readHeader(openOrThrow(path));
 }
 
-/** Reads every tensor of a safetensors file, converted to f32. */
+/** Reads every tensor of a safetensors file at `path`, converted to f32. */
 export function readSafetensors(path: string): SafetensorsFile {
-  const fd = openOrThrow(path);
-  try {
-    const header = readHeader(fd, path);
-    const tensors: HostWeights = new Map();
-    for (const e of header.entries) {
-      const bytes = new Uint8Array(e.end - e.begin);
-      let got = 0;
-      while (got < bytes.length) {
-        const n = readSync(fd, bytes, got, bytes.length - got, header.dataStart + e.begin + got);
-        if (n <= 0) throw new Error(`${basename(path)}: tensor '${e.name}': short read (${path})`);
-        got += n;
-      }
-      tensors.set(e.name, { shape: e.shape.slice(), data: toF32(bytes, e.dtype) });
-    }
-    return { tensors, metadata: header.metadata };
-  } finally {
-    closeSync(fd);
+  return parseSafetensors(openOrThrow(path));
+}
+
+/** Reads every tensor of a safetensors file, converted to f32 (one tensor's bytes in memory at a time). */
+export function parseSafetensors(src: ByteSource): SafetensorsFile {
+  const header = readHeader(src);
+  const tensors: HostWeights = new Map();
+  for (const e of header.entries) {
+    const bytes = src.read(header.dataStart + e.begin, e.end - e.begin);
+    tensors.set(e.name, { shape: e.shape.slice(), data: toF32(bytes, e.dtype) });
   }
+  return { tensors, metadata: header.metadata };
 }
 
 // Fresh Uint8Arrays start at offset 0 of their own buffer, so typed views are aligned.
@@ -140,19 +132,28 @@ function toF32(bytes: Uint8Array, dtype: SafetensorsDtype): Float32Array {
   }
 }
 
-function openOrThrow(path: string): number {
+function openOrThrow(path: string): ByteSource {
   if (!existsSync(path)) throw new Error(`safetensors file not found: ${path}`);
-  return openSync(path, 'r');
+  return fileSource(path);
 }
 
 export interface WriteOptions { dtype?: 'F32' | 'F16' | 'BF16' }
 
 /**
- * Writes tensors (f32 on the host) as a safetensors file, stored as F32 unless opts.dtype says otherwise.
- * The header is padded with spaces to a multiple of 8 so the data section is aligned. Written to a
+ * Writes tensors (f32 on the host) as a safetensors file (encodeSafetensors). Written to a
  * temporary file in the same directory and renamed over `path`, so readers never see a partial file.
  */
 export function writeSafetensors(path: string, tensors: Map<string, HostTensor>, metadata?: Record<string, string>, opts: WriteOptions = {}): void {
+  writeFileAtomic(path, encodeSafetensors(tensors, metadata, opts, path));
+}
+
+/**
+ * Tensors (f32 on the host) as the chunks of a safetensors file, stored as F32 unless opts.dtype
+ * says otherwise. The header is padded with spaces to a multiple of 8 so the data section is
+ * aligned. `where` names the file in errors.
+ */
+export function encodeSafetensors(tensors: Map<string, HostTensor>, metadata?: Record<string, string>, opts: WriteOptions = {}, where = 'safetensors'): Uint8Array[] {
+  const path = where;
   const dtype = opts.dtype ?? 'F32';
   const size = DTYPE_BYTES[dtype];
   const header: Record<string, unknown> = {};
@@ -166,14 +167,14 @@ export function writeSafetensors(path: string, tensors: Map<string, HostTensor>,
     header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + count * size] };
     offset += count * size;
   }
+  const utf8 = new TextEncoder();
   let json = JSON.stringify(header);
-  const pad = (8 - (Buffer.byteLength(json) % 8)) % 8;
+  const pad = (8 - (utf8.encode(json).length % 8)) % 8;
   json += ' '.repeat(pad);
-  const headerBytes = Buffer.from(json, 'utf8');
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(headerBytes.length));
-
-  writeFileAtomic(path, [len, headerBytes, ...[...tensors.values()].map((t) => encode(t.data, dtype))]);
+  const headerBytes = utf8.encode(json);
+  const len = new Uint8Array(8);
+  new DataView(len.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
+  return [len, headerBytes, ...[...tensors.values()].map((t) => encode(t.data, dtype))];
 }
 
 function encode(data: Float32Array, dtype: 'F32' | 'F16' | 'BF16'): Uint8Array {
@@ -187,11 +188,17 @@ function encode(data: Float32Array, dtype: 'F32' | 'F16' | 'BF16'): Uint8Array {
  * Every shard named is loaded; every tensor the index lists must be in the shard it names.
  */
 export function readShardedSafetensors(indexPath: string): SafetensorsFile {
-  const file = basename(indexPath);
   if (!existsSync(indexPath)) throw new Error(`safetensors index not found: ${indexPath}`);
+  return parseShardedSafetensors(dirFileSet(dirname(indexPath)), basename(indexPath));
+}
+
+/** A sharded checkpoint from the index file `indexName` of `files` and the shards beside it. */
+export function parseShardedSafetensors(files: FileSet, indexName: string): SafetensorsFile {
+  const file = indexName;
+  const indexPath = files.pathOf(indexName);
   let index: unknown;
   try {
-    index = JSON.parse(readFileSync(indexPath, 'utf8'));
+    index = JSON.parse(new TextDecoder().decode(readAll(files.open(indexName))));
   } catch (e) {
     throw new Error(`${file}: not valid JSON: ${(e as Error).message} (${indexPath})`);
   }
@@ -208,15 +215,14 @@ export function readShardedSafetensors(indexPath: string): SafetensorsFile {
     if (!shards.has(shard)) shards.set(shard, []);
     shards.get(shard)!.push(name);
   }
-  const dir = dirname(indexPath);
   const tensors: HostWeights = new Map();
   const metadata: Record<string, string> = {};
   for (const [shard, names] of shards) {
-    const shardPath = join(dir, shard);
-    if (!existsSync(shardPath)) {
+    const shardPath = files.pathOf(shard);
+    if (!files.has(shard)) {
       throw new Error(`${file}: shard '${shard}' (holding '${names[0]}'${names.length > 1 ? ` and ${names.length - 1} more` : ''}) not found at ${shardPath}`);
     }
-    const part = readSafetensors(shardPath);
+    const part = parseSafetensors(files.open(shard));
     for (const name of names) {
       const t = part.tensors.get(name);
       if (!t) throw new Error(`${file}: tensor '${name}' is mapped to shard '${shard}' but that shard does not contain it (${shardPath})`);

@@ -4,6 +4,7 @@
 // of a config (registry.ts) and works with the CausalLM it builds (causal_lm.ts). A new family
 // is a folder beside llama/ with a ModelFamily, added to registry.ts.
 import type { Backend } from '../backend.ts';
+import type { ByteSource } from '../io/source.ts';
 import type { CausalLM, ModelOptions } from './causal_lm.ts';
 
 /** The hyper-parameters every family has; a family's config extends this. */
@@ -40,9 +41,9 @@ export interface LoraTargetSpec<C extends ModelConfig> {
 export interface CheckpointFormat<C extends ModelConfig> {
   /** for error messages: 'llama2.c .bin checkpoint' */
   describe: string;
-  /** whether `path` (a file) is in this format, from its name */
-  matches(path: string): boolean;
-  load(path: string): { config: C; weights: HostWeights };
+  /** whether a file is in this format, from its name (or path) */
+  matches(name: string): boolean;
+  load(src: ByteSource): { config: C; weights: HostWeights };
 }
 
 export interface ModelFamily<C extends ModelConfig = ModelConfig> {

@@ -102,5 +102,8 @@ export function decodePieces(ids: number[], bytesOf: (id: number) => Uint8Array 
     first = false;
     parts.push(b);
   }
-  return Buffer.concat(parts).toString('utf8');
+  const all = new Uint8Array(parts.reduce((n, b) => n + b.length, 0));
+  let at = 0;
+  for (const b of parts) { all.set(b, at); at += b.length; }
+  return new TextDecoder().decode(all);
 }

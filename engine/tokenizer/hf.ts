@@ -4,18 +4,20 @@
 // {bos: true} adds BOS only where the tokenizer's own encoding does (Python's tokenizer(text)):
 // Llama-2/TinyLlama tokenizers do; Qwen2 and GPT-2-style ones (SmolLM) do not, and the reference
 // training pipeline then has no BOS either.
-import { existsSync, readFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { Tokenizer as HFTokenizerImpl } from '@huggingface/tokenizers';
+import { dirFileSet, fileSource } from '../io/node_files.ts';
+import { readText, type ByteSource, type FileSet } from '../io/source.ts';
 import type { EncodeOptions, Tokenizer } from './tokenizer.ts';
 
-function readJson(path: string): Record<string, unknown> {
+function readJson(src: ByteSource): Record<string, unknown> {
   try {
-    const v = JSON.parse(readFileSync(path, 'utf8'));
+    const v = JSON.parse(readText(src));
     if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not a JSON object');
     return v;
   } catch (e) {
-    throw new Error(`${basename(path)}: ${(e as Error).message} (${path})`);
+    throw new Error(`${src.name}: ${(e as Error).message} (${src.path})`);
   }
 }
 
@@ -48,17 +50,20 @@ export class HFTokenizer implements Tokenizer {
 
   static fromFile(path: string): HFTokenizer {
     if (!existsSync(path)) throw new Error(`tokenizer not found: ${path}`);
-    const dir = dirname(path);
-    const cfgPath = join(dir, 'tokenizer_config.json');
-    const tokenizerConfig = existsSync(cfgPath) ? readJson(cfgPath) : {};
-    const modelCfgPath = join(dir, 'config.json');
-    const modelCfg = existsSync(modelCfgPath) ? readJson(modelCfgPath) : {};
+    return HFTokenizer.fromSource(fileSource(path), dirFileSet(dirname(path)));
+  }
+
+  /** From a tokenizer.json and the files beside it (tokenizer_config.json, config.json: read where present). */
+  static fromSource(json: ByteSource, beside: FileSet | null): HFTokenizer {
+    const near = (name: string) => (beside?.has(name) ? readJson(beside.open(name)) : {});
+    const tokenizerConfig = near('tokenizer_config.json');
+    const modelCfg = near('config.json');
     const first = (v: unknown) => (Array.isArray(v) ? v[0] : v);
     const num = (v: unknown) => (typeof v === 'number' ? v : undefined);
     try {
-      return new HFTokenizer(readJson(path), tokenizerConfig, { bos: num(first(modelCfg.bos_token_id)), eos: num(first(modelCfg.eos_token_id)) });
+      return new HFTokenizer(readJson(json), tokenizerConfig, { bos: num(first(modelCfg.bos_token_id)), eos: num(first(modelCfg.eos_token_id)) });
     } catch (e) {
-      throw new Error(`${basename(path)}: cannot build the tokenizer: ${(e as Error).message} (${path})`);
+      throw new Error(`${json.name}: cannot build the tokenizer: ${(e as Error).message} (${json.path})`);
     }
   }
 

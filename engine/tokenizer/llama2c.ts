@@ -2,7 +2,7 @@
 // Pieces store spaces as ' ' (the exporter replaced SentencePiece's '▁'). Encoding follows run.c:
 // a dummy-prefix space, then score-ordered BPE merges with <0xXX> byte fallback.
 import { existsSync, readFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { baseName as basename } from '../io/source.ts';
 import { bpeEncode, bytePieceValue, decodePieces, type BpeVocab } from './bpe.ts';
 import type { EncodeOptions, Tokenizer } from './tokenizer.ts';
 
@@ -38,18 +38,19 @@ export class Llama2cTokenizer implements Tokenizer {
     return Llama2cTokenizer.fromBytes(readFileSync(path), path);
   }
 
-  static fromBytes(buf: Buffer, path = 'tokenizer.bin'): Llama2cTokenizer {
+  static fromBytes(buf: Uint8Array, path = 'tokenizer.bin'): Llama2cTokenizer {
     const file = basename(path);
     if (buf.length < 4) throw new Error(`${file}: too short for a llama2.c tokenizer (${buf.length} bytes) (${path})`);
-    const maxLen = buf.readInt32LE(0);
+    const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    const maxLen = dv.getInt32(0, true);
     if (maxLen <= 0) throw new Error(`${file}: invalid max_token_length ${maxLen} (${path})`);
     const pieces: Uint8Array[] = [];
     const scores: number[] = [];
     let o = 4;
     while (o < buf.length) {
       if (o + 8 > buf.length) throw new Error(`${file}: truncated at token ${pieces.length} (byte ${o}) (${path})`);
-      const score = buf.readFloatLE(o);
-      const len = buf.readInt32LE(o + 4);
+      const score = dv.getFloat32(o, true);
+      const len = dv.getInt32(o + 4, true);
       o += 8;
       if (len < 0 || len > maxLen || o + len > buf.length) {
         throw new Error(`${file}: token ${pieces.length} has length ${len} (max_token_length ${maxLen}, ${buf.length - o} bytes left) (${path})`);
@@ -78,7 +79,7 @@ export class Llama2cTokenizer implements Tokenizer {
   decodeToken(prev: number, id: number): string {
     const b = this.bytesOf(id);
     if (b === null) return '';
-    const s = Buffer.from(b).toString('utf8');
+    const s = new TextDecoder().decode(b);
     return prev === this.bosId && s.startsWith(' ') ? s.slice(1) : s;
   }
 
@@ -86,7 +87,7 @@ export class Llama2cTokenizer implements Tokenizer {
     if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) throw new Error(`token id ${id} is outside the vocabulary (${this.vocabSize})`);
     if (id <= 2) return null;
     const p = this.pieces[id];
-    const b = p.length === 6 ? bytePieceValue(Buffer.from(p).toString('latin1')) : -1;
+    const b = p.length === 6 ? bytePieceValue(String.fromCharCode(...p)) : -1;
     return b >= 0 ? Uint8Array.of(b) : p;
   }
 }

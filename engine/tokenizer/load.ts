@@ -5,8 +5,12 @@
 //   SentencePiece .model         a protobuf ModelProto: its first field is a piece (field 1, bytes)
 // A file that is none of them is refused. openTokenizer opens the tokenizer a user named;
 // loadTokenizer finds the tokenizer of a model (in its directory, or beside a llama2.c checkpoint).
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+// Both take paths (Node); openTokenizerSource and tokenizerIn take the files themselves (the web
+// page's dropped files).
+import { existsSync, statSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import { dirFileSet, fileSource } from '../io/node_files.ts';
+import { readAll, type ByteSource, type FileSet } from '../io/source.ts';
 import { HFTokenizer } from './hf.ts';
 import { Llama2cTokenizer } from './llama2c.ts';
 import { SentencePieceTokenizer } from './sentencepiece.ts';
@@ -59,31 +63,42 @@ export function sniffTokenizer(buf: Uint8Array): { format: TokenizerFormat } | {
   return { format: null, reason: `not JSON (tokenizer.json), not a SentencePiece model (protobuf), not a llama2.c tokenizer.bin (${l2c})` };
 }
 
-function readTokenizerBytes(path: string): Buffer {
-  const st = statSync(path);
-  if (st.size > MAX_TOKENIZER_BYTES) throw new Error(`${path}: ${st.size} bytes is too large for a tokenizer file (at most ${MAX_TOKENIZER_BYTES}): is it a model?`);
-  return readFileSync(path);
+function readTokenizerBytes(src: ByteSource): Uint8Array {
+  if (src.size > MAX_TOKENIZER_BYTES) throw new Error(`${src.path}: ${src.size} bytes is too large for a tokenizer file (at most ${MAX_TOKENIZER_BYTES}): is it a model?`);
+  return readAll(src);
 }
 
 /** A tokenizer file, by its content; a file of no known format is refused. */
 export function openTokenizerFile(path: string): Tokenizer {
   if (!existsSync(path)) throw new Error(`tokenizer not found: ${path}`);
-  const buf = readTokenizerBytes(path);
+  return openTokenizerSource(fileSource(path), dirFileSet(dirname(path)));
+}
+
+/**
+ * A tokenizer from its file, by content; a file of no known format is refused. `beside` holds the
+ * files next to it (a tokenizer.json reads tokenizer_config.json and config.json there).
+ */
+export function openTokenizerSource(src: ByteSource, beside: FileSet | null): Tokenizer {
+  const buf = readTokenizerBytes(src);
   const s = sniffTokenizer(buf);
   switch (s.format) {
-    case 'tokenizer.json': return HFTokenizer.fromFile(path);
-    case 'llama2c': return Llama2cTokenizer.fromBytes(buf, path);
-    case 'sentencepiece': return SentencePieceTokenizer.fromBytes(buf, path);
-    default: throw new Error(`${basename(path)}: unknown tokenizer format: ${s.reason} (${path})`);
+    case 'tokenizer.json': return HFTokenizer.fromSource(src, beside);
+    case 'llama2c': return Llama2cTokenizer.fromBytes(buf, src.path);
+    case 'sentencepiece': return SentencePieceTokenizer.fromBytes(buf, src.path);
+    default: throw new Error(`${src.name}: unknown tokenizer format: ${s.reason} (${src.path})`);
   }
 }
 
-function inDirectory(dir: string): Tokenizer {
+/** The tokenizer of a model folder: its tokenizer.json, else tokenizer.model, else tokenizer.bin. */
+export function tokenizerIn(files: FileSet): Tokenizer {
   for (const name of DIR_NAMES) {
-    const p = join(dir, name);
-    if (existsSync(p)) return openTokenizerFile(p);
+    if (files.has(name)) return openTokenizerSource(files.open(name), files);
   }
-  throw new Error(`no tokenizer in ${dir} (looked for ${DIR_NAMES.join(', ')})`);
+  throw new Error(`no tokenizer in ${files.path} (looked for ${DIR_NAMES.join(', ')})`);
+}
+
+function inDirectory(dir: string): Tokenizer {
+  return tokenizerIn(dirFileSet(dir));
 }
 
 /** The tokenizer a user named: a tokenizer file (by content; nothing else is looked for), or a directory holding tokenizer.json, .model or .bin. */
@@ -92,16 +107,9 @@ export function openTokenizer(path: string): Tokenizer {
   return statSync(path).isDirectory() ? inDirectory(path) : openTokenizerFile(path);
 }
 
-/** Whether the file at `path` is a tokenizer, by its first bytes and size (without reading a large file whole). */
-function isTokenizerFile(path: string): boolean {
-  const size = statSync(path).size;
-  if (size > MAX_TOKENIZER_BYTES) return false;
-  const fd = openSync(path, 'r');
-  try {
-    const buf = Buffer.alloc(size);
-    readSync(fd, buf, 0, size, 0);
-    return sniffTokenizer(buf).format !== null;
-  } finally { closeSync(fd); }
+/** Whether a file is a tokenizer, by its content and size (without reading a large file whole). */
+export function isTokenizerSource(src: ByteSource): boolean {
+  return src.size <= MAX_TOKENIZER_BYTES && sniffTokenizer(readAll(src)).format !== null;
 }
 
 /**
@@ -114,12 +122,20 @@ export function loadTokenizer(path: string): Tokenizer {
   if (!existsSync(path)) throw new Error(`tokenizer not found: ${path}`);
   if (statSync(path).isDirectory()) return inDirectory(path);
   const name = basename(path);
-  if (!name.endsWith('.bin') || name.startsWith('tok') || isTokenizerFile(path)) return openTokenizerFile(path);
+  if (!name.endsWith('.bin') || name.startsWith('tok') || isTokenizerSource(fileSource(path))) return openTokenizerFile(path);
   // a .bin that is not a tokenizer: a llama2.c checkpoint, whose tokenizer lies beside it
-  const dir = dirname(path);
-  if (existsSync(join(dir, 'tokenizer.bin'))) return openTokenizerFile(join(dir, 'tokenizer.bin'));
-  const toks = readdirSync(dir).filter((f) => f.startsWith('tok') && f.endsWith('.bin')).sort();
-  if (toks.length === 1) return openTokenizerFile(join(dir, toks[0]));
+  return tokenizerBeside(dirFileSet(dirname(path)), name);
+}
+
+/**
+ * The tokenizer beside llama2.c checkpoint `checkpoint` of `files`: tokenizer.bin, else the one
+ * tok*.bin.
+ */
+export function tokenizerBeside(files: FileSet, checkpoint: string): Tokenizer {
+  if (files.has('tokenizer.bin')) return openTokenizerSource(files.open('tokenizer.bin'), files);
+  const toks = files.names().filter((f) => f.startsWith('tok') && f.endsWith('.bin'));
+  if (toks.length === 1) return openTokenizerSource(files.open(toks[0]), files);
+  const path = files.pathOf(checkpoint);
   if (toks.length > 1) throw new Error(`several llama2.c tokenizers beside ${path} (${toks.join(', ')}): name one explicitly`);
-  throw new Error(`${name} is not a tokenizer, and no llama2.c tokenizer (tokenizer.bin or tok*.bin) is beside it (${path})`);
+  throw new Error(`${checkpoint} is not a tokenizer, and no llama2.c tokenizer (tokenizer.bin or tok*.bin) is beside it (${path})`);
 }

@@ -2,7 +2,7 @@
 // protobuf reader; encoding is the same score-ordered BPE as llama2.c's, on text whose spaces are
 // replaced by '▁' (U+2581) and, per normalizer_spec, prefixed with one '▁'.
 import { existsSync, readFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { baseName as basename } from '../io/source.ts';
 import { bpeEncode, bytePieceValue, decodePieces, type BpeVocab } from './bpe.ts';
 import { ProtoReader } from './protobuf.ts';
 import type { EncodeOptions, Tokenizer } from './tokenizer.ts';
@@ -165,7 +165,7 @@ export class SentencePieceTokenizer implements Tokenizer {
   decodeToken(prev: number, id: number): string {
     const b = this.bytesOf(id);
     if (b === null) return '';
-    const s = Buffer.from(b).toString('utf8');
+    const s = new TextDecoder().decode(b);
     return prev === this.bosId && this.model.addDummyPrefix && s.startsWith(' ') ? s.slice(1) : s;
   }
 

@@ -4,7 +4,7 @@ import type { ModelFamily } from '../family.ts';
 import {
   LLAMA_ARCHITECTURES, LLAMA_LORA_TARGETS, LLAMA_MODEL_TYPES, llamaConfigFromHF, llamaWeightShapes, type LlamaConfig,
 } from './config.ts';
-import { loadLlama2cModel, permuteQKRowsFromHF, permuteQKRowsToHF } from './llama2c.ts';
+import { parseLlama2cModel, permuteQKRowsFromHF, permuteQKRowsToHF } from './llama2c.ts';
 import { LlamaModel } from './model.ts';
 
 export const llama: ModelFamily<LlamaConfig> = {
@@ -18,7 +18,7 @@ export const llama: ModelFamily<LlamaConfig> = {
     if (config.tiedEmbeddings) weights.delete('lm_head.weight');
   },
   weightShapes: llamaWeightShapes,
-  checkpointFormats: [{ describe: 'llama2.c .bin checkpoint', matches: (path) => path.endsWith('.bin'), load: loadLlama2cModel }],
+  checkpointFormats: [{ describe: 'llama2.c .bin checkpoint', matches: (name) => name.endsWith('.bin'), load: parseLlama2cModel }],
 
   loraTargets: LLAMA_LORA_TARGETS,
   layerModule: (layer) => `model.layers.${layer}`,

@@ -2,8 +2,9 @@
 // Layout: 7 int32 (dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len); a negative
 // vocab_size means an untied classifier is stored at the end. Then f32 arrays in llama2.c order.
 // The q/k rows stay in llama2.c order (interleaved RoPE pairs): config.ropeInterleaved = true.
-import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
-import { basename } from 'node:path';
+import { existsSync } from 'node:fs';
+import { fileSource } from '../../io/node_files.ts';
+import type { ByteSource } from '../../io/source.ts';
 import type { HostWeights } from '../family.ts';
 import type { LlamaConfig } from './config.ts';
 
@@ -37,54 +38,42 @@ function layout(h: Llama2cHeader): Array<[string | null, number[]]> {
 
 export function loadLlama2cModel(path: string): { config: LlamaConfig; weights: HostWeights } {
   if (!existsSync(path)) throw new Error(`model not found: ${path}`);
-  const file = basename(path);
-  const size = statSync(path).size;
-  if (size < HEADER_BYTES) throw new Error(`${file}: ${size} bytes, too short for the 28-byte llama2.c header (${path})`);
-  const fd = openSync(path, 'r');
-  try {
-    const hb = Buffer.alloc(HEADER_BYTES);
-    readSync(fd, hb, 0, HEADER_BYTES, 0);
-    const v = Array.from({ length: 7 }, (_, i) => hb.readInt32LE(4 * i));
-    const [dim, hiddenDim, nLayers, nHeads, nKvHeads, rawVocab, seqLen] = v;
-    const h: Llama2cHeader = { dim, hiddenDim, nLayers, nHeads, nKvHeads, vocabSize: Math.abs(rawVocab), seqLen, shared: rawVocab > 0 };
-    const desc = `dim=${dim} hidden_dim=${hiddenDim} n_layers=${nLayers} n_heads=${nHeads} n_kv_heads=${nKvHeads} vocab_size=${rawVocab} seq_len=${seqLen}`;
-    if (v.some((x, i) => (i === 5 ? x === 0 : x <= 0))) throw new Error(`${file}: invalid llama2.c header (${desc}) (${path})`);
-    if (dim % nHeads !== 0) throw new Error(`${file}: dim ${dim} is not divisible by n_heads ${nHeads} (${path})`);
-    if (nHeads % nKvHeads !== 0) throw new Error(`${file}: n_heads ${nHeads} is not a multiple of n_kv_heads ${nKvHeads} (${path})`);
-    if ((dim / nHeads) % 2 !== 0) throw new Error(`${file}: head dim ${dim / nHeads} must be even (${path})`);
+  return parseLlama2cModel(fileSource(path));
+}
 
-    const entries = layout(h);
-    const floats = entries.reduce((s, [, shape]) => s + shape.reduce((a, b) => a * b, 1), 0);
-    const expected = HEADER_BYTES + 4 * floats;
-    if (size !== expected) {
-      throw new Error(`${file}: expected ${expected} bytes for ${desc}, got ${size} (${size < expected ? 'truncated' : 'trailing data'}) (${path})`);
-    }
-    const weights: HostWeights = new Map();
-    let pos = HEADER_BYTES;
-    for (const [name, shape] of entries) {
-      const n = shape.reduce((a, b) => a * b, 1);
-      if (name !== null) {
-        const data = new Float32Array(n);
-        const bytes = new Uint8Array(data.buffer);
-        let got = 0;
-        while (got < bytes.length) {
-          const r = readSync(fd, bytes, got, bytes.length - got, pos + got);
-          if (r <= 0) throw new Error(`${file}: short read at byte ${pos + got} (${path})`);
-          got += r;
-        }
-        weights.set(name, { shape, data });
-      }
-      pos += 4 * n;
-    }
-    const config: LlamaConfig = {
-      family: 'llama', vocabSize: h.vocabSize, dim, hiddenDim, nLayers, nHeads, nKvHeads, headDim: dim / nHeads,
-      maxSeqLen: seqLen, ropeTheta: 10000, normEps: 1e-5, ropeInterleaved: true, tiedEmbeddings: h.shared,
-      attentionBias: false, bosId: 1, eosId: 2, source: 'llama2c', namePath: path,
-    };
-    return { config, weights };
-  } finally {
-    closeSync(fd);
+/** A llama2.c checkpoint from its bytes (one weight in memory at a time besides the result). */
+export function parseLlama2cModel(src: ByteSource): { config: LlamaConfig; weights: HostWeights } {
+  const { name: file, path, size } = src;
+  if (size < HEADER_BYTES) throw new Error(`${file}: ${size} bytes, too short for the 28-byte llama2.c header (${path})`);
+  const hb = new DataView(src.read(0, HEADER_BYTES).buffer);
+  const v = Array.from({ length: 7 }, (_, i) => hb.getInt32(4 * i, true));
+  const [dim, hiddenDim, nLayers, nHeads, nKvHeads, rawVocab, seqLen] = v;
+  const h: Llama2cHeader = { dim, hiddenDim, nLayers, nHeads, nKvHeads, vocabSize: Math.abs(rawVocab), seqLen, shared: rawVocab > 0 };
+  const desc = `dim=${dim} hidden_dim=${hiddenDim} n_layers=${nLayers} n_heads=${nHeads} n_kv_heads=${nKvHeads} vocab_size=${rawVocab} seq_len=${seqLen}`;
+  if (v.some((x, i) => (i === 5 ? x === 0 : x <= 0))) throw new Error(`${file}: invalid llama2.c header (${desc}) (${path})`);
+  if (dim % nHeads !== 0) throw new Error(`${file}: dim ${dim} is not divisible by n_heads ${nHeads} (${path})`);
+  if (nHeads % nKvHeads !== 0) throw new Error(`${file}: n_heads ${nHeads} is not a multiple of n_kv_heads ${nKvHeads} (${path})`);
+  if ((dim / nHeads) % 2 !== 0) throw new Error(`${file}: head dim ${dim / nHeads} must be even (${path})`);
+
+  const entries = layout(h);
+  const floats = entries.reduce((s, [, shape]) => s + shape.reduce((a, b) => a * b, 1), 0);
+  const expected = HEADER_BYTES + 4 * floats;
+  if (size !== expected) {
+    throw new Error(`${file}: expected ${expected} bytes for ${desc}, got ${size} (${size < expected ? 'truncated' : 'trailing data'}) (${path})`);
   }
+  const weights: HostWeights = new Map();
+  let pos = HEADER_BYTES;
+  for (const [name, shape] of entries) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (name !== null) weights.set(name, { shape, data: new Float32Array(src.read(pos, 4 * n).buffer) });
+    pos += 4 * n;
+  }
+  const config: LlamaConfig = {
+    family: 'llama', vocabSize: h.vocabSize, dim, hiddenDim, nLayers, nHeads, nKvHeads, headDim: dim / nHeads,
+    maxSeqLen: seqLen, ropeTheta: 10000, normEps: 1e-5, ropeInterleaved: true, tiedEmbeddings: h.shared,
+    attentionBias: false, bosId: 1, eosId: 2, source: 'llama2c', namePath: path,
+  };
+  return { config, weights };
 }
 
 /**
