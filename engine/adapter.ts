@@ -9,7 +9,7 @@ import { writeFileAtomic } from './io/atomic.ts';
 export { writeFileAtomic };
 import { join } from 'node:path';
 import type { Backend } from './backend.ts';
-import { readSafetensors, writeSafetensors } from './io/safetensors.ts';
+import { encodeSafetensors, readSafetensors, writeSafetensors } from './io/safetensors.ts';
 import { Lora, loraTargetNames, projectionShape, peftModuleName, type LoraTarget } from './lora.ts';
 import type { CausalLM } from './model/causal_lm.ts';
 import type { HostTensor, ModelConfig } from './model/family.ts';
@@ -65,8 +65,26 @@ export function adapterConfigJson(lora: Lora, config: ModelConfig): AdapterConfi
 export async function saveAdapter(dir: string, lora: Lora, config: ModelConfig): Promise<void> {
   const tensors = await adapterTensors(lora, config);
   mkdirSync(dir, { recursive: true });
-  writeSafetensors(join(dir, ADAPTER_WEIGHTS), tensors, { format: 'pt' });
-  writeFileAtomic(join(dir, ADAPTER_CONFIG), JSON.stringify(adapterConfigJson(lora, config), null, 2) + '\n');
+  writeSafetensors(join(dir, ADAPTER_WEIGHTS), tensors, ADAPTER_METADATA);
+  writeFileAtomic(join(dir, ADAPTER_CONFIG), adapterConfigText(lora, config));
+}
+
+const ADAPTER_METADATA = { format: 'pt' };
+
+function adapterConfigText(lora: Lora, config: ModelConfig): string {
+  return JSON.stringify(adapterConfigJson(lora, config), null, 2) + '\n';
+}
+
+/**
+ * The adapter's two files as bytes, by name (adapter_model.safetensors, adapter_config.json):
+ * what saveAdapter writes, for a caller without a file system (the web page's download).
+ */
+export async function adapterFiles(lora: Lora, config: ModelConfig): Promise<Map<string, Uint8Array>> {
+  const chunks = encodeSafetensors(await adapterTensors(lora, config), ADAPTER_METADATA, {}, ADAPTER_WEIGHTS);
+  const weights = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) { weights.set(c, at); at += c.length; }
+  return new Map([[ADAPTER_WEIGHTS, weights], [ADAPTER_CONFIG, new TextEncoder().encode(adapterConfigText(lora, config))]]);
 }
 
 export interface LoadedAdapterConfig { r: number; alpha: number; dropout: number; targets: LoraTarget[] }

@@ -6,6 +6,12 @@ import type { LlamaConfig } from './model/llama/config.ts';
 import { familyOf } from './model/registry.ts';
 import { Rng } from './random.ts';
 
+/**
+ * The built-in demo's alignment run (`node runtime/align.js` with no --model/--data, and the web
+ * page's demo): steps, peak lr, generated rows, --max-length. Everything else is align's default.
+ */
+export const DEMO_ALIGN = { steps: 200, lr: 1e-2, rows: 200, maxLength: 256 } as const;
+
 export function tinyLlamaConfig(over: Partial<LlamaConfig> = {}): LlamaConfig {
   return {
     family: 'llama', vocabSize: 258, dim: 64, hiddenDim: 172, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 16,

@@ -4,7 +4,7 @@
 // Progress and exit codes are runtime/cli.ts's. No training logic lives here.
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { demoAlignmentRows, randomLlamaWeights, tinyLlamaConfig } from '../engine/demo.ts';
+import { DEMO_ALIGN, demoAlignmentRows, randomLlamaWeights, tinyLlamaConfig } from '../engine/demo.ts';
 import { align, ALIGN_DEFAULTS, ALIGN_OPTIONS, InputError, type AlignCallbacks, type AlignOptions } from '../engine/jobs/align.ts';
 import { formatHelp, opt, stripUndefined } from '../engine/jobs/options.ts';
 import { ALPHA_NOTE } from '../engine/jobs/presets.ts';
@@ -13,7 +13,7 @@ import { ByteTokenizer } from '../engine/tokenizer/bytes.ts';
 import { outputOptions, progress, runCli, say, type Mode } from './cli.ts';
 
 const D = ALIGN_DEFAULTS;
-const DEMO = { steps: 200, lr: 1e-2, rows: 200, maxLength: 256, backend: 'wasm' as const };
+const DEMO = { ...DEMO_ALIGN, backend: 'wasm' as const };
 const DEMO_OUT = join(tmpdir(), 'vaccine-align-demo');
 
 /** align's table, with the demo's notes in two help lines, and the output switches. */

@@ -13,12 +13,14 @@
 import { randomVaccineStep, sftStep, vaccineStep } from '../vaccine.ts';
 import { mixSeed } from '../random.ts';
 import { prepareData } from './dataset.ts';
-import { opt, optionDefaults, range, stripUndefined, type OptionInputs, type OptionValues } from './options.ts';
+import { normalizeOptions, opt, optionDefaults, range, stripUndefined, type OptionInputs, type OptionValues } from './options.ts';
 import { ALIGN_PAPER, PRESET_HELP, PRESETS, type PresetName } from './presets.ts';
 import type { Session } from './session.ts';
 import { normalizeTrainJob, runTrainJob, withJobSession } from './train-job.ts';
-import type { StepFunction, TrainCallbacks, TrainResult, TrainStartInfo } from './trainer.ts';
+import { trainInMemory, type InMemoryResult, type StepFunction, type StepMetrics, type TrainCallbacks, type TrainResult, type TrainStartInfo } from './trainer.ts';
 import { TRAIN_OPTIONS } from './train-options.ts';
+import type { CausalLM } from '../model/causal_lm.ts';
+import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 
 export { InputError, AlignInputError } from './errors.ts';
 export { stripUndefined } from './options.ts';
@@ -99,4 +101,21 @@ async function run(session: Session, o: AlignValues & { out: string }, cb: Align
       + ' alignment data should hold safe answers; is this the harmful set?');
   }
   return runTrainJob(session, o, { data, step: alignStep(o.method, o.rho), method: o.method, table: ALIGN_OPTIONS }, cb as TrainCallbacks);
+}
+
+/** What alignInMemory takes: align's options without the files (the model, tokenizer and data are given). */
+export type InMemoryAlignOptions = Omit<Partial<AlignOptions>, 'model' | 'tokenizer' | 'data' | 'out' | 'backend' | 'threads' | 'webgpuLib'
+  | 'weights' | 'overwrite' | 'resume' | 'saveEvery' | 'saveTotalLimit' | 'initAdapter' | 'mergeAdapter' | 'preset'>;
+
+/**
+ * Aligns `model` with no files (the web page's run): the rows are encoded with `tokenizer` and
+ * trained on as align() trains on them (the same data order, adapter, optimizer, schedule and
+ * step), and the new adapter is left attached to the model and returned (the caller disposes
+ * it). The same options, model and rows give align()'s losses.
+ */
+export async function alignInMemory(model: CausalLM, tokenizer: Tokenizer, rows: readonly Record<string, unknown>[], input: InMemoryAlignOptions,
+  cb: { onStep?(m: StepMetrics, totalSteps: number): void | Promise<void>; onLog?(message: string): void; signal?: AbortSignal } = {}): Promise<InMemoryResult> {
+  const o = normalizeOptions(ALIGN_OPTIONS, { ...input, data: [...rows] as Record<string, unknown>[] });
+  const data = prepareData(o.data!, tokenizer, model.config, o, (m) => cb.onLog?.(m));
+  return trainInMemory({ model, data, step: alignStep(o.method, o.rho), settings: o }, cb);
 }

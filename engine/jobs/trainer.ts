@@ -14,7 +14,8 @@ import { loadAdapter, saveAdapter } from '../adapter.ts';
 import type { Backend } from '../backend.ts';
 import { collate } from '../data.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
-import { Lora, resolveLoraTargets } from '../lora.ts';
+import { Lora, resolveLoraTargets, type LoraTarget } from '../lora.ts';
+import type { ModelConfig } from '../model/family.ts';
 import type { Batch, CausalLM } from '../model/causal_lm.ts';
 import { clipGrads, createOptimizer, gradNorm, lrLambda, warmupSteps, type Optimizer, type Param } from '../optim.ts';
 import { fill, scale } from '../ops/elementwise.ts';
@@ -196,6 +197,83 @@ function round(x: number, digits: number): number {
   return Math.round(x * f) / f;
 }
 
+// ---- the pieces of a LoRA run that need no files (train() and the web page share them) ----------
+
+/** The settings a LoRA run's adapter and loop read. */
+export type LoraRunSettings = Pick<TrainValues, 'epochs' | 'maxSteps' | 'gradAccum' | 'lr' | 'weightDecay' | 'warmupRatio'
+  | 'scheduler' | 'optimizer' | 'maxGradNorm' | 'loraR' | 'loraAlpha' | 'loraDropout' | 'loraTargets' | 'seed' | 'onNonFinite'>;
+
+/** A new adapter as a run with these settings starts it (targets: the resolved --lora-targets). */
+export function newLora(backend: Backend, config: ModelConfig, o: Pick<LoraRunSettings, 'loraR' | 'loraAlpha' | 'loraDropout' | 'seed'>, targets: LoraTarget[]): Lora {
+  return Lora.create(backend, config, { r: o.loraR, alpha: o.loraAlpha, dropout: o.loraDropout, targets, seed: o.seed });
+}
+
+/** An adapter's tensors as the optimizer trains them, and their names in messages. */
+export function loraParams(lora: Lora): { params: Param[]; names: string[] } {
+  return {
+    params: lora.modules.flatMap((m) => [{ p: m.A, g: m.dA }, { p: m.B, g: m.dB }]),
+    names: lora.modules.flatMap((m) => [`layers.${m.layer}.${m.target}.lora_A`, `layers.${m.layer}.${m.target}.lora_B`]),
+  };
+}
+
+/**
+ * trainLoop over prepared data: micro-batch k is the data order's k-th, collated, run through
+ * `step` on `model` (whose adapter the params are).
+ */
+export function runLoraSteps(o: {
+  model: CausalLM; data: PreparedData; step: StepFunction; settings: LoraRunSettings;
+  params: Param[]; names: string[]; optimizer: Optimizer; totalSteps: number;
+  startStep?: number; skippedBefore?: number; signal?: AbortSignal;
+  onStep?(m: StepMetrics): void | Promise<void>; onNonFiniteStop?(m: StepMetrics): void | Promise<void>;
+}): Promise<StepMetrics[]> {
+  const { model, data, settings: s } = o;
+  const bpe = data.order.batchesPerEpoch;
+  return trainLoop({
+    backend: model.backend, params: o.params, names: o.names, optimizer: o.optimizer, lr: s.lr, scheduler: s.scheduler,
+    warmup: warmupFor(s, o.totalSteps), gradAccum: s.gradAccum, maxGradNorm: s.maxGradNorm, seed: s.seed,
+    startStep: o.startStep ?? 0, totalSteps: o.totalSteps, onNonFinite: s.onNonFinite, skippedBefore: o.skippedBefore, signal: o.signal,
+    microBatch: (mb) => {
+      const { epoch, indices } = data.order.microBatch(mb);
+      return { batch: collate(Array.from(indices, (i) => data.examples[i]), data.padId), epoch: epoch + (mb % bpe + 1) / bpe };
+    },
+    step: (batch, ctx) => o.step(model, batch, ctx),
+    onStep: o.onStep, onNonFiniteStop: o.onNonFiniteStop,
+  });
+}
+
+/** A run with no files: the adapter (attached to the model; the caller owns it) and each step's metrics. */
+export interface InMemoryResult { lora: Lora; metrics: StepMetrics[]; totalSteps: number }
+
+/**
+ * Trains a new adapter on `model` (attached to it when this returns) with no files: no --out,
+ * checkpoints or metrics.jsonl. The same adapter, optimizer and loop as train() (which adds its
+ * files around them), so the same settings give the same steps. The web page runs this.
+ */
+export async function trainInMemory(job: { model: CausalLM; data: PreparedData; step: StepFunction; settings: LoraRunSettings },
+  cb: { onStep?(m: StepMetrics, totalSteps: number): void | Promise<void>; signal?: AbortSignal } = {}): Promise<InMemoryResult> {
+  const { model, data, settings: o } = job;
+  const totalSteps = totalStepsFor(o, data.order.batchesPerEpoch);
+  if (totalSteps > MAX_TOTAL_STEPS) throw new InputError(`${totalSteps} optimizer steps is beyond the limit of ${MAX_TOTAL_STEPS}`);
+  const lora = await asInput(() => newLora(model.backend, model.config, o, resolveLoraTargets(o.loraTargets, model.config)));
+  let optimizer: Optimizer | null = null;
+  try {
+    const { params, names } = loraParams(lora);
+    optimizer = createOptimizer(o.optimizer, model.backend, params, o.weightDecay);
+    model.lora = lora;
+    const metrics = await runLoraSteps({
+      model, data, step: job.step, settings: o, params, names, optimizer, totalSteps, signal: cb.signal,
+      onStep: (m) => cb.onStep?.(m, totalSteps),
+    });
+    return { lora, metrics, totalSteps };
+  } catch (e) {
+    if (model.lora === lora) model.lora = null;
+    lora.dispose();
+    throw e;
+  } finally {
+    optimizer?.dispose();
+  }
+}
+
 // ---- a LoRA training run on a session -------------------------------------------------------------
 
 export interface TrainStartInfo {
@@ -290,9 +368,8 @@ export async function train(job: TrainJob, cb: TrainCallbacks = {}): Promise<Tra
     lora = adapterDir
       ? await asInput(() => loadAdapter(backend, config, adapterDir, { dropout: o.loraDropout, seed: o.seed }))
       // a target this model's family lacks is the user's input error
-      : await asInput(() => Lora.create(backend, config, { r: o.loraR, alpha: o.loraAlpha, dropout: o.loraDropout, targets, seed: o.seed }));
-    const params: Param[] = lora.modules.flatMap((m) => [{ p: m.A, g: m.dA }, { p: m.B, g: m.dB }]);
-    const names = lora.modules.flatMap((m) => [`layers.${m.layer}.${m.target}.lora_A`, `layers.${m.layer}.${m.target}.lora_B`]);
+      : await asInput(() => newLora(backend, config, o, targets));
+    const { params, names } = loraParams(lora);
     optimizer = createOptimizer(o.optimizer, backend, params, o.weightDecay);
     const startStep = resume?.state.step ?? 0;
     const skippedBefore = resume?.state.skipped_nonfinite ?? 0;
@@ -347,17 +424,10 @@ export async function train(job: TrainJob, cb: TrainCallbacks = {}): Promise<Tra
       return dir;
     };
     const appendMetrics = (m: StepMetrics) => appendFileSync(metricsPath, metricsJson(m) + '\n');
-    const bpe = data.order.batchesPerEpoch;
     let metrics: StepMetrics[];
     try {
-      metrics = await trainLoop({
-        backend, params, names, optimizer, lr: o.lr, scheduler: o.scheduler, warmup, gradAccum: o.gradAccum,
-        maxGradNorm: o.maxGradNorm, seed: o.seed, startStep, totalSteps, onNonFinite: o.onNonFinite, skippedBefore, signal: cb.signal,
-        microBatch: (mb) => {
-          const { epoch, indices } = data.order.microBatch(mb);
-          return { batch: collate(Array.from(indices, (i) => data.examples[i]), data.padId), epoch: epoch + (mb % bpe + 1) / bpe };
-        },
-        step: (batch, ctx) => job.step(model, batch, ctx),
+      metrics = await runLoraSteps({
+        model, data, step: job.step, settings: o, params, names, optimizer, totalSteps, startStep, skippedBefore, signal: cb.signal,
         onStep: async (m) => {
           doneSteps = m.step;
           skipped = m.skipped_nonfinite;
