@@ -1,6 +1,7 @@
 // Builds everything a fresh clone needs: the AssemblyScript kernels to build/kernels.wasm, the
 // TypeScript sources bundled by esbuild into dist/ so that `node runtime/align.js` runs as plain
-// JavaScript, and the public API's declarations into dist/types/. Run by `npm install` (prepare),
+// JavaScript, the browser build with its page into dist/web/ (web/bundle.mjs), and the public
+// API's declarations into dist/types/. Run by `npm install` (prepare),
 // `npm pack` / `npm publish` (prepack: the tarball ships these outputs, see "files" in
 // package.json) and `npm run build`.
 import { execFileSync } from 'node:child_process';
@@ -46,6 +47,10 @@ await esbuild.build({
   logLevel: 'warning',
 });
 console.log(`build: engine + runtime -> dist/ (${Date.now() - t1} ms)`);
+
+// The browser build of the same sources, with the page (web/), into dist/web/ (npm run web serves it).
+const { bundleWeb } = await import('./web/bundle.mjs');
+await bundleWeb(root);
 
 // Declarations of the public API (engine/index.ts and what its types reach), with tsc's
 // declaration emit: tsconfig.types.json. The bundle above carries no types.

@@ -93,11 +93,12 @@ test('npm pack: the tarball holds the build (dist/, declarations, build/*.wasm, 
   const paths = files.map((f) => f.path);
   const wgsl = readdirSync(join(root, 'kernels', 'wgsl')).filter((f) => f.endsWith('.wgsl')).map((f) => `kernels/wgsl/${f}`);
   const needed = ['package.json', 'README.md', 'dist/index.mjs', 'dist/align.mjs', 'dist/finetune.mjs', 'dist/evaluate.mjs', 'dist/generate.mjs', 'dist/experiment.mjs', 'dist/types/engine/index.d.ts',
-    'build/kernels.wasm', 'build/kernels-fma.wasm', 'bindings/wasm/worker.js', 'runtime/align.js', 'runtime/finetune.js', 'runtime/evaluate.js', 'runtime/generate.js', 'runtime/experiment.js', 'runtime/launch.js', ...wgsl];
+    'build/kernels.wasm', 'build/kernels-fma.wasm', 'bindings/wasm/worker.js', 'bindings/wasm/worker_loop.js', 'runtime/align.js', 'runtime/finetune.js', 'runtime/evaluate.js', 'runtime/generate.js', 'runtime/experiment.js', 'runtime/launch.js', ...wgsl];
   for (const p of needed) assert.ok(paths.includes(p), `${p} is missing from the tarball`);
-  const strays = paths.filter((p) => !/^(package\.json|README\.md|dist\/.+|build\/[^/]+\.wasm|kernels\/wgsl\/[^/]+\.wgsl|bindings\/wasm\/worker\.js|runtime\/(align|finetune|evaluate|generate|experiment|launch)\.js)$/.test(p));
+  const strays = paths.filter((p) => !/^(package\.json|README\.md|dist\/.+|build\/[^/]+\.wasm|kernels\/wgsl\/[^/]+\.wgsl|bindings\/wasm\/worker(_loop)?\.js|runtime\/(align|finetune|evaluate|generate|experiment|launch)\.js)$/.test(p));
   assert.equal(strays, [], 'files outside the "files" list');
   assert.ok(!paths.some((p) => p.endsWith('.ts') && !p.endsWith('.d.ts')), 'TypeScript sources in the tarball');
+  assert.ok(!paths.some((p) => p.startsWith('dist/web/')), 'the browser build (dist/web/, served by npm run web) in the tarball');
 });
 
 // A tiny Hugging Face model directory (random weights, the 24-token fixture tokenizer) and rows.
