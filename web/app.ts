@@ -201,7 +201,8 @@ async function loadModel(backend: BackendChoice, threads: number | null): Promis
   try {
     const choice = modelChoice();
     opened = await call<Opened>({ op: 'open', backend, threads, model: choice }, (r) => { if (r.type === 'log') log(r.message); });
-    status('model-status', `${opened.model}: ${(opened.params / 1e6).toFixed(2)} M parameters, ${opened.tokenizer}, on ${opened.backend}`, 'ok');
+    const params = opened.params >= 1e6 ? `${(opened.params / 1e6).toFixed(1)} M` : `${(opened.params / 1e3).toFixed(1)} K`;
+    status('model-status', `${opened.model}: ${params} parameters, ${opened.tokenizer}, on ${opened.backend}`, 'ok');
     log(`loaded ${opened.model} on ${opened.backend}${opened.fallback ? ` (auto chose WASM: ${opened.fallback})` : ''}`);
     return opened;
   } catch (e) {

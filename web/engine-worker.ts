@@ -17,6 +17,9 @@ import { loadModelFrom } from '../engine/model/load.ts';
 import { buildModel } from '../engine/model/registry.ts';
 import type { FileSet } from '../engine/io/source.ts';
 import { ByteTokenizer } from '../engine/tokenizer/bytes.ts';
+import { HFTokenizer } from '../engine/tokenizer/hf.ts';
+import { Llama2cTokenizer } from '../engine/tokenizer/llama2c.ts';
+import { SentencePieceTokenizer } from '../engine/tokenizer/sentencepiece.ts';
 import { isTokenizerSource, openTokenizerSource, tokenizerIn } from '../engine/tokenizer/load.ts';
 import type { Tokenizer } from '../engine/tokenizer/tokenizer.ts';
 import { droppedSet } from './files.ts';
@@ -156,8 +159,16 @@ async function open(kind: Opened['kind'] | 'auto', threads: number | null, choic
   for (const w of weights.values()) params += w.data.length;
   return {
     backend: backend.description, kind: backend.name as Opened['kind'], fallback, model: `${name} (${config.family}, ${config.nLayers} layers, dim ${config.dim})`,
-    params, tokenizer: `${tokenizer.constructor.name}, ${tokenizer.vocabSize} tokens`, maxPositions: model.maxPositions,
+    params, tokenizer: `${tokenizerKind(tokenizer)}, ${tokenizer.vocabSize} tokens`, maxPositions: model.maxPositions,
   };
+}
+
+function tokenizerKind(t: Tokenizer): string {
+  if (t instanceof ByteTokenizer) return 'byte tokenizer';
+  if (t instanceof HFTokenizer) return 'tokenizer.json';
+  if (t instanceof SentencePieceTokenizer) return 'SentencePiece tokenizer';
+  if (t instanceof Llama2cTokenizer) return 'llama2.c tokenizer';
+  return 'tokenizer';
 }
 
 function need(): Loaded {

@@ -6,6 +6,9 @@
 //   backend (the same demo model, rows, seed and settings);
 // - the adapter the page offers, downloaded, loads in Node and gives the page's logits;
 // - a Hugging Face model folder and a JSONL file chosen in the page train as align() trains them;
+//   so do stories260K (a llama2.c .bin with its tokenizer) and safety_refusals.jsonl where
+//   ../shared/data holds them, and its greedy text is Node's;
+// - Stop ends a run after the step it is in, and its adapter is offered;
 // - ?autorun=20&backend=webgpu&batch=1: 20 demo Vaccine steps on the browser's WebGPU give the
 //   losses of Node's WebGPU (dawn.node) and WASM backends (batch size 1: SwiftShader runs the
 //   demo's batch of 5 at about 16 s a step on a loaded 2-core machine, batch 1 at about 3.5 s);
@@ -35,7 +38,10 @@ import { buildModel } from '../../engine/model/registry.ts';
 import { ByteTokenizer } from '../../engine/tokenizer/bytes.ts';
 import { tinyConfig } from '../align/helpers_align.ts';
 import { CHROMIUM, chromiumAvailable } from '../eval/report_check.ts';
-import { relErr, wasmBackend, webgpuBackend } from '../helpers.ts';
+import { DATA_DIR, relErr, wasmBackend, webgpuBackend } from '../helpers.ts';
+import { generate } from '../../engine/model/generate.ts';
+import { loadModel } from '../../engine/model/load.ts';
+import { loadTokenizer } from '../../engine/tokenizer/load.ts';
 
 const root = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
 const STEPS = 20;
@@ -222,27 +228,84 @@ if (!chromiumAvailable() && process.env.CI !== 'true') {
     const data = join(work, 'rows.jsonl');
     writeFileSync(data, Array.from({ length: 6 }, (_, i) => JSON.stringify({ instruction: `Steal car ${i}?`, input: i % 2 ? 'now' : '', output: 'No. I will not help.' })).join('\n') + '\n');
 
-    const page = await openPage(`${base}/?backend=wasm&steps=3&batch=2&maxlen=160&method=vaccine`);
-    await page.waitForFunction(() => document.getElementById('model-status')?.classList.contains('ok'), { timeout: 60_000 }); // the demo loads first
-    const files = await page.$('input#model-files');
-    await files!.uploadFile(...readdirSync(modelDir).map((f) => join(modelDir, f)));
-    await (await page.$('input#data-file'))!.uploadFile(data);
-    await page.waitForFunction(() => (document.getElementById('data-name')?.textContent ?? '').includes('rows.jsonl'));
-    // choosing files set align's own defaults (one epoch, lr 1e-3, default max length): set the run's
+    const page = await openPage(`${base}/?backend=wasm&batch=2`);
+    const status = await loadFiles(page, readdirSync(modelDir).map((f) => join(modelDir, f)), data);
+    assert.ok(status.includes('llama, 2 layers, dim 16') && status.includes('tokenizer.json, 24 tokens'), status);
+    // choosing files set align's own defaults (one epoch, lr 1e-3, default max length); this run: 3 steps, max length 160
     await page.$eval('#steps', (e) => { (e as HTMLInputElement).value = '3'; });
     await page.$eval('#maxlen', (e) => { (e as HTMLInputElement).value = '160'; });
-    await page.click('#load');
-    await page.waitForFunction(() => /hf-model|dropped/.test(document.getElementById('model-status')?.textContent ?? '') || document.getElementById('model-status')?.classList.contains('bad'), { timeout: 60_000 });
-    const status = await page.$eval('#model-status', (e) => e.textContent ?? '');
-    assert.ok(status.includes('llama, 2 layers, dim 16') && status.includes('HFTokenizer'), status);
-    await page.click('#align');
-    await page.waitForFunction(() => /^(done|stopped)/.test(document.getElementById('progress')?.textContent ?? '') || document.getElementById('progress')?.classList.contains('bad'), { timeout: 120_000 });
-    const got = await page.evaluate(() => (window as unknown as { vaccinePage: { lastAlign: { losses: number[] } | null } }).vaccinePage.lastAlign?.losses ?? null);
-    assert.ok(got, await page.$eval('#progress', (e) => e.textContent ?? ''));
-    const res = await align({ model: modelDir, data, out: join(work, 'node-hf'), backend: await wasmBackend(), maxSteps: 3, batchSize: 2, maxLength: 160, lr: ALIGN_DEFAULTS.lr });
-    sameLosses(got!, res.metrics.map((m) => m.loss), 1e-6, 'page (dropped HF folder) vs Node align()');
+    const got = await alignInPage(page, 120);
+    const res = await align({ model: modelDir, data, out: join(work, 'node-hf'), backend: await wasmBackend(), maxSteps: 3, batchSize: 2, maxLength: 160 });
+    sameLosses(got.losses, res.metrics.map((m) => m.loss), 1e-6, 'page (dropped HF folder) vs Node align()');
     await page.close();
   });
+
+  /** Chooses files in the page's file inputs and loads the model on WASM; returns the model status. */
+  async function loadFiles(page: Page, modelFiles: string[], data: string | null): Promise<string> {
+    await page.waitForFunction(() => document.getElementById('model-status')?.classList.contains('ok'), { timeout: 60_000 }); // the demo loads first
+    await (await page.$('input#model-files'))!.uploadFile(...modelFiles);
+    if (data) {
+      await (await page.$('input#data-file'))!.uploadFile(data);
+      await page.waitForFunction((n) => (document.getElementById('data-name')?.textContent ?? '').includes(n), {}, data.split('/').pop()!);
+    }
+    await page.click('#load');
+    await page.waitForFunction(() => !(document.getElementById('model-status')?.textContent ?? '').startsWith('Loading')
+      && !(document.getElementById('model-status')?.textContent ?? '').startsWith('built-in'), { timeout: 60_000 });
+    return page.$eval('#model-status', (e) => e.textContent ?? '');
+  }
+
+  /** Clicks Align and returns the run's losses once it ends. */
+  async function alignInPage(page: Page, timeoutS: number): Promise<{ losses: number[]; stopped: boolean }> {
+    await page.click('#align');
+    await page.waitForFunction(() => /^(done|stopped)/.test(document.getElementById('progress')?.textContent ?? '') || document.getElementById('progress')?.classList.contains('bad'), { timeout: timeoutS * 1000 });
+    const got = await page.evaluate(() => (window as unknown as { vaccinePage: { lastAlign: { losses: number[]; stopped: boolean } | null } }).vaccinePage.lastAlign);
+    assert.ok(got, await page.$eval('#progress', (e) => e.textContent ?? ''));
+    return got!;
+  }
+
+  test('Stop ends a run after the step it is in, and offers its adapter', async () => {
+    const page = await openPage(`${base}/?backend=wasm&steps=1000&batch=1`);
+    await page.waitForFunction(() => document.getElementById('model-status')?.classList.contains('ok'), { timeout: 60_000 });
+    await page.click('#align');
+    await page.waitForFunction(() => /^step [3-9]/.test(document.getElementById('progress')?.textContent ?? ''), { timeout: 60_000 });
+    await page.click('#stop');
+    await page.waitForFunction(() => /^stopped/.test(document.getElementById('progress')?.textContent ?? ''), { timeout: 60_000 });
+    const run = await page.evaluate(() => (window as unknown as { vaccinePage: { lastAlign: { losses: number[]; stopped: boolean } } }).vaccinePage.lastAlign);
+    assert.ok(run.stopped && run.losses.length >= 3 && run.losses.length < 1000, `${run.losses.length} steps`);
+    assert.ok(await page.$eval('#dl-weights', (e) => !e.classList.contains('disabled') && (e as HTMLAnchorElement).href.startsWith('blob:')));
+    await page.close();
+  });
+
+  const STORIES = join(DATA_DIR, 'models', 'stories260K');
+  const REFUSALS = join(DATA_DIR, 'alignment', 'safety_refusals.jsonl');
+  if (existsSync(join(STORIES, 'stories260K.bin')) && existsSync(REFUSALS)) {
+    test('stories260K (llama2.c .bin + tok512.bin) chosen in the page: Node\'s greedy text, and safety_refusals.jsonl trains as align() trains it', async () => {
+      const page = await openPage(`${base}/?backend=wasm`);
+      const status = await loadFiles(page, [join(STORIES, 'stories260K.bin'), join(STORIES, 'tok512.bin')], REFUSALS);
+      assert.ok(status.includes('stories260K.bin (llama, 5 layers, dim 64)') && status.includes('llama2.c tokenizer, 512 tokens'), status);
+      // greedy text without the template, as Node's generate gives it
+      await page.$eval('#prompt', (e) => { (e as HTMLTextAreaElement).value = 'Once upon a time'; });
+      await page.$eval('#template', (e) => { (e as HTMLInputElement).checked = false; });
+      await page.click('#generate');
+      await page.waitForFunction(() => /ok|bad/.test(document.getElementById('gen-status')?.className ?? ''), { timeout: 60_000 });
+      const text = await page.$eval('#out-base', (e) => e.textContent ?? '');
+      const be = await wasmBackend();
+      const { config, weights } = loadModel(join(STORIES, 'stories260K.bin'));
+      const tok = loadTokenizer(join(STORIES, 'stories260K.bin'));
+      const model = buildModel(be, config, weights);
+      const [want] = await generate(model, [tok.encode('Once upon a time', { bos: true })], { maxNewTokens: 48, stopAtEos: true });
+      model.dispose();
+      assert.is(text, tok.decode(want));
+      // two Vaccine steps on the real alignment rows (the form's defaults for a user's model: align's)
+      await page.$eval('#steps', (e) => { (e as HTMLInputElement).value = '2'; });
+      const got = await alignInPage(page, 300);
+      const res = await align({ model: join(STORIES, 'stories260K.bin'), data: REFUSALS, out: join(work, 'node-stories'), backend: be, maxSteps: 2 });
+      sameLosses(got.losses, res.metrics.map((m) => m.loss), 1e-6, 'page (stories260K) vs Node align()');
+      await page.close();
+    });
+  } else {
+    console.log(`(web/page: ${STORIES} or ${REFUSALS} not found: the llama2.c upload is not tested here)`);
+  }
 
   test('WebGPU in the page (SwiftShader): 20 demo Vaccine steps at batch size 1 give the Node backends\' losses', async () => {
     const { page, result } = await autorun(`autorun=${STEPS}&backend=webgpu&batch=1`, 900);
