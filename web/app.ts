@@ -301,7 +301,8 @@ async function runGenerate(): Promise<void> {
     const g = await call<Generated>({ op: 'generate', prompt: $<HTMLTextAreaElement>('prompt').value, template: input('template').checked, maxNewTokens });
     $('out-base').textContent = shown(g.base);
     $('out-adapted').textContent = g.adapted === null ? '(no adapter yet: align first)' : shown(g.adapted);
-    status('gen-status', `${g.tokens} tokens in ${g.seconds.toFixed(1)} s`, 'ok');
+    status('gen-status', `${g.tokens} tokens in ${g.seconds < 1 ? `${Math.round(g.seconds * 1000)} ms` : `${g.seconds.toFixed(1)} s`}`
+      + ` (${Math.round(g.tokens / Math.max(g.seconds, 1e-3)).toLocaleString()} tokens/s)`, 'ok');
   } catch (e) {
     status('gen-status', (e as Error).message, 'bad');
   } finally {

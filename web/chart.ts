@@ -14,7 +14,7 @@ const SPEC = (width: number): TopLevelSpec => ({
   data: { name: 'points' },
   mark: { type: 'line', interpolate: 'linear', strokeWidth: 1.6 },
   encoding: {
-    x: { field: 'step', type: 'quantitative', title: 'optimizer step', axis: { tickMinStep: 1 } },
+    x: { field: 'step', type: 'quantitative', title: 'optimizer step', axis: { tickMinStep: 1, format: 'd' } },
     y: { field: 'loss', type: 'quantitative', title: 'loss', scale: { zero: false } },
     color: { field: 'series', type: 'nominal', title: null, scale: { domain: ['loss', 'perturbed loss'], range: ['#2858c8', '#d9822b'] }, legend: { orient: 'top-right' } },
     tooltip: [{ field: 'series', type: 'nominal' }, { field: 'step', type: 'quantitative' }, { field: 'loss', type: 'quantitative', format: '.4f' }],

@@ -34,8 +34,8 @@ export interface Host {
   /** logical CPU cores */
   cores(): number;
   /**
-   * The bytes of build/kernels.wasm ('plain') or build/kernels-fma.wasm ('fma'); null when that
-   * build is not there or not wanted (Node: VACCINE_WASM_FMA=0 declines the FMA build).
+   * The bytes of build/kernels.wasm ('plain') or build/kernels-fma.wasm ('fma'). The FMA build is
+   * null when it is not there or not wanted (Node: VACCINE_WASM_FMA=0); a missing plain build throws.
    */
   kernelBytes(build: 'plain' | 'fma'): Uint8Array<ArrayBuffer> | null;
   /** Lets the engine accept relaxed SIMD where it is behind a flag (Node 20's V8); no-op elsewhere. */
