@@ -2,6 +2,7 @@
 // Alpaca template up to "### Response:", BOS first), greedy continuations with a KV cache, the
 // answer cut out as pred.py does. Generation is the model layer's; this file only feeds it in
 // slices (for progress and ETA) and turns tokens back into text.
+import { host } from '#host';
 import type { CausalLM } from '../model/causal_lm.ts';
 import { generate } from '../model/generate.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
@@ -53,7 +54,7 @@ export async function answerPrompts(generate: GenerateFn, tokenizer: Tokenizer, 
   let cutByContext = 0;
   for (let s = 0; s < n; s += o.batchSize) {
     // let pending signals and I/O run between slices (a WASM decode may never yield to the event loop)
-    await new Promise((resolve) => setImmediate(resolve));
+    await host.yieldToEventLoop();
     if (signal?.aborted) throw new EvaluationInterrupted(s, n);
     const slice = order.slice(s, s + o.batchSize);
     const outs = await generate(slice.map((i) => ids[i]), { maxNewTokens: o.maxNewTokens, eosId: o.eosId, batchSize: o.batchSize });

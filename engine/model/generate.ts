@@ -10,6 +10,7 @@
 // sampled from softmax(logits / temperature), restricted to the nucleus when topP < 1 (the most
 // probable tokens whose probabilities reach topP together, as HF's top_p). `onTokens` sees every
 // step's new tokens as they come (for streaming output); `signal` stops generation early.
+import { host } from '#host';
 import { Rng } from '../random.ts';
 import type { CausalLM } from './causal_lm.ts';
 import { makeChunk, type KVCache } from './kv_cache.ts';
@@ -42,7 +43,7 @@ export interface GenerateOptions {
   onTokens?: (tokens: readonly NewToken[]) => void | Promise<void>;
   /**
    * when aborted, generation stops after the current step; each prompt keeps the tokens it has.
-   * With a signal, each step ends by yielding to the event loop (setImmediate), so that what
+   * With a signal, each step ends by yielding to the event loop (the host's yieldToEventLoop: setImmediate in Node), so that what
    * aborts it (a signal handler, a timer, a closed pipe) runs between tokens even on a backend
    * that computes on the main thread.
    */
@@ -125,7 +126,7 @@ async function generateGroup(model: CausalLM, prompts: (readonly number[])[], in
         fresh.push({ prompt: index[b], token: tok, last: done[b] });
       }
       if (o.onTokens) await o.onTokens(fresh);
-      if (o.signal) await new Promise((r) => setImmediate(r));
+      if (o.signal) await host.yieldToEventLoop();
       if (done.every(Boolean) || o.signal?.aborted) break;
       for (let b = 0; b < B; b++) {
         active[b] = done[b] ? 0 : 1;
