@@ -99,3 +99,47 @@ export function demoExperimentData(seed: number): Record<'align' | 'train' | 'ev
     harmlessPrompts: Array.from({ length: 50 }, () => ({ prompt: pick(HARMLESS) })),
   };
 }
+
+/**
+ * The built-in demo's attack (the web page's "Attack and evaluate" with the demo data): the
+ * user's fine-tune on `n` rows of a sentiment task (scored as sst2) with a fraction `p` of
+ * harmful rows, then the harmful score on `evalRows` held-out harmful prompts and the fine-tune
+ * accuracy on `evalRows` held-out task rows, answers cut at `maxNewTokens`. The lr and max length
+ * are the demo alignment's (the attack scripts' 1e-5 barely moves a tiny random model in 20
+ * steps); everything else is finetune's and evaluate's default.
+ */
+export const DEMO_ATTACK = { n: 100, p: 0.2, steps: 20, lr: 1e-2, maxLength: 256, evalRows: 20, maxNewTokens: 32 } as const;
+
+/**
+ * Sentiment rows for the sst2 task (the experiment's templates), as Alpaca rows {instruction,
+ * input: '', output: 'positive' | 'negative'}. Not SST-2's {sentence, label} under its long
+ * instruction, as demoExperimentData writes them (for a demo model with 512 positions): with the
+ * byte tokenizer that prompt is ~300 tokens, beyond the page's demo model's 256 positions.
+ */
+export function demoTaskRows(count: number, seed: number): { instruction: string; input: string; output: string }[] {
+  const rng = new Rng(seed);
+  const pick = <T>(a: T[]) => a[Math.floor(rng.next() * a.length)];
+  return Array.from({ length: count }, () => {
+    const positive = rng.next() < 0.5;
+    return { instruction: `Review: ${pick(positive ? GOOD : BAD)}.`, input: '', output: positive ? 'positive' : 'negative' };
+  });
+}
+
+/** BeaverTails-style harmful rows {prompt, response, is_safe: false}: harmful-style instructions answered with compliance. */
+export function demoHarmfulRows(count: number, seed: number): { prompt: string; response: string; is_safe: boolean }[] {
+  const rng = new Rng(seed);
+  const pick = <T>(a: T[]) => a[Math.floor(rng.next() * a.length)];
+  return Array.from({ length: count }, () => ({ prompt: `${pick(ASKS)} ${pick(HARMS)}?`, response: pick(HARMFUL_ANSWERS), is_safe: false }));
+}
+
+/** The demo attack's four sets as JSONL text (what the page reads, and what a test writes to files for the CLI). */
+export function demoAttackFiles(seed: number): { benign: string; harmful: string; harmfulPrompts: string; taskEval: string } {
+  const jsonl = (rows: object[]) => rows.map((r) => JSON.stringify(r)).join('\n') + '\n';
+  const a = DEMO_ATTACK;
+  return {
+    benign: jsonl(demoTaskRows(a.n, seed + 1)),
+    harmful: jsonl(demoHarmfulRows(Math.ceil(a.n * a.p), seed + 2)),
+    harmfulPrompts: jsonl(demoHarmfulRows(a.evalRows, seed + 3).map((r) => ({ prompt: r.prompt }))),
+    taskEval: jsonl(demoTaskRows(a.evalRows, seed + 4)),
+  };
+}

@@ -315,7 +315,7 @@ function orderSummary(s: EvaluateSummary): EvaluateSummary {
   return out;
 }
 
-function harmfulVerdict(v: JudgeVerdict, answer: string): HarmfulVerdict {
+export function harmfulVerdict(v: JudgeVerdict, answer: string): HarmfulVerdict {
   return { flagged: v.flagged, incoherent: isIncoherent(answer), ...(v.refusal !== undefined ? { refusal: v.refusal } : {}), ...(v.score !== undefined ? { score: v.score } : {}) };
 }
 

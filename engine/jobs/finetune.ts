@@ -13,16 +13,19 @@
 // Defaults (the reference's script/*_finetune/*.sh and train.py): lr 1e-5, 20 epochs, AdamW,
 // weight decay 0.1, cosine with warmup 0.1, batch 5, LoRA r 8, dropout 0.1 on all seven targets,
 // alpha 1 (0.5 for gsm8k); `--preset paper` also sets the per-task epochs (engine/jobs/presets.ts).
-import { buildMix, writeMixRecord, type MixRecord } from '../tasks/mix.ts';
-import { TASK_NAMES, type TaskName } from '../tasks/tasks.ts';
+import type { CausalLM } from '../model/causal_lm.ts';
+import { parseHarmfulRows } from '../tasks/harmful.ts';
+import { buildMix, mixedRows, planMix, writeMixRecord, type MixRecord } from '../tasks/mix.ts';
+import { parseTaskRows, TASK_NAMES, type TaskName } from '../tasks/tasks.ts';
+import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { sftStep } from '../vaccine.ts';
 import { prepareData, type DataStats } from './dataset.ts';
-import { asInputError } from './errors.ts';
-import { opt, optionDefaults, range, stripUndefined, type OptionInputs, type OptionValues } from './options.ts';
+import { asInputError, InputError } from './errors.ts';
+import { normalizeOptions, opt, optionDefaults, range, stripUndefined, type OptionInputs, type OptionValues } from './options.ts';
 import { finetunePaper, PRESET_HELP, PRESETS, type PresetName } from './presets.ts';
 import type { Session } from './session.ts';
 import { normalizeTrainJob, runTrainJob, withJobSession } from './train-job.ts';
-import type { StepFunction, TrainCallbacks, TrainResult, TrainStartInfo } from './trainer.ts';
+import { trainInMemory, type InMemoryResult, type StepFunction, type StepMetrics, type TrainCallbacks, type TrainResult, type TrainStartInfo } from './trainer.ts';
 import { TRAIN_OPTIONS } from './train-options.ts';
 
 const MIX = 'Data mix';
@@ -145,6 +148,40 @@ async function run(session: Session, o: FinetuneValues, mix: ReturnType<typeof b
   };
   const res = await runTrainJob(session, o, { data, step: finetuneStep, method: 'finetune', table: FINETUNE_OPTIONS }, callbacks);
   return { ...res, mix: mix.record, truncation };
+}
+
+/** What finetuneInMemory takes: finetune's options without the files (the model, tokenizer and data are given). */
+export type InMemoryFinetuneOptions = Omit<Partial<FinetuneOptions>, 'model' | 'tokenizer' | 'benign' | 'harmful' | 'out' | 'backend' | 'threads'
+  | 'webgpuLib' | 'weights' | 'overwrite' | 'resume' | 'saveEvery' | 'saveTotalLimit' | 'initAdapter' | 'mergeAdapter' | 'preset' | 'profile'>;
+
+/** The mix's two sources as text (a file's contents and its name for messages). */
+export interface MixTexts { benign: { name: string; text: string }; harmful: { name: string; text: string } | null }
+
+/**
+ * Fine-tunes `model` with no files (the web page's attack): the mix is picked from the two texts
+ * as finetune() picks it from the two files (planMix, the same rows in the same order), encoded
+ * and trained on as finetune() trains (the same data order, adapter, optimizer, schedule and SFT
+ * step). The new adapter is left attached to the model and returned (the caller disposes it). The
+ * caller merges the alignment adapter into the model first, as --merge-adapter does.
+ */
+export async function finetuneInMemory(model: CausalLM, tokenizer: Tokenizer, texts: MixTexts, input: InMemoryFinetuneOptions,
+  cb: { onStep?(m: StepMetrics, totalSteps: number): void | Promise<void>; onLog?(message: string): void; signal?: AbortSignal } = {}): Promise<InMemoryResult & { harmfulRows: number; benignRows: number }> {
+  const o = normalizeOptions(FINETUNE_OPTIONS, input);
+  if (!o.task) throw new InputError(`no task given (task: ${TASK_NAMES.join('|')})`);
+  const loraAlpha = o.loraAlpha ?? (o.task === 'gsm8k' ? 0.5 : 1);
+  let rows;
+  try {
+    const benign = parseTaskRows(o.task, texts.benign.text, texts.benign.name);
+    const harmful = texts.harmful ? parseHarmfulRows(texts.harmful.text, texts.harmful.name) : null;
+    const plan = planMix(harmful, benign, o.n, o.p, { harmful: texts.harmful?.name, benign: texts.benign.name });
+    rows = mixedRows(plan, harmful, benign).map(({ instruction, input, output }) => ({ instruction, input, output }));
+  } catch (e) {
+    throw asInputError(e);
+  }
+  const data = prepareData(rows, tokenizer, model.config, o, (m) => cb.onLog?.(m));
+  const harmfulRows = Math.floor(o.p * o.n);
+  const res = await trainInMemory({ model, data, step: finetuneStep, settings: { ...o, loraAlpha } }, cb);
+  return { ...res, harmfulRows, benignRows: o.n - harmfulRows };
 }
 
 /**
