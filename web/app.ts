@@ -5,12 +5,15 @@
 // Scriptable entry: /?autorun=N&backend=wasm|webgpu|auto[&threads=T] loads the demo model on that
 // backend, runs N demo alignment steps with no clicks, and writes {"backend": ..., "losses": [...]}
 // into #result (`backend` is the kind that ran: wasm or webgpu). The form's fields can be set in
-// the URL too (method, rho, lr, batch, maxlen, lora-r, lora-alpha, seed), e.g. &batch=1.
+// the URL too (method, rho, lr, batch, maxlen, lora-r, lora-alpha, seed), e.g. &batch=1. With
+// &attack=1 the demo attack and its evaluation follow (web/attack.ts, the form's defaults), and
+// the JSON also holds {"attack": {"losses": [...], "summary": {...}}}.
 import { ALIGN_DEFAULTS } from '../engine/jobs/align.ts';
 import type { StepMetrics } from '../engine/jobs/trainer.ts';
 import { DEMO_ALIGN } from '../engine/demo.ts';
+import { attackDefaults, runAttack, wireAttackFiles } from './attack.ts';
 import { LossChart } from './chart.ts';
-import type { Aligned, AlignSettings, BackendChoice, DataChoice, DroppedFile, Generated, ModelChoice, Opened, Probe, Reply, Request } from './protocol.ts';
+import type { Attacked, Aligned, AlignSettings, BackendChoice, DataChoice, DroppedFile, Generated, ModelChoice, Opened, Probe, Reply, Request } from './protocol.ts';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const input = (id: string) => $<HTMLInputElement>(id);
@@ -188,9 +191,10 @@ function settings(): AlignSettings {
   };
 }
 
-function setBusy(what: 'load' | 'align' | 'generate' | null): void {
-  for (const id of ['load', 'align', 'generate']) $<HTMLButtonElement>(id).disabled = what !== null || (id !== 'load' && opened === null);
+function setBusy(what: 'load' | 'align' | 'generate' | 'attack' | null): void {
+  for (const id of ['load', 'align', 'generate', 'attack']) $<HTMLButtonElement>(id).disabled = what !== null || (id !== 'load' && opened === null);
   $<HTMLButtonElement>('stop').disabled = what !== 'align';
+  $<HTMLButtonElement>('atk-stop').disabled = what !== 'attack';
 }
 
 async function loadModel(backend: BackendChoice, threads: number | null): Promise<Opened> {
@@ -224,7 +228,7 @@ async function runAlign(s: AlignSettings, data: DataChoice): Promise<Aligned> {
   try {
     const res = await call<Aligned>({ op: 'align', settings: s, data }, (r) => {
       if (r.type === 'log') log(r.message);
-      if (r.type === 'step') showStep(r.metrics, r.totalSteps, t0);
+      if (r.type === 'step') { chart!.add(r.metrics); showStep(r.metrics, r.totalSteps, t0); }
     });
     if (res.metrics.length > 0) await offerAdapter();
     scripting.lastAlign = res;
@@ -241,11 +245,10 @@ async function runAlign(s: AlignSettings, data: DataChoice): Promise<Aligned> {
   }
 }
 
-function showStep(m: StepMetrics, total: number, t0: number): void {
-  chart?.add(m);
+function showStep(m: StepMetrics, total: number, t0: number, statusId = 'progress'): void {
   const elapsed = (performance.now() - t0) / 1000;
   const eta = m.step > 0 ? elapsed / m.step * (total - m.step) : 0;
-  status('progress', `step ${m.step} / ${total} · loss ${m.loss.toFixed(4)}`
+  status(statusId, `step ${m.step} / ${total} · loss ${m.loss.toFixed(4)}`
     + (m.perturbed_loss !== null ? ` · perturbed ${m.perturbed_loss.toFixed(4)}` : '')
     + ` · ${Math.round(m.tokens_per_s).toLocaleString()} tokens/s · ETA ${eta < 60 ? `${eta.toFixed(0)} s` : `${(eta / 60).toFixed(1)} min`}`);
 }
@@ -317,10 +320,26 @@ function threadsValue(): number | null {
 
 const reportError = (e: unknown) => log(`error: ${(e as Error).message}`);
 
+let attackChart: LossChart | null = null;
+
+/** The attack section's run (web/attack.ts) with this page's worker, log and busy state. */
+async function attack(): Promise<Attacked> {
+  if (!opened) throw new Error('load a model first');
+  const res = await runAttack({
+    call, log, status, showStep,
+    busy: (on) => setBusy(on ? 'attack' : null),
+    chart: async () => (attackChart ??= await LossChart.create($('atk-chart'))),
+  });
+  scripting.lastAttack = res;
+  return res;
+}
+
 function wire(): void {
   $('load').onclick = () => { loadModel($<HTMLSelectElement>('backend').value as BackendChoice, threadsValue()).catch(reportError); };
   $('align').onclick = () => { Promise.resolve().then(() => runAlign(settings(), dataChoice())).catch(reportError); };
   $('stop').onclick = () => { void call({ op: 'stop' }); };
+  $('atk-stop').onclick = () => { void call({ op: 'stop' }); };
+  $('attack').onclick = () => { attack().catch(reportError); };
   $('generate').onclick = () => { void runGenerate(); };
   $('save-folder').onclick = () => { saveFolder().catch(reportError); };
   $('pick-files').onclick = () => input('model-files').click();
@@ -337,6 +356,7 @@ function wire(): void {
 /** For scripts (tests): the last alignment's result, and the logits [tokens, vocab] of `text` with or without the adapter. */
 const scripting = {
   lastAlign: null as Aligned | null,
+  lastAttack: null as Attacked | null,
   logits: (text: string, adapter: boolean) => call<Float32Array>({ op: 'logits', text, adapter }).then((l) => Array.from(l)),
 };
 (window as unknown as { vaccinePage: typeof scripting }).vaccinePage = scripting;
@@ -351,7 +371,7 @@ function fieldsFromUrl(q: URLSearchParams): void {
   }
 }
 
-async function autorun(steps: number, backend: BackendChoice, threads: number | null): Promise<void> {
+async function autorun(steps: number, backend: BackendChoice, threads: number | null, withAttack: boolean): Promise<void> {
   const result = $('result');
   try {
     input('steps').value = String(steps);
@@ -359,7 +379,8 @@ async function autorun(steps: number, backend: BackendChoice, threads: number | 
     const o = await loadModel(backend, threads);
     const s = settings();
     const res = await runAlign({ ...s, steps }, { kind: 'demo' });
-    result.textContent = JSON.stringify({ backend: o.kind, losses: res.losses });
+    const atk = withAttack ? await attack() : null;
+    result.textContent = JSON.stringify({ backend: o.kind, losses: res.losses, ...(atk ? { attack: { losses: atk.losses, summary: atk.summary } } : {}) });
   } catch (e) {
     result.textContent = JSON.stringify({ backend, error: (e as Error).message });
   }
@@ -378,6 +399,7 @@ function scheduleDefaults(): void {
   input('lr').value = String(demo ? DEMO_ALIGN.lr : ALIGN_DEFAULTS.lr);
   input('maxlen').value = demo ? String(DEMO_ALIGN.maxLength) : '';
   input('maxlen').placeholder = 'default';
+  attackDefaults(demo);
 }
 
 async function main(): Promise<void> {
@@ -389,6 +411,7 @@ async function main(): Promise<void> {
   input('lora-r').value = String(ALIGN_DEFAULTS.loraR);
   input('lora-alpha').value = String(ALIGN_DEFAULTS.loraAlpha);
   input('seed').value = String(ALIGN_DEFAULTS.seed);
+  wireAttackFiles();
   wire();
   setBusy('load');
   await checkBrowser();
@@ -400,7 +423,7 @@ async function main(): Promise<void> {
   if (q.has('autorun')) {
     const n = Number(q.get('autorun'));
     if (!Number.isInteger(n) || n < 1) throw new Error(`autorun=${q.get('autorun')}: expected a number of steps >= 1`);
-    await autorun(n, backend, threads);
+    await autorun(n, backend, threads, q.get('attack') === '1');
     return;
   }
   $<HTMLSelectElement>('backend').value = backend;

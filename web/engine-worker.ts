@@ -7,8 +7,10 @@ import { selectBackend, isSoftwareRenderer } from '../bindings/select.ts';
 import { adapterFiles } from '../engine/adapter.ts';
 import type { Backend } from '../engine/backend.ts';
 import { collate, formatPrompt, parseRows } from '../engine/data.ts';
-import { DEMO_ALIGN, demoAlignmentRows, randomLlamaWeights, tinyLlamaConfig } from '../engine/demo.ts';
+import { DEMO_ALIGN, demoAlignmentRows, demoAttackFiles, randomLlamaWeights, tinyLlamaConfig } from '../engine/demo.ts';
 import { ALIGN_DEFAULTS, alignInMemory } from '../engine/jobs/align.ts';
+import { evaluateInMemory } from '../engine/jobs/evaluate-memory.ts';
+import { finetuneInMemory } from '../engine/jobs/finetune.ts';
 import type { Lora } from '../engine/lora.ts';
 import type { CausalLM } from '../engine/model/causal_lm.ts';
 import type { HostWeights, ModelConfig } from '../engine/model/family.ts';
@@ -23,9 +25,10 @@ import { SentencePieceTokenizer } from '../engine/tokenizer/sentencepiece.ts';
 import { isTokenizerSource, openTokenizerSource, tokenizerIn } from '../engine/tokenizer/load.ts';
 import type { Tokenizer } from '../engine/tokenizer/tokenizer.ts';
 import { droppedSet } from './files.ts';
-import type { Aligned, AlignSettings, DataChoice, Generated, ModelChoice, Opened, Probe, Reply, Request } from './protocol.ts';
+import type { Aligned, AlignSettings, AttackData, Attacked, AttackSettings, DataChoice, Generated, ModelChoice, Opened, Probe, Reply, Request } from './protocol.ts';
 
-interface Loaded { backend: Backend; model: CausalLM; tokenizer: Tokenizer; fallback: string | null }
+/** The open backend and model; `weights` is the base's host copy, from which the attack builds its own model. */
+interface Loaded { backend: Backend; model: CausalLM; tokenizer: Tokenizer; fallback: string | null; config: ModelConfig; weights: HostWeights }
 
 let loaded: Loaded | null = null;
 let adapter: Lora | null = null;
@@ -46,6 +49,7 @@ self.onmessage = async (e: MessageEvent<{ id: number; req: Request }>) => {
       switch (req.op) {
         case 'open': post({ id, type: 'done', value: await open(req.backend, req.threads, req.model, log) }); break;
         case 'align': post({ id, type: 'done', value: await align(id, req.settings, req.data, log) }); break;
+        case 'attack': post({ id, type: 'done', value: await attack(id, req.settings, req.data, log) }); break;
         case 'generate': post({ id, type: 'done', value: await generateBoth(req.prompt, req.template, req.maxNewTokens) }); break;
         case 'adapter': {
           const files = await adapterBytes();
@@ -154,7 +158,7 @@ async function open(kind: Opened['kind'] | 'auto', threads: number | null, choic
     await backend.destroy();
     throw err;
   }
-  loaded = { backend, model, tokenizer, fallback };
+  loaded = { backend, model, tokenizer, fallback, config, weights };
   let params = 0;
   for (const w of weights.values()) params += w.data.length;
   return {
@@ -198,6 +202,49 @@ async function align(id: number, s: AlignSettings, data: DataChoice, log: (m: st
   } finally {
     stopper = null;
   }
+}
+
+/**
+ * The paper's attack on what the page has: a model built from the base weights with the alignment
+ * adapter merged (as finetune --merge-adapter; none before an alignment), a new LoRA fine-tuned
+ * on the task mix (finetuneInMemory: finetune()'s mix, data order and SFT step), merged in turn,
+ * and the result scored (evaluateInMemory: evaluate()'s answers, keyword judge and accuracy, as
+ * `evaluate --adapter ALIGN --adapter ATTACK` scores it). The page's own model and adapter are
+ * left as they are; the attack's model is freed at the end.
+ */
+async function attack(id: number, s: AttackSettings, data: AttackData, log: (m: string) => void): Promise<Attacked> {
+  const { backend, tokenizer, config, weights } = need();
+  const files = data.kind === 'demo' ? demoFiles(s.seed) : data;
+  const model = buildModel(backend, config, weights);
+  stopper = new AbortController();
+  try {
+    if (adapter) model.mergeLora(adapter);
+    log(adapter ? 'attack: the alignment adapter is merged into the base; a new LoRA fine-tunes on top' : 'attack: no alignment adapter yet: the bare model is attacked');
+    const ft = await finetuneInMemory(model, tokenizer, { benign: files.benign, harmful: files.harmful }, {
+      task: files.task, n: s.n, p: s.p, maxSteps: s.steps, lr: s.lr, batchSize: s.batchSize, maxLength: s.maxLength, seed: s.seed,
+    }, { onLog: log, signal: stopper.signal, onStep: (metrics, totalSteps) => post({ id, type: 'step', metrics, totalSteps }) });
+    model.lora = null;
+    try { model.mergeLora(ft.lora); } finally { ft.lora.dispose(); }
+    const stopped = ft.metrics.length < ft.totalSteps;
+    const head = { aligned: adapter !== null, harmfulRows: ft.harmfulRows, benignRows: ft.benignRows, losses: ft.metrics.map((m) => m.loss), totalSteps: ft.totalSteps, stopped };
+    if (stopped) return { ...head, summary: null, items: [] };
+    const ev = await evaluateInMemory(model, tokenizer, { harmful: files.harmfulPrompts, task: { name: files.task, eval: files.taskEval } },
+      { limit: s.evalRows, maxNewTokens: s.maxNewTokens }, { signal: stopper.signal, onProgress: (p) => post({ id, type: 'answers', ...p }) });
+    return { ...head, summary: ev.summary, items: ev.items };
+  } finally {
+    stopper = null;
+    model.lora = null;
+    model.dispose();
+  }
+}
+
+/** The demo attack's four files (engine/demo.ts), named as a test writes them for the command line. */
+function demoFiles(seed: number): Exclude<AttackData, { kind: 'demo' }> {
+  const f = demoAttackFiles(seed);
+  return {
+    kind: 'files', task: 'sst2', benign: { name: 'demo_sst2.jsonl', text: f.benign }, harmful: { name: 'demo_harmful.jsonl', text: f.harmful },
+    harmfulPrompts: { name: 'demo_harmful_prompts.jsonl', text: f.harmfulPrompts }, taskEval: { name: 'demo_sst2_eval.jsonl', text: f.taskEval },
+  };
 }
 
 async function generateBoth(prompt: string, template: boolean, maxNewTokens: number): Promise<Generated> {

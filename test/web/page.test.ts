@@ -9,6 +9,10 @@
 //   so do stories260K (a llama2.c .bin with its tokenizer) and safety_refusals.jsonl where
 //   ../shared/data holds them, and its greedy text is Node's;
 // - Stop ends a run after the step it is in, and its adapter is offered;
+// - Attack and evaluate (the demo attack on the aligned page): the fine-tune's losses, the harmful
+//   score, the fine-tune accuracy and every answer are those of finetune() --merge-adapter with the
+//   Node run's alignment adapter, then evaluate() --adapter ALIGN --adapter ATTACK, on the demo's
+//   four files written out;
 // - ?autorun=20&backend=webgpu&batch=1: 20 demo Vaccine steps on the browser's WebGPU give the
 //   losses of Node's WebGPU (dawn.node) and WASM backends (batch size 1: SwiftShader runs the
 //   demo's batch of 5 at about 16 s a step on a loaded 2-core machine, batch 1 at about 3.5 s);
@@ -31,8 +35,10 @@ import * as assert from 'uvu/assert';
 import { loadAdapter } from '../../engine/adapter.ts';
 import type { Backend } from '../../engine/backend.ts';
 import { collate } from '../../engine/data.ts';
-import { DEMO_ALIGN, demoAlignmentRows, randomLlamaWeights, tinyLlamaConfig } from '../../engine/demo.ts';
+import { DEMO_ALIGN, DEMO_ATTACK, demoAlignmentRows, demoAttackFiles, randomLlamaWeights, tinyLlamaConfig } from '../../engine/demo.ts';
 import { align, ALIGN_DEFAULTS, type AlignOptions } from '../../engine/jobs/align.ts';
+import { evaluate } from '../../engine/jobs/evaluate.ts';
+import { finetune } from '../../engine/jobs/finetune.ts';
 import { writeSafetensors } from '../../engine/io/safetensors.ts';
 import { buildModel } from '../../engine/model/registry.ts';
 import { ByteTokenizer } from '../../engine/tokenizer/bytes.ts';
@@ -194,6 +200,40 @@ if (!chromiumAvailable() && process.env.CI !== 'true') {
     // and Node's own 20 steps give the same adapter
     const nodeRun = await nodeLogits(text, (await nodeDemo(await wasmBackend())).out);
     assert.ok(relErr(nodeRun, inPage) <= 1e-5, `Node's adapter vs the page's: logits rel err ${relErr(nodeRun, inPage)}`);
+  });
+
+  test('Attack and evaluate in the page (the demo attack on the aligned model): finetune() and evaluate()\'s losses, HS, FA and answers', async () => {
+    const page = wasmPage!;
+    await page.click('#attack');
+    await page.waitForFunction(() => /^done|^stopped/.test(document.getElementById('atk-status')?.textContent ?? '') || document.getElementById('atk-status')?.classList.contains('bad'), { timeout: 300_000 });
+    const got = await page.evaluate(() => (window as unknown as { vaccinePage: { lastAttack: unknown } }).vaccinePage.lastAttack) as
+      { aligned: boolean; losses: number[]; summary: Record<string, number>; items: { set: string; answer: string }[] } | null;
+    assert.ok(got, await page.$eval('#atk-status', (e) => e.textContent ?? ''));
+    assert.ok(got!.aligned, 'the page\'s alignment adapter was merged under the attack');
+    // the same attack from the command line's functions, on the demo's files
+    const files = demoAttackFiles(ALIGN_DEFAULTS.seed);
+    const dir = join(work, 'attack-data');
+    mkdirSync(dir);
+    const file = (name: string, text: string) => { writeFileSync(join(dir, name), text); return join(dir, name); };
+    const benign = file('demo_sst2.jsonl', files.benign), harmful = file('demo_harmful.jsonl', files.harmful);
+    const prompts = file('demo_harmful_prompts.jsonl', files.harmfulPrompts), evalRows = file('demo_sst2_eval.jsonl', files.taskEval);
+    const be = await wasmBackend();
+    const aligned = (await nodeDemo(be)).out;
+    const ft = await finetune({
+      model: demo(), tokenizer: new ByteTokenizer(), backend: be, task: 'sst2', benign, harmful, n: DEMO_ATTACK.n, p: DEMO_ATTACK.p,
+      maxSteps: DEMO_ATTACK.steps, lr: DEMO_ATTACK.lr, maxLength: DEMO_ATTACK.maxLength, seed: ALIGN_DEFAULTS.seed, mergeAdapter: aligned, out: join(work, 'node-attack'),
+    });
+    sameLosses(got!.losses, ft.metrics.map((m) => m.loss), 1e-6, 'page attack vs Node finetune()');
+    const ev = await evaluate({
+      model: demo(), tokenizer: new ByteTokenizer(), backend: be, adapter: [aligned, join(work, 'node-attack')], harmful: prompts, task: 'sst2', eval: evalRows,
+      limit: DEMO_ATTACK.evalRows, maxNewTokens: DEMO_ATTACK.maxNewTokens, out: join(work, 'node-eval.json'),
+    });
+    console.log(`   (attack in the page: HS ${got!.summary.harmful_score}%, HS+ ${got!.summary.harmful_score_plus}%, FA ${got!.summary.finetune_accuracy}%; Node: ${JSON.stringify(ev.summary)})`);
+    assert.equal(got!.summary, ev.summary as unknown as Record<string, number>);
+    assert.equal(got!.items.map((i) => [i.set, i.answer]), ev.items.map((i) => [i.set, i.answer]));
+    assert.is(ev.summary.n, 2 * DEMO_ATTACK.evalRows);
+    const shown = await page.$eval('#atk-hs', (e) => e.textContent ?? '');
+    assert.is(shown, `${ev.summary.harmful_score!.toFixed(1)}%`);
   });
 
   test('generations side by side, and a screenshot of the page', async () => {
