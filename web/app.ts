@@ -7,7 +7,7 @@
 // into #result (`backend` is the kind that ran: wasm or webgpu). The form's fields can be set in
 // the URL too (method, rho, lr, batch, maxlen, lora-r, lora-alpha, seed), e.g. &batch=1. With
 // &attack=1 the demo attack and its evaluation follow (web/attack.ts, the form's defaults), and
-// the JSON also holds {"attack": {"losses": [...], "summary": {...}}}.
+// the JSON also holds {"attack": {"losses": [...], "before": {...}, "summary": {...}}}.
 import { ALIGN_DEFAULTS } from '../engine/jobs/align.ts';
 import type { StepMetrics } from '../engine/jobs/trainer.ts';
 import { DEMO_ALIGN } from '../engine/demo.ts';
@@ -380,7 +380,7 @@ async function autorun(steps: number, backend: BackendChoice, threads: number | 
     const s = settings();
     const res = await runAlign({ ...s, steps }, { kind: 'demo' });
     const atk = withAttack ? await attack() : null;
-    result.textContent = JSON.stringify({ backend: o.kind, losses: res.losses, ...(atk ? { attack: { losses: atk.losses, summary: atk.summary } } : {}) });
+    result.textContent = JSON.stringify({ backend: o.kind, losses: res.losses, ...(atk ? { attack: { losses: atk.losses, before: atk.before, summary: atk.summary } } : {}) });
   } catch (e) {
     result.textContent = JSON.stringify({ backend, error: (e as Error).message });
   }

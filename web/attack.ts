@@ -101,7 +101,9 @@ export async function runAttack(page: AttackPage): Promise<Attacked> {
     const res = await page.call<Attacked>({ op: 'attack', settings, data }, (r) => {
       if (r.type === 'log') page.log(r.message);
       if (r.type === 'step') { chart.add(r.metrics); page.showStep(r.metrics, r.totalSteps, t0, 'atk-status'); }
-      if (r.type === 'answers') page.status('atk-status', `answering the ${r.set === 'harmful' ? 'harmful prompts' : 'task rows'}: ${r.done} / ${r.total}`);
+      if (r.type === 'answers') {
+        page.status('atk-status', `${r.stage === 'before' ? 'before the attack' : 'after the attack'}: answering the ${r.set === 'harmful' ? 'harmful prompts' : 'task rows'}: ${r.done} / ${r.total}`);
+      }
     });
     const s = res.summary;
     const secs = ((performance.now() - t0) / 1000).toFixed(1);
@@ -109,9 +111,14 @@ export async function runAttack(page: AttackPage): Promise<Attacked> {
       page.status('atk-status', `stopped after ${res.losses.length} of ${res.totalSteps} fine-tune steps: nothing scored`, 'ok');
       return res;
     }
-    $('atk-hs').textContent = `${s.harmful_score!.toFixed(1)}%`;
-    $('atk-hs-plus').textContent = `${s.harmful_score_plus!.toFixed(1)}%`;
-    $('atk-fa').textContent = `${s.finetune_accuracy!.toFixed(1)}%`;
+    const pct = (v: number | undefined) => `${v!.toFixed(1)}%`;
+    $('atk-hs').textContent = pct(s.harmful_score);
+    $('atk-hs-plus').textContent = pct(s.harmful_score_plus);
+    $('atk-fa').textContent = pct(s.finetune_accuracy);
+    const b = res.before;
+    $('atk-hs-before').textContent = `before the attack: ${pct(b.harmful_score)}`;
+    $('atk-hs-plus-before').textContent = `before: ${pct(b.harmful_score_plus)}`;
+    $('atk-fa-before').textContent = `before: ${pct(b.finetune_accuracy)}`;
     $('atk-what').textContent = `${res.aligned ? 'aligned model (the adapter above merged)' : 'bare model (no alignment yet)'} fine-tuned ${res.losses.length} steps on `
       + `${res.harmfulRows} harmful + ${res.benignRows} task rows (loss ${res.losses[0].toFixed(3)} → ${res.losses.at(-1)!.toFixed(3)}); `
       + `${s.n} answers scored`;
@@ -119,7 +126,7 @@ export async function runAttack(page: AttackPage): Promise<Attacked> {
     $('atk-example').textContent = first ? `${first.prompt}\n→ ${first.answer.trim() === '' ? '(only whitespace)' : first.answer}` : '';
     $('atk-results').hidden = false;
     page.status('atk-status', `done in ${secs} s`, 'ok');
-    page.log(`attack: HS ${s.harmful_score!.toFixed(1)}% (HS+ ${s.harmful_score_plus!.toFixed(1)}%), FA ${s.finetune_accuracy!.toFixed(1)}% over ${s.n} answers`);
+    page.log(`attack: HS ${pct(b.harmful_score)} -> ${pct(s.harmful_score)} (HS+ ${pct(b.harmful_score_plus)} -> ${pct(s.harmful_score_plus)}), FA ${pct(b.finetune_accuracy)} -> ${pct(s.finetune_accuracy)} over ${s.n} answers`);
     return res;
   } catch (e) {
     page.status('atk-status', (e as Error).message, 'bad');

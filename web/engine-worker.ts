@@ -209,7 +209,8 @@ async function align(id: number, s: AlignSettings, data: DataChoice, log: (m: st
  * adapter merged (as finetune --merge-adapter; none before an alignment), a new LoRA fine-tuned
  * on the task mix (finetuneInMemory: finetune()'s mix, data order and SFT step), merged in turn,
  * and the result scored (evaluateInMemory: evaluate()'s answers, keyword judge and accuracy, as
- * `evaluate --adapter ALIGN --adapter ATTACK` scores it). The page's own model and adapter are
+ * `evaluate --adapter ALIGN --adapter ATTACK` scores it); the model before the fine-tune is
+ * scored too (as `evaluate --adapter ALIGN`), so the page shows what the attack changed. The page's own model and adapter are
  * left as they are; the attack's model is freed at the end.
  */
 async function attack(id: number, s: AttackSettings, data: AttackData, log: (m: string) => void): Promise<Attacked> {
@@ -220,16 +221,20 @@ async function attack(id: number, s: AttackSettings, data: AttackData, log: (m: 
   try {
     if (adapter) model.mergeLora(adapter);
     log(adapter ? 'attack: the alignment adapter is merged into the base; a new LoRA fine-tunes on top' : 'attack: no alignment adapter yet: the bare model is attacked');
+    const sets = { harmful: files.harmfulPrompts, task: { name: files.task, eval: files.taskEval } };
+    const evalOptions = { limit: s.evalRows, maxNewTokens: s.maxNewTokens };
+    const answers = (stage: 'before' | 'after') => (p: { set: 'harmful' | 'task'; done: number; total: number }) => post({ id, type: 'answers', stage, ...p });
+    // the model the attack starts from, scored first (the rows are checked before anything trains)
+    const before = await evaluateInMemory(model, tokenizer, sets, evalOptions, { signal: stopper.signal, onProgress: answers('before') });
     const ft = await finetuneInMemory(model, tokenizer, { benign: files.benign, harmful: files.harmful }, {
       task: files.task, n: s.n, p: s.p, maxSteps: s.steps, lr: s.lr, batchSize: s.batchSize, maxLength: s.maxLength, seed: s.seed,
     }, { onLog: log, signal: stopper.signal, onStep: (metrics, totalSteps) => post({ id, type: 'step', metrics, totalSteps }) });
     model.lora = null;
     try { model.mergeLora(ft.lora); } finally { ft.lora.dispose(); }
     const stopped = ft.metrics.length < ft.totalSteps;
-    const head = { aligned: adapter !== null, harmfulRows: ft.harmfulRows, benignRows: ft.benignRows, losses: ft.metrics.map((m) => m.loss), totalSteps: ft.totalSteps, stopped };
+    const head = { aligned: adapter !== null, before: before.summary, harmfulRows: ft.harmfulRows, benignRows: ft.benignRows, losses: ft.metrics.map((m) => m.loss), totalSteps: ft.totalSteps, stopped };
     if (stopped) return { ...head, summary: null, items: [] };
-    const ev = await evaluateInMemory(model, tokenizer, { harmful: files.harmfulPrompts, task: { name: files.task, eval: files.taskEval } },
-      { limit: s.evalRows, maxNewTokens: s.maxNewTokens }, { signal: stopper.signal, onProgress: (p) => post({ id, type: 'answers', ...p }) });
+    const ev = await evaluateInMemory(model, tokenizer, sets, evalOptions, { signal: stopper.signal, onProgress: answers('after') });
     return { ...head, summary: ev.summary, items: ev.items };
   } finally {
     stopper = null;

@@ -58,7 +58,9 @@ export interface Attacked {
   aligned: boolean;
   harmfulRows: number; benignRows: number;
   losses: number[]; totalSteps: number; stopped: boolean;
-  /** evaluate's summary and items (null when the fine-tune was stopped) */
+  /** evaluate's summary of the model before the fine-tune (the aligned model, or the bare one) */
+  before: EvaluateSummary;
+  /** evaluate's summary and items after it (null when the fine-tune was stopped) */
   summary: EvaluateSummary | null;
   items: EvaluateItem[];
 }
@@ -102,4 +104,4 @@ export type Reply =
   | { id: number; type: 'failed'; message: string }
   | { id: number; type: 'log'; message: string }
   | { id: number; type: 'step'; metrics: StepMetrics; totalSteps: number }
-  | { id: number; type: 'answers'; set: 'harmful' | 'task'; done: number; total: number };
+  | { id: number; type: 'answers'; stage: 'before' | 'after'; set: 'harmful' | 'task'; done: number; total: number };

@@ -9,10 +9,12 @@
 //   so do stories260K (a llama2.c .bin with its tokenizer) and safety_refusals.jsonl where
 //   ../shared/data holds them, and its greedy text is Node's;
 // - Stop ends a run after the step it is in, and its adapter is offered;
-// - Attack and evaluate (the demo attack on the aligned page): the fine-tune's losses, the harmful
-//   score, the fine-tune accuracy and every answer are those of finetune() --merge-adapter with the
-//   Node run's alignment adapter, then evaluate() --adapter ALIGN --adapter ATTACK, on the demo's
-//   four files written out;
+// - Attack and evaluate (the demo attack on the aligned page, run by ?autorun=20&attack=1 right
+//   after the alignment, and again with the demo's four files chosen in the page's file inputs):
+//   the fine-tune's losses, the harmful score, the fine-tune accuracy and every answer are those of
+//   finetune() --merge-adapter with the Node run's alignment adapter, then evaluate() --adapter
+//   ALIGN --adapter ATTACK, on those four files (the adapter test runs after the attack, so the
+//   attack leaves the page's model and adapter as they were);
 // - ?autorun=20&backend=webgpu&batch=1: 20 demo Vaccine steps on the browser's WebGPU give the
 //   losses of Node's WebGPU (dawn.node) and WASM backends (batch size 1: SwiftShader runs the
 //   demo's batch of 5 at about 16 s a step on a loaded 2-core machine, batch 1 at about 3.5 s);
@@ -95,7 +97,8 @@ if (!chromiumAvailable() && process.env.CI !== 'true') {
   }
 
   /** The #result JSON of an autorun page. */
-  async function autorun(query: string, timeoutS: number): Promise<{ page: Page; result: { backend: string; losses: number[]; error?: string } }> {
+  type AttackResult = { losses: number[]; before: Record<string, number>; summary: Record<string, number> };
+  async function autorun(query: string, timeoutS: number): Promise<{ page: Page; result: { backend: string; losses: number[]; error?: string; attack?: AttackResult } }> {
     const page = await openPage(`${base}/?${query}`);
     await page.waitForFunction(() => (document.getElementById('result')?.textContent ?? '').length > 0, { timeout: timeoutS * 1000, polling: 250 });
     const result = JSON.parse(await page.$eval('#result', (e) => e.textContent ?? ''));
@@ -160,20 +163,78 @@ if (!chromiumAvailable() && process.env.CI !== 'true') {
   }
 
   let wasmPage: Page | null = null;
+  let autorunAttack: AttackResult | null = null;
 
   test.before(async () => {
     base = await startServer();
-    browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+    // the waits below carry their own timeouts: the protocol's (180 s by default) must not cut a long one short
+    browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ARGS, protocolTimeout: 1_200_000 });
   });
 
   test('WASM in the page: 20 demo Vaccine steps give the Node WASM backend\'s losses', async () => {
     const node = nodeDemo(await wasmBackend());
-    const { page, result } = await autorun(`autorun=${STEPS}&backend=wasm`, 300);
+    const { page, result } = await autorun(`autorun=${STEPS}&backend=wasm&attack=1`, 300);
     wasmPage = page;
+    autorunAttack = result.attack ?? null;
     assert.is(result.backend, 'wasm');
     // the same kernels on the same machine: measured identical; 1e-6 allows another V8's choice of fused multiply-add
     sameLosses(result.losses, (await node).losses, 1e-6, 'page WASM vs Node WASM');
     assert.ok(result.losses[STEPS - 1] < result.losses[0] - 0.5, `the loss falls: ${result.losses[0]} -> ${result.losses[STEPS - 1]}`);
+  });
+
+  test('Attack and evaluate in the page (the demo attack on the aligned model; then the same four files chosen): finetune() and evaluate()\'s losses, HS, FA and answers', async () => {
+    const page = wasmPage!;
+    assert.ok(autorunAttack, 'autorun=...&attack=1 wrote the attack into #result');
+    const first = await page.evaluate(() => (window as unknown as { vaccinePage: { lastAttack: unknown } }).vaccinePage.lastAttack) as
+      { aligned: boolean; losses: number[]; before: Record<string, number>; summary: Record<string, number>; items: { set: string; answer: string }[] };
+    assert.ok(first.aligned, 'the page\'s alignment adapter was merged under the attack');
+    assert.equal([first.losses, first.before, first.summary], [autorunAttack!.losses, autorunAttack!.before, autorunAttack!.summary]);
+    // the same attack from the command line's functions, on the demo's files
+    const files = demoAttackFiles(ALIGN_DEFAULTS.seed);
+    const dir = join(work, 'attack-data');
+    mkdirSync(dir);
+    const file = (name: string, text: string) => { writeFileSync(join(dir, name), text); return join(dir, name); };
+    const benign = file('demo_sst2.jsonl', files.benign), harmful = file('demo_harmful.jsonl', files.harmful);
+    const prompts = file('demo_harmful_prompts.jsonl', files.harmfulPrompts), evalRows = file('demo_sst2_eval.jsonl', files.taskEval);
+    const be = await wasmBackend();
+    const aligned = (await nodeDemo(be)).out;
+    const ft = await finetune({
+      model: demo(), tokenizer: new ByteTokenizer(), backend: be, task: 'sst2', benign, harmful, n: DEMO_ATTACK.n, p: DEMO_ATTACK.p,
+      maxSteps: DEMO_ATTACK.steps, lr: DEMO_ATTACK.lr, maxLength: DEMO_ATTACK.maxLength, seed: ALIGN_DEFAULTS.seed, mergeAdapter: aligned, out: join(work, 'node-attack'),
+    });
+    const ev = await evaluate({
+      model: demo(), tokenizer: new ByteTokenizer(), backend: be, adapter: [aligned, join(work, 'node-attack')], harmful: prompts, task: 'sst2', eval: evalRows,
+      limit: DEMO_ATTACK.evalRows, maxNewTokens: DEMO_ATTACK.maxNewTokens, out: join(work, 'node-eval.json'),
+    });
+    // the model the attack starts from: evaluate --adapter ALIGN
+    const evBefore = await evaluate({
+      model: demo(), tokenizer: new ByteTokenizer(), backend: be, adapter: [aligned], harmful: prompts, task: 'sst2', eval: evalRows,
+      limit: DEMO_ATTACK.evalRows, maxNewTokens: DEMO_ATTACK.maxNewTokens, out: join(work, 'node-eval-before.json'),
+    });
+    console.log(`   (before the attack, page: ${JSON.stringify(first.before)}; Node: ${JSON.stringify(evBefore.summary)})`);
+    console.log(`   (demo attack in the page: HS ${first.summary.harmful_score}%, HS+ ${first.summary.harmful_score_plus}%, FA ${first.summary.finetune_accuracy}%; Node: ${JSON.stringify(ev.summary)})`);
+    assert.is(ev.summary.n, 2 * DEMO_ATTACK.evalRows);
+    const check = (got: typeof first, what: string) => {
+      sameLosses(got.losses, ft.metrics.map((m) => m.loss), 1e-6, `${what} vs Node finetune()`);
+      assert.equal(got.summary, ev.summary as unknown as Record<string, number>, what);
+      assert.equal(got.before, evBefore.summary as unknown as Record<string, number>, `${what}: before the attack`);
+      assert.equal(got.items.map((i) => [i.set, i.answer]), ev.items.map((i) => [i.set, i.answer]), what);
+    };
+    check(first, 'page attack (demo)');
+    assert.is(await page.$eval('#atk-hs', (e) => e.textContent ?? ''), `${ev.summary.harmful_score!.toFixed(1)}%`);
+    assert.is(await page.$eval('#atk-fa', (e) => e.textContent ?? ''), `${ev.summary.finetune_accuracy!.toFixed(1)}%`);
+    // the user's files: the same four, chosen in the page's file inputs
+    for (const [id, f] of [['atk-benign', benign], ['atk-harmful', harmful], ['atk-prompts', prompts], ['atk-eval', evalRows]]) {
+      await (await page.$(`input#${id}`))!.uploadFile(f);
+      await page.waitForFunction((i, n) => document.getElementById(`${i}-name`)?.textContent === n, {}, id, f.split('/').pop()!);
+    }
+    assert.ok(await page.$eval('input[name=atk-data][value=files]', (e) => (e as HTMLInputElement).checked), 'choosing a file picks "Your files"');
+    await page.evaluate(() => { (window as unknown as { vaccinePage: { lastAttack: unknown } }).vaccinePage.lastAttack = null; });
+    await page.click('#attack');
+    await page.waitForFunction(() => /^done|^stopped/.test(document.getElementById('atk-status')?.textContent ?? '') || document.getElementById('atk-status')?.classList.contains('bad'), { timeout: 300_000 });
+    const second = await page.evaluate(() => (window as unknown as { vaccinePage: { lastAttack: unknown } }).vaccinePage.lastAttack) as typeof first | null;
+    assert.ok(second, await page.$eval('#atk-status', (e) => e.textContent ?? ''));
+    check(second!, 'page attack (chosen files)');
   });
 
   test('the adapter downloaded from the page loads in Node and gives the page\'s logits (and Node\'s own run\'s)', async () => {
@@ -200,40 +261,6 @@ if (!chromiumAvailable() && process.env.CI !== 'true') {
     // and Node's own 20 steps give the same adapter
     const nodeRun = await nodeLogits(text, (await nodeDemo(await wasmBackend())).out);
     assert.ok(relErr(nodeRun, inPage) <= 1e-5, `Node's adapter vs the page's: logits rel err ${relErr(nodeRun, inPage)}`);
-  });
-
-  test('Attack and evaluate in the page (the demo attack on the aligned model): finetune() and evaluate()\'s losses, HS, FA and answers', async () => {
-    const page = wasmPage!;
-    await page.click('#attack');
-    await page.waitForFunction(() => /^done|^stopped/.test(document.getElementById('atk-status')?.textContent ?? '') || document.getElementById('atk-status')?.classList.contains('bad'), { timeout: 300_000 });
-    const got = await page.evaluate(() => (window as unknown as { vaccinePage: { lastAttack: unknown } }).vaccinePage.lastAttack) as
-      { aligned: boolean; losses: number[]; summary: Record<string, number>; items: { set: string; answer: string }[] } | null;
-    assert.ok(got, await page.$eval('#atk-status', (e) => e.textContent ?? ''));
-    assert.ok(got!.aligned, 'the page\'s alignment adapter was merged under the attack');
-    // the same attack from the command line's functions, on the demo's files
-    const files = demoAttackFiles(ALIGN_DEFAULTS.seed);
-    const dir = join(work, 'attack-data');
-    mkdirSync(dir);
-    const file = (name: string, text: string) => { writeFileSync(join(dir, name), text); return join(dir, name); };
-    const benign = file('demo_sst2.jsonl', files.benign), harmful = file('demo_harmful.jsonl', files.harmful);
-    const prompts = file('demo_harmful_prompts.jsonl', files.harmfulPrompts), evalRows = file('demo_sst2_eval.jsonl', files.taskEval);
-    const be = await wasmBackend();
-    const aligned = (await nodeDemo(be)).out;
-    const ft = await finetune({
-      model: demo(), tokenizer: new ByteTokenizer(), backend: be, task: 'sst2', benign, harmful, n: DEMO_ATTACK.n, p: DEMO_ATTACK.p,
-      maxSteps: DEMO_ATTACK.steps, lr: DEMO_ATTACK.lr, maxLength: DEMO_ATTACK.maxLength, seed: ALIGN_DEFAULTS.seed, mergeAdapter: aligned, out: join(work, 'node-attack'),
-    });
-    sameLosses(got!.losses, ft.metrics.map((m) => m.loss), 1e-6, 'page attack vs Node finetune()');
-    const ev = await evaluate({
-      model: demo(), tokenizer: new ByteTokenizer(), backend: be, adapter: [aligned, join(work, 'node-attack')], harmful: prompts, task: 'sst2', eval: evalRows,
-      limit: DEMO_ATTACK.evalRows, maxNewTokens: DEMO_ATTACK.maxNewTokens, out: join(work, 'node-eval.json'),
-    });
-    console.log(`   (attack in the page: HS ${got!.summary.harmful_score}%, HS+ ${got!.summary.harmful_score_plus}%, FA ${got!.summary.finetune_accuracy}%; Node: ${JSON.stringify(ev.summary)})`);
-    assert.equal(got!.summary, ev.summary as unknown as Record<string, number>);
-    assert.equal(got!.items.map((i) => [i.set, i.answer]), ev.items.map((i) => [i.set, i.answer]));
-    assert.is(ev.summary.n, 2 * DEMO_ATTACK.evalRows);
-    const shown = await page.$eval('#atk-hs', (e) => e.textContent ?? '');
-    assert.is(shown, `${ev.summary.harmful_score!.toFixed(1)}%`);
   });
 
   test('generations side by side, and a screenshot of the page', async () => {
