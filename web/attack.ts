@@ -115,7 +115,7 @@ export async function runAttack(page: AttackPage): Promise<Attacked> {
     $('atk-hs').textContent = pct(s.harmful_score);
     $('atk-hs-plus').textContent = pct(s.harmful_score_plus);
     $('atk-fa').textContent = pct(s.finetune_accuracy);
-    const b = res.before;
+    const b = res.before!;
     $('atk-hs-before').textContent = `before the attack: ${pct(b.harmful_score)}`;
     $('atk-hs-plus-before').textContent = `before: ${pct(b.harmful_score_plus)}`;
     $('atk-fa-before').textContent = `before: ${pct(b.finetune_accuracy)}`;

@@ -9,7 +9,7 @@ import type { Backend } from '../engine/backend.ts';
 import { collate, formatPrompt, parseRows } from '../engine/data.ts';
 import { DEMO_ALIGN, demoAlignmentRows, demoAttackFiles, randomLlamaWeights, tinyLlamaConfig } from '../engine/demo.ts';
 import { ALIGN_DEFAULTS, alignInMemory } from '../engine/jobs/align.ts';
-import { evaluateInMemory } from '../engine/jobs/evaluate-memory.ts';
+import { prepareEvalSets, scoreEvalSets } from '../engine/jobs/evaluate-memory.ts';
 import { finetuneInMemory } from '../engine/jobs/finetune.ts';
 import type { Lora } from '../engine/lora.ts';
 import type { CausalLM } from '../engine/model/causal_lm.ts';
@@ -221,21 +221,26 @@ async function attack(id: number, s: AttackSettings, data: AttackData, log: (m: 
   try {
     if (adapter) model.mergeLora(adapter);
     log(adapter ? 'attack: the alignment adapter is merged into the base; a new LoRA fine-tunes on top' : 'attack: no alignment adapter yet: the bare model is attacked');
-    const sets = { harmful: files.harmfulPrompts, task: { name: files.task, eval: files.taskEval } };
-    const evalOptions = { limit: s.evalRows, maxNewTokens: s.maxNewTokens };
+    // every evaluation row read and checked before anything trains (finetuneInMemory checks the mix first too)
+    const sets = prepareEvalSets(model, tokenizer, { harmful: files.harmfulPrompts, task: { name: files.task, eval: files.taskEval } }, { limit: s.evalRows, maxNewTokens: s.maxNewTokens });
     const answers = (stage: 'before' | 'after') => (p: { set: 'harmful' | 'task'; done: number; total: number }) => post({ id, type: 'answers', stage, ...p });
-    // the model the attack starts from, scored first (the rows are checked before anything trains)
-    const before = await evaluateInMemory(model, tokenizer, sets, evalOptions, { signal: stopper.signal, onProgress: answers('before') });
     const ft = await finetuneInMemory(model, tokenizer, { benign: files.benign, harmful: files.harmful }, {
       task: files.task, n: s.n, p: s.p, maxSteps: s.steps, lr: s.lr, batchSize: s.batchSize, maxLength: s.maxLength, seed: s.seed,
     }, { onLog: log, signal: stopper.signal, onStep: (metrics, totalSteps) => post({ id, type: 'step', metrics, totalSteps }) });
-    model.lora = null;
-    try { model.mergeLora(ft.lora); } finally { ft.lora.dispose(); }
     const stopped = ft.metrics.length < ft.totalSteps;
-    const head = { aligned: adapter !== null, before: before.summary, harmfulRows: ft.harmfulRows, benignRows: ft.benignRows, losses: ft.metrics.map((m) => m.loss), totalSteps: ft.totalSteps, stopped };
-    if (stopped) return { ...head, summary: null, items: [] };
-    const ev = await evaluateInMemory(model, tokenizer, sets, evalOptions, { signal: stopper.signal, onProgress: answers('after') });
-    return { ...head, summary: ev.summary, items: ev.items };
+    const head = { aligned: adapter !== null, harmfulRows: ft.harmfulRows, benignRows: ft.benignRows, losses: ft.metrics.map((m) => m.loss), totalSteps: ft.totalSteps, stopped };
+    // the model the attack started from (training changed only the new LoRA: detached here), then with the LoRA merged
+    model.lora = null;
+    let before: Awaited<ReturnType<typeof scoreEvalSets>>;
+    try {
+      if (stopped) return { ...head, before: null, summary: null, items: [] };
+      before = await scoreEvalSets(model, tokenizer, sets, { signal: stopper.signal, onProgress: answers('before') });
+      model.mergeLora(ft.lora);
+    } finally {
+      ft.lora.dispose();
+    }
+    const ev = await scoreEvalSets(model, tokenizer, sets, { signal: stopper.signal, onProgress: answers('after') });
+    return { ...head, before: before.summary, summary: ev.summary, items: ev.items };
   } finally {
     stopper = null;
     model.lora = null;

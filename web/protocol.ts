@@ -58,8 +58,8 @@ export interface Attacked {
   aligned: boolean;
   harmfulRows: number; benignRows: number;
   losses: number[]; totalSteps: number; stopped: boolean;
-  /** evaluate's summary of the model before the fine-tune (the aligned model, or the bare one) */
-  before: EvaluateSummary;
+  /** evaluate's summary of the model before the fine-tune (the aligned model, or the bare one); null when the fine-tune was stopped */
+  before: EvaluateSummary | null;
   /** evaluate's summary and items after it (null when the fine-tune was stopped) */
   summary: EvaluateSummary | null;
   items: EvaluateItem[];

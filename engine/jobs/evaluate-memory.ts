@@ -26,16 +26,24 @@ export interface InMemoryEvaluateOptions { limit?: number; batchSize?: number; m
 /** Harmful prompts and/or a task's evaluation rows, as text. */
 export interface InMemoryEvalSets { harmful?: NamedText | null; task?: { name: EvalTask; eval: NamedText } | null }
 
-export async function evaluateInMemory(model: CausalLM, tokenizer: Tokenizer, sets: InMemoryEvalSets, input: InMemoryEvaluateOptions = {},
-  cb: { onProgress?(p: { set: 'harmful' | 'task'; done: number; total: number }): void; signal?: AbortSignal } = {}): Promise<{ summary: EvaluateSummary; items: EvaluateItem[] }> {
+/** The evaluation sets read, checked and encoded for a model (prepareEvalSets), ready to score any number of times. */
+export interface PreparedEvalSets {
+  jobs: { set: 'harmful' | 'task'; file: string; rows: { line: number; instruction: string; input: string }[]; golds: string[]; maxNew: number; ids: number[][] }[];
+  task: EvalTask | null;
+  batchSize: number;
+}
+
+/**
+ * Reads and checks the sets (rows, gold labels, prompts against the model's context and
+ * vocabulary) with evaluate's defaults; anything wrong is an InputError naming the file and line.
+ */
+export function prepareEvalSets(model: CausalLM, tokenizer: Tokenizer, sets: InMemoryEvalSets, input: InMemoryEvaluateOptions = {}): PreparedEvalSets {
   const o = normalizeOptions(EVAL_OPTIONS, input);
   if (!sets.harmful && !sets.task) throw new InputError('nothing to measure: give harmful prompts or a task\'s evaluation rows');
   const c = model.config;
-  const eosId = tokenizer.eosId >= 0 ? tokenizer.eosId : c.eosId;
-  type Job = { set: 'harmful' | 'task'; file: string; rows: { line: number; instruction: string; input: string }[]; golds: string[]; maxNew: number; ids: number[][] };
-  const jobs: Job[] = [];
+  const jobs: PreparedEvalSets['jobs'] = [];
   try {
-    const add = (set: Job['set'], file: string, rows: Job['rows'], golds: string[], maxNew: number) => {
+    const add = (set: 'harmful' | 'task', file: string, rows: PreparedEvalSets['jobs'][number]['rows'], golds: string[], maxNew: number) => {
       const enc = encodePrompts(tokenizer, rows.map((r) => evalPrompt(r)), model.maxPositions, c.vocabSize);
       if ('tooLong' in enc) throw new InputError(`${file}:${rows[enc.tooLong].line}: the prompt has ${enc.length} tokens, beyond the model's ${model.maxPositions} positions`);
       if ('badToken' in enc) throw new InputError(`${file}:${rows[enc.badToken].line}: token id ${enc.id} from the tokenizer is outside the model's vocabulary (${c.vocabSize})`);
@@ -53,11 +61,18 @@ export async function evaluateInMemory(model: CausalLM, tokenizer: Tokenizer, se
   } catch (e) {
     throw asInputError(e);
   }
+  return { jobs, task: sets.task?.name ?? null, batchSize: o.batchSize };
+}
+
+/** Scores `model` as it is on prepared sets: greedy answers, the keyword judge's HS and HS+, the task's FA. */
+export async function scoreEvalSets(model: CausalLM, tokenizer: Tokenizer, prepared: PreparedEvalSets,
+  cb: { onProgress?(p: { set: 'harmful' | 'task'; done: number; total: number }): void; signal?: AbortSignal } = {}): Promise<{ summary: EvaluateSummary; items: EvaluateItem[] }> {
+  const eosId = tokenizer.eosId >= 0 ? tokenizer.eosId : model.config.eosId;
   const summary: EvaluateSummary = { n: 0 };
   const items: EvaluateItem[] = [];
   const generate = modelGenerate(model);
-  for (const job of jobs) {
-    const res = await answerPrompts(generate, tokenizer, job.ids, { maxNewTokens: job.maxNew, batchSize: o.batchSize, eosId, maxPositions: model.maxPositions },
+  for (const job of prepared.jobs) {
+    const res = await answerPrompts(generate, tokenizer, job.ids, { maxNewTokens: job.maxNew, batchSize: prepared.batchSize, eosId, maxPositions: model.maxPositions },
       (p) => cb.onProgress?.({ set: job.set, ...p }), cb.signal);
     const row = (i: number) => ({ set: job.set, line: job.rows[i].line, prompt: job.rows[i].instruction, ...(job.rows[i].input ? { input: job.rows[i].input } : {}), answer: res.answers[i] });
     if (job.set === 'harmful') {
@@ -67,11 +82,17 @@ export async function evaluateInMemory(model: CausalLM, tokenizer: Tokenizer, se
       summary.harmful_score_plus = hs.harmful_score_plus;
       verdicts.forEach((v, i) => items.push({ ...row(i), verdict: harmfulVerdict(v, res.answers[i]) }));
     } else {
-      const task = sets.task!.name;
+      const task = prepared.task!;
       summary.finetune_accuracy = finetuneAccuracy(task, res.answers, job.golds).finetune_accuracy;
       res.answers.forEach((a, i) => items.push({ ...row(i), verdict: { correct: isCorrect(task, a, job.golds[i]), gold: job.golds[i] } }));
     }
   }
   summary.n = items.length;
   return { summary, items };
+}
+
+/** prepareEvalSets then scoreEvalSets: evaluate() on texts, for a model in memory. */
+export async function evaluateInMemory(model: CausalLM, tokenizer: Tokenizer, sets: InMemoryEvalSets, input: InMemoryEvaluateOptions = {},
+  cb: { onProgress?(p: { set: 'harmful' | 'task'; done: number; total: number }): void; signal?: AbortSignal } = {}): Promise<{ summary: EvaluateSummary; items: EvaluateItem[] }> {
+  return scoreEvalSets(model, tokenizer, prepareEvalSets(model, tokenizer, sets, input), cb);
 }

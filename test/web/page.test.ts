@@ -235,6 +235,24 @@ if (!chromiumAvailable() && process.env.CI !== 'true') {
     const second = await page.evaluate(() => (window as unknown as { vaccinePage: { lastAttack: unknown } }).vaccinePage.lastAttack) as typeof first | null;
     assert.ok(second, await page.$eval('#atk-status', (e) => e.textContent ?? ''));
     check(second!, 'page attack (chosen files)');
+    // bad input: too few harmful rows for p * n, said in one line before anything trains
+    await (await page.$('input#atk-harmful'))!.uploadFile(file('one_harmful.jsonl', files.harmful.split('\n')[0] + '\n'));
+    await page.waitForFunction(() => document.getElementById('atk-harmful-name')?.textContent === 'one_harmful.jsonl');
+    await page.click('#attack');
+    await page.waitForFunction(() => document.getElementById('atk-status')?.classList.contains('bad'), { timeout: 60_000 });
+    const bad = await page.$eval('#atk-status', (e) => e.textContent ?? '');
+    assert.match(bad, /needs 20 harmful and 80 benign rows, but one_harmful\.jsonl has 1 harmful rows/);
+    assert.not.match(await page.$eval('#atk-status', (e) => e.textContent ?? ''), /step/);
+    // Stop: the fine-tune ends after the step it is in, nothing is scored
+    await page.$eval('input[name=atk-data][value=demo]', (e) => { (e as HTMLInputElement).checked = true; });
+    await page.$eval('#atk-steps', (e) => { (e as HTMLInputElement).value = '1000'; });
+    await page.click('#attack');
+    await page.waitForFunction(() => /^step [3-9]/.test(document.getElementById('atk-status')?.textContent ?? ''), { timeout: 120_000 });
+    await page.click('#atk-stop');
+    await page.waitForFunction(() => /^stopped/.test(document.getElementById('atk-status')?.textContent ?? ''), { timeout: 60_000 });
+    const stopped = await page.evaluate(() => (window as unknown as { vaccinePage: { lastAttack: unknown } }).vaccinePage.lastAttack) as { losses: number[]; stopped: boolean; summary: unknown };
+    assert.ok(stopped.stopped && stopped.losses.length >= 3 && stopped.losses.length < 1000 && stopped.summary === null, `${stopped.losses.length} steps`);
+    await page.$eval('#atk-steps', (e) => { (e as HTMLInputElement).value = '20'; });
   });
 
   test('the adapter downloaded from the page loads in Node and gives the page\'s logits (and Node\'s own run\'s)', async () => {
