@@ -15,6 +15,7 @@
 // writes it before reading, or asks for zeros(). VACCINE_ARENA_POISON=1 (or Arena.of(b).poison =
 // true) fills every taken tensor with NaN, so that a read-before-write shows up in the results.
 // One arena per backend (Arena.of): models, Vaccine and the optimizer share its buffers.
+import { host } from '#host';
 import type { Backend, BufferHandle, DType } from './backend.ts';
 import { Tensor, type BufferPool } from './tensor.ts';
 
@@ -38,7 +39,7 @@ export class Arena implements BufferPool {
   /** one buffer per role */
   private keyed = new Map<string, KeyedSlot>();
   /** fill every taken tensor with NaN (tests: a read before a write becomes visible) */
-  poison = process.env.VACCINE_ARENA_POISON === '1';
+  poison = host.env('VACCINE_ARENA_POISON') === '1';
   /** buffers this arena asked the backend for, ever */
   allocations = 0;
 

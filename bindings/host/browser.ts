@@ -67,4 +67,5 @@ export const host: Host = {
   },
   openGpu,
   yieldToEventLoop,
+  env: () => undefined,
 };

@@ -48,4 +48,6 @@ export interface Host {
   openGpu(): Promise<GpuPort>;
   /** Lets pending events (signals, messages, I/O) run: a macrotask turn. */
   yieldToEventLoop(): Promise<void>;
+  /** A setting from the environment (Node: process.env; a browser has none: undefined). */
+  env(name: string): string | undefined;
 }

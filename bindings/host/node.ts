@@ -53,4 +53,5 @@ export const host: Host = {
   wgslSource: (file) => readFileSync(join(rootDir(), 'kernels', 'wgsl', `${file}.wgsl`), 'utf8'),
   openGpu: async () => (await import('../webgpu/provider.ts')).openDevice(),
   yieldToEventLoop: () => new Promise((r) => setImmediate(r)),
+  env: (name) => process.env[name],
 };
