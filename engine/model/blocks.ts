@@ -1,7 +1,9 @@
 // The pieces every family's model is built from, written once: the checks and shifted labels of a
 // training batch, the mean loss, and a projection as a layer runs it, y = x W^T (+ b) (+ LoRA
-// with its dropout), forward and backward on the checked ops. A family's model.ts strings these
-// together in its own order (llama/model.ts, opt/model.ts).
+// with its dropout), forward and backward on the checked ops; and what a family's model.ts fills
+// in for the shared decoder (decoder.ts): its weights' upload and storage, the attention block's
+// weights and tape its own extend, the projection calls its MLP makes.
+import type { Backend } from '../backend.ts';
 import type { Lora, LoraModule, LoraTarget } from '../lora.ts';
 import { biasAdd } from '../ops/bias_add.ts';
 import { IGNORE_INDEX } from '../ops/cross_entropy.ts';
@@ -9,9 +11,9 @@ import { dropoutMask } from '../ops/dropout.ts';
 import { loraBackward, loraForward } from '../ops/lora.ts';
 import { linear, linearBackward } from '../ops/matmul.ts';
 import { mixSeed } from '../random.ts';
-import type { Tensor } from '../tensor.ts';
-import type { Batch, ForwardOptions } from './causal_lm.ts';
-import type { ModelConfig } from './family.ts';
+import { Tensor } from '../tensor.ts';
+import type { Batch, ForwardOptions, ModelOptions } from './causal_lm.ts';
+import { checkWeights, type HostWeights, type ModelConfig } from './family.ts';
 
 /** Throws unless the batch's arrays, ids, length and perturbations fit the model. */
 export function checkBatch(batch: Batch, config: ModelConfig, maxPositions: number, opts: ForwardOptions): void {
@@ -117,4 +119,70 @@ export function projectionBackward(saved: LoraSaved | undefined, dx: Tensor, dy:
   if (!saved) return;
   const m = saved.module;
   loraBackward(dx, o.loraGrads ? m.dA : null, o.loraGrads ? m.dB : null, o.du, dy, x, m.A, m.B, saved.u, saved.mask, o.scale);
+}
+
+// ---- the decoder's pieces a family fills in (decoder.ts) -----------------------------------
+
+/** Allocates a tensor the caller frees (from the arena: contents undefined; key: its role there). */
+export type Mk = (shape: number[], key?: string) => Tensor;
+
+/** The hyper-parameters the shared decoder reads. */
+export interface DecoderConfig extends ModelConfig {
+  nHeads: number;
+  headDim: number;
+  normEps: number;
+}
+
+/** A layer's attention projections (a family's layer weights extend this). */
+export interface AttentionWeights {
+  q: Tensor; k: Tensor; v: Tensor; o: Tensor;
+  qBias: Tensor | null; kBias: Tensor | null; vBias: Tensor | null; oBias: Tensor | null;
+}
+
+/** What a layer's attention block keeps (a family's layer tape extends this). */
+export interface AttentionTape {
+  x: Tensor;          // layer input (residual), [n, dim]
+  q: Tensor; k: Tensor; v: Tensor;   // in attention's layout ([B*tAtt, ...]), after the family's rotation
+  att: Tensor; lse: Tensor;          // attention's output (its layout) and log-sum-exps
+  attRows: Tensor;    // att as rows (the output projection's input); att itself where the layouts agree
+  o: Tensor | null;   // attention-block output (perturbed, if a perturbation was given); kept for rows 'all'
+  xMid: Tensor;       // x + o
+  lora: Map<LoraTarget, LoraSaved>;
+}
+
+/** A projection of this layer, forward: y = x W^T (+ bias) (+ LoRA on `target`). */
+export type Proj = (target: LoraTarget, y: Tensor, input: Tensor, weight: Tensor, bias: Tensor | null) => void;
+/** Its backward: dxOut (+)= dy W, plus LoRA's share (and its dA, dB). */
+export type ProjBack = (target: LoraTarget, dxOut: Tensor, dy: Tensor, input: Tensor, weight: Tensor, accumulate: boolean, needInput?: boolean) => void;
+
+/** Uploads one weight by name. */
+export type Upload = (name: string) => Tensor;
+
+/**
+ * Checks the weights against their shapes, then `build` uploads them: get(name) as stored,
+ * getMatrix(name) for a matrix multiplied by the activations (f16 storage where `half`). On an
+ * exception everything uploaded is freed.
+ */
+export function uploadWeights(backend: Backend, shapes: Map<string, number[]>, weights: HostWeights, where: string, half: boolean,
+  build: (get: Upload, getMatrix: Upload) => void): void {
+  checkWeights(shapes, weights, where);
+  const uploaded: Tensor[] = [];
+  const up = (t: Tensor) => { uploaded.push(t); return t; };
+  const get = (name: string): Tensor => up(Tensor.from(backend, shapes.get(name)!, weights.get(name)!.data));
+  const getMatrix = (name: string): Tensor => half ? up(Tensor.fromF16(backend, shapes.get(name)!, weights.get(name)!.data)) : get(name);
+  try {
+    build(get, getMatrix);
+  } catch (e) {
+    for (const t of uploaded) t.dispose();
+    throw e;
+  }
+}
+
+/** The storage opts asks for the frozen projection weights; throws where the backend has no f16 storage. */
+export function weightDtypeOf(backend: Backend, opts: ModelOptions): 'f32' | 'f16' {
+  const half = opts.weightDtype === 'f16';
+  if (half && !(backend.hasF16 && backend.allocF16 && backend.writeF16 && backend.matmulF16B)) {
+    throw new Error(`f16 weights need a backend with f16 storage (WebGPU with shader-f16); ${backend.name} (${backend.description}) has none`);
+  }
+  return half ? 'f16' : 'f32';
 }
