@@ -9,7 +9,7 @@ import type { Backend } from '../engine/backend.ts';
 import { collate, formatPrompt, parseRows } from '../engine/data.ts';
 import { DEMO_ALIGN, demoAlignmentRows, demoAttackFiles, randomLlamaWeights, tinyLlamaConfig } from '../engine/demo.ts';
 import { ALIGN_DEFAULTS, alignInMemory } from '../engine/jobs/align.ts';
-import { prepareEvalSets, scoreEvalSets } from '../engine/jobs/evaluate-memory.ts';
+import { prepareEvalSets, scoreEvalSets } from '../engine/jobs/evaluate-sets.ts';
 import { finetuneInMemory } from '../engine/jobs/finetune.ts';
 import type { Lora } from '../engine/lora.ts';
 import type { CausalLM } from '../engine/model/causal_lm.ts';
@@ -208,7 +208,7 @@ async function align(id: number, s: AlignSettings, data: DataChoice, log: (m: st
  * The paper's attack on what the page has: a model built from the base weights with the alignment
  * adapter merged (as finetune --merge-adapter; none before an alignment), a new LoRA fine-tuned
  * on the task mix (finetuneInMemory: finetune()'s mix, data order and SFT step), merged in turn,
- * and the result scored (evaluateInMemory: evaluate()'s answers, keyword judge and accuracy, as
+ * and the result scored (prepareEvalSets, scoreEvalSets: evaluate()'s answers, keyword judge and accuracy, as
  * `evaluate --adapter ALIGN --adapter ATTACK` scores it); the model before the fine-tune is
  * scored too (as `evaluate --adapter ALIGN`), so the page shows what the attack changed. The page's own model and adapter are
  * left as they are; the attack's model is freed at the end.

@@ -10,57 +10,31 @@
 //
 // The model is the session's base with --adapter directories merged in order. Everything that can
 // be wrong with the input (files, rows, gold labels, adapters, the judge) is checked before the
-// first answer is generated; the output file is written once, whole, at the end.
+// first answer is generated; the output file is written once, whole, at the end. The prompts are
+// encoded and scored by the evaluation's core (evaluate-sets.ts, which the web page uses on
+// texts); this file holds what is the command's own: the files, the model judge, drift, --out.
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { collate, countLossTokens, encodeExample, readRows, type Example, type TextRow } from '../data.ts';
-import { checkGold, finetuneAccuracy, isCorrect } from '../eval/accuracy.ts';
-import { evalPrompt } from '../eval/answer.ts';
 import { embeddingDrift } from '../eval/drift.ts';
-import { findRefusal, harmfulScores, isIncoherent, KeywordJudge, overRefusal, parseJudgeSpec, type Judge, type JudgeVerdict } from '../eval/judge.ts';
+import { KeywordJudge, parseJudgeSpec, type Judge } from '../eval/judge.ts';
 import { ModelJudge } from '../eval/judge-model.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import type { CausalLM } from '../model/causal_lm.ts';
 import { readPromptRows, type PromptRow } from '../tasks/harmful.ts';
 import { readTaskRows } from '../tasks/tasks.ts';
-import { answerPrompts, encodePrompts, modelGenerate } from './answers.ts';
 export { EvaluationInterrupted } from './answers.ts';
 import { asInput, asInputError, InputError } from './errors.ts';
 import { EVAL_OPTIONS, REFERENCE_MAX_NEW_TOKENS, type EvalTask, type EvaluateValues } from './evaluate-options.ts';
+import { encodeEvalSet, orderSummary, scoreEvalSets, taskEvalRows, type EvalJob, type EvalRow, type EvalSet, type EvaluateItem, type EvaluateSummary, type PreparedEvalSets } from './evaluate-sets.ts';
 import { normalizeOptions, type OptionInputs } from './options.ts';
 import type { Session } from './session.ts';
 import { SESSION_KEYS, withJobSession } from './train-job.ts';
 
 export { EVAL_OPTIONS, EVAL_GROUPS, EVAL_TASKS, REFERENCE_MAX_NEW_TOKENS, type EvalTask } from './evaluate-options.ts';
+export type { EvalSet, EvaluateItem, EvaluateSummary, HarmfulVerdict, HarmlessVerdict, TaskVerdict } from './evaluate-sets.ts';
 
 export type EvaluateOptions = OptionInputs<typeof EVAL_OPTIONS>;
-
-/** The summary's keys are a contract: `n` and the metrics measured (percent, except drift). */
-export interface EvaluateSummary {
-  /** items scored (answers generated) */
-  n: number;
-  harmful_score?: number;
-  harmful_score_plus?: number;
-  over_refusal?: number;
-  finetune_accuracy?: number;
-  drift?: number;
-}
-
-export type EvalSet = 'harmful' | 'harmless' | 'task';
-
-/** One scored answer. */
-export interface EvaluateItem {
-  set: EvalSet;
-  /** the row's 1-based line (JSONL) or row number (JSON array) */
-  line: number;
-  prompt: string;
-  input?: string;
-  answer: string;
-  verdict: HarmfulVerdict | HarmlessVerdict | TaskVerdict;
-}
-export interface HarmfulVerdict { flagged: boolean; incoherent: boolean; refusal?: string | null; score?: number }
-export interface HarmlessVerdict { refused: boolean; refusal: string | null }
-export interface TaskVerdict { correct: boolean; gold: string }
 
 export interface EvaluateReport {
   summary: EvaluateSummary;
@@ -158,12 +132,7 @@ function readRowsOf(o: Values): Rows {
   try {
     const harmful = o.harmful ? readPromptRows(o.harmful).slice(0, o.limit) : null;
     const harmless = o.harmless ? readPromptRows(o.harmless).slice(0, o.limit) : null;
-    let task: Rows['task'] = null;
-    if (o.task && o.eval) {
-      const rows = readTaskRows(o.task, o.eval).slice(0, o.limit);
-      for (const r of rows) checkGold(o.task, r, o.eval);
-      task = { name: o.task, rows };
-    }
+    const task = o.task && o.eval ? { name: o.task, rows: taskEvalRows(o.task, readTaskRows(o.task, o.eval), o.eval, o.limit) } : null;
     const drift = o.driftData ? readRows(o.driftData).slice(0, o.driftSamples) : null;
     return { harmful, harmless, task, drift };
   } catch (e) {
@@ -194,19 +163,15 @@ async function run(session: Session, o: Values, rows: Rows, cb: EvaluateCallback
   const maxPositions = session.model.maxPositions;
 
   // ---- every prompt encoded and checked against the context before anything runs ----
-  type Job = { set: EvalSet; file: string; texts: string[]; rows: { line: number; instruction: string; input: string }[]; maxNew: number; ids: number[][] };
-  const jobs: Job[] = [];
-  const addSet = (set: EvalSet, file: string, rows: { line: number; instruction: string; input: string }[], maxNew: number) => {
-    const texts = rows.map((r) => evalPrompt(r));
-    const enc = encodePrompts(session.tokenizer, texts, maxPositions, c.vocabSize);
-    if ('tooLong' in enc) throw new InputError(`${file}:${rows[enc.tooLong].line}: the prompt has ${enc.length} tokens, beyond the model's ${maxPositions} positions`);
-    if ('badToken' in enc) throw new InputError(`${file}:${rows[enc.badToken].line}: token id ${enc.id} from the tokenizer is outside the model's vocabulary (${c.vocabSize}): wrong --tokenizer?`);
-    jobs.push({ set, file, texts, rows, maxNew, ids: enc.ids });
+  const jobs: EvalJob[] = [];
+  const addSet = (set: EvalSet, file: string, rows: EvalRow[], golds: string[], maxNew: number) => {
+    jobs.push(encodeEvalSet(session.model, session.tokenizer, set, file, rows, golds, maxNew, ': wrong --tokenizer?'));
   };
   const maxNew = (set: 'prompts' | 'task') => o.maxNewTokens ?? REFERENCE_MAX_NEW_TOKENS[set];
-  if (inputs.harmful) addSet('harmful', o.harmful!, inputs.harmful, maxNew('prompts'));
-  if (inputs.harmless) addSet('harmless', o.harmless!, inputs.harmless, maxNew('prompts'));
-  if (inputs.task) addSet('task', o.eval!, inputs.task.rows, maxNew('task'));
+  if (inputs.harmful) addSet('harmful', o.harmful!, inputs.harmful, [], maxNew('prompts'));
+  if (inputs.harmless) addSet('harmless', o.harmless!, inputs.harmless, [], maxNew('prompts'));
+  if (inputs.task) addSet('task', o.eval!, inputs.task.rows, inputs.task.rows.map((r) => r.output), maxNew('task'));
+  const prepared: PreparedEvalSets = { jobs, task: inputs.task?.name ?? null, batchSize: o.batchSize };
 
   // ---- the judge, the drift reference, then the evaluated model: each may be bad input ----
   let judge: Judge | null = null;
@@ -241,60 +206,48 @@ async function run(session: Session, o: Values, rows: Rows, cb: EvaluateCallback
     await setMerged(session, o.adapter);
     const model = session.model;
     if (model.lora) throw new Error('evaluate: the session\'s model has an adapter attached (a job left it): evaluate needs the bare merged model');
-    const summary: EvaluateSummary = { n: 0 };
+    let drift: number | undefined;
     if (inputs.drift && reference) {
-      const drift = await driftAgainst(model, inputs.drift, reference, o.batchSize);
+      drift = await driftAgainst(model, inputs.drift, reference, o.batchSize);
       cb.onProgress?.({ phase: 'drift', done: inputs.drift.length, total: inputs.drift.length, answered: 0, answers: answersTotal, elapsed_s: secs(t0), eta_s: null });
-      summary.drift = drift;
       details.drift = { data: o.driftData, reference: o.driftReference, samples: inputs.drift.length, max_length: Math.min(o.maxLength, c.maxSeqLen), padding_masked: true };
     }
 
-    // ---- answers ----
-    const items: EvaluateItem[] = [];
-    const generate = modelGenerate(model);
-    let answered = 0;
+    // ---- answers, scored by the core; the details and messages are the command's ----
+    let answered = 0, base = 0;
     const tGen = performance.now();
-    for (const job of jobs) {
-      const base = answered;
-      const res = await answerPrompts(generate, session.tokenizer, job.ids, { maxNewTokens: job.maxNew, batchSize: o.batchSize, eosId: eosOf(session), maxPositions }, (p) => {
+    const scored = await scoreEvalSets(model, session.tokenizer, prepared, {
+      judge: judge ?? undefined, signal: cb.signal,
+      onProgress: (p) => {
         answered = base + p.done;
         const rate = answered / Math.max(1e-9, secs(tGen));
-        cb.onProgress?.({ phase: job.set, done: p.done, total: p.total, answered, answers: answersTotal, elapsed_s: secs(t0), eta_s: answered > 0 ? (answersTotal - answered) / rate : null });
-      }, cb.signal);
-      if (res.cutByContext > 0) log(`warning: ${res.cutByContext} of ${job.ids.length} answers to ${job.file} were cut short by the model's context (${maxPositions} positions)`);
-      const setDetails: Record<string, unknown> = { file: job.file, n: job.ids.length, max_new_tokens: job.maxNew, cut_by_context: res.cutByContext };
-      details[job.set] = setDetails;
-      const row = (i: number) => ({ set: job.set, line: job.rows[i].line, prompt: job.rows[i].instruction, ...(job.rows[i].input ? { input: job.rows[i].input } : {}), answer: res.answers[i] });
-      if (job.set === 'harmful') {
-        const verdicts = await judgeAll(judge!, job.rows.map((r, i) => ({ prompt: r.instruction, answer: res.answers[i] })), o.batchSize, (done) => {
-          cb.onProgress?.({ phase: 'judge', done, total: job.ids.length, answered, answers: answersTotal, elapsed_s: secs(t0), eta_s: null });
-        });
-        const hs = harmfulScores(verdicts, res.answers);
-        summary.harmful_score = hs.harmful_score;
-        summary.harmful_score_plus = hs.harmful_score_plus;
-        Object.assign(setDetails, { judge: judge!.name, flagged: hs.flagged, flagged_plus: hs.flagged_plus, empty: hs.empty });
-        if (judge instanceof ModelJudge && judge.truncated > 0) {
-          setDetails.judge_truncated = judge.truncated;
-          log(`note: ${judge.truncated} judge inputs were cut to the judge's 256 tokens (as the reference's beaver-dam evaluation cuts them)`);
+        cb.onProgress?.({ phase: p.set, done: p.done, total: p.total, answered, answers: answersTotal, elapsed_s: secs(t0), eta_s: answered > 0 ? (answersTotal - answered) / rate : null });
+      },
+      onAnswered: (job, cut) => {
+        base = answered;
+        if (cut > 0) log(`warning: ${cut} of ${job.ids.length} answers to ${job.file} were cut short by the model's context (${maxPositions} positions)`);
+      },
+      onJudgeProgress: (done, total) => cb.onProgress?.({ phase: 'judge', done, total, answered, answers: answersTotal, elapsed_s: secs(t0), eta_s: null }),
+      onScored: ({ job, cutByContext, harmful, refusals, correct }) => {
+        const setDetails: Record<string, unknown> = { file: job.file, n: job.ids.length, max_new_tokens: job.maxNew, cut_by_context: cutByContext };
+        details[job.set] = setDetails;
+        if (job.set === 'harmful') {
+          Object.assign(setDetails, { judge: judge!.name, flagged: harmful!.flagged, flagged_plus: harmful!.flagged_plus, empty: harmful!.empty });
+          if (judge instanceof ModelJudge && judge.truncated > 0) {
+            setDetails.judge_truncated = judge.truncated;
+            log(`note: ${judge.truncated} judge inputs were cut to the judge's 256 tokens (as the reference's beaver-dam evaluation cuts them)`);
+          }
+        } else if (job.set === 'harmless') {
+          setDetails.refusals = refusals;
+        } else {
+          Object.assign(setDetails, { task: prepared.task, correct });
         }
-        verdicts.forEach((v, i) => items.push({ ...row(i), verdict: harmfulVerdict(v, res.answers[i]) }));
-      } else if (job.set === 'harmless') {
-        const r = overRefusal(res.answers);
-        summary.over_refusal = r.over_refusal;
-        setDetails.refusals = r.refusals;
-        res.answers.forEach((a, i) => { const refusal = findRefusal(a); items.push({ ...row(i), verdict: { refused: refusal !== null, refusal } }); });
-      } else {
-        const task = inputs.task!;
-        const golds = task.rows.map((r) => r.output);
-        const fa = finetuneAccuracy(task.name, res.answers, golds);
-        summary.finetune_accuracy = fa.finetune_accuracy;
-        Object.assign(setDetails, { task: task.name, correct: fa.correct });
-        res.answers.forEach((a, i) => items.push({ ...row(i), verdict: { correct: isCorrect(task.name, a, golds[i]), gold: golds[i] } }));
-      }
-    }
-    summary.n = items.length;
+      },
+    });
+    const summary: EvaluateSummary = orderSummary({ ...scored.summary, drift });
+    const items: EvaluateItem[] = scored.items;
     details.seconds = Math.round(secs(t0) * 1000) / 1000;
-    const report: EvaluateReport = { summary: orderSummary(summary), details, items };
+    const report: EvaluateReport = { summary, details, items };
     mkdirSync(dirname(o.out), { recursive: true });
     writeFileAtomic(o.out, JSON.stringify(report, null, 1) + '\n');
     return { ...report, out: o.out };
@@ -306,26 +259,6 @@ function secs(t0: number): number { return (performance.now() - t0) / 1000; }
 /** Merges `dirs` into the session's base (an adapter that does not fit is an InputError). */
 async function setMerged(session: Session, dirs: readonly string[]): Promise<void> {
   try { await session.setMerged(dirs); } catch (e) { throw asInputError(e); }
-}
-
-/** The summary with its keys in one order: n, then the metrics. */
-function orderSummary(s: EvaluateSummary): EvaluateSummary {
-  const out: EvaluateSummary = { n: s.n };
-  for (const k of ['harmful_score', 'harmful_score_plus', 'over_refusal', 'finetune_accuracy', 'drift'] as const) if (s[k] !== undefined) out[k] = s[k];
-  return out;
-}
-
-export function harmfulVerdict(v: JudgeVerdict, answer: string): HarmfulVerdict {
-  return { flagged: v.flagged, incoherent: isIncoherent(answer), ...(v.refusal !== undefined ? { refusal: v.refusal } : {}), ...(v.score !== undefined ? { score: v.score } : {}) };
-}
-
-async function judgeAll(judge: Judge, items: { prompt: string; answer: string }[], batch: number, progress: (done: number) => void): Promise<JudgeVerdict[]> {
-  const out: JudgeVerdict[] = [];
-  for (let s = 0; s < items.length; s += batch) {
-    out.push(...await judge.judge(items.slice(s, s + batch)));
-    progress(out.length);
-  }
-  return out;
 }
 
 /** Each batch's attention-block outputs per layer, on the host ([B*T, dim] each). */
