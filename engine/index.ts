@@ -58,8 +58,8 @@ export { evalPrompt, responseFromDecoded, responseFromContinuation, pyStrip, RES
 export { KeywordJudge, GCG_REFUSAL_PHRASES, findRefusal, parseJudgeSpec, moderationText, isIncoherent, longestRepeat, harmfulScores, overRefusal, type Judge, type JudgeItem, type JudgeVerdict, type JudgeSpec, type HarmfulSummary } from './eval/judge.ts';
 export { extractGsm8kNumber, isCorrect, checkGold, finetuneAccuracy, type ScoredTask } from './eval/accuracy.ts';
 export { embeddingDrift, type HiddenBatch } from './eval/drift.ts';
-export { aggregateCells, meanSd, type GroupSummary, type Stat } from './eval/aggregate.ts';
-export { validateResults, METRIC_KEYS, type ExperimentResults, type CellResult, type AlignmentRun, type LossPoint, type MetricKey, type Metrics } from './eval/results.ts';
+export { aggregateBefore, aggregateCells, meanSd, type BeforeSummary, type GroupSummary, type Stat } from './eval/aggregate.ts';
+export { validateResults, METRIC_KEYS, type ExperimentResults, type CellResult, type AlignmentRun, type BeforeAttackResult, type LossPoint, type MetricKey, type Metrics } from './eval/results.ts';
 export { renderReport, type ReportOptions } from './eval/report/html.ts';
 export { reportCharts, chartToSvg, type ChartSpec } from './eval/report/charts.ts';
 

@@ -20,14 +20,17 @@ function helpText(): string {
 
 The harmful fine-tuning experiment (the Vaccine paper's grid), on one model upload:
   1. align the model each way in --methods (none, sft, vaccine; random-vaccine on request),
+     and evaluate each aligned model before any attack (HS, HS+, FA, over-refusal; none: the
+     bare model),
   2. attack each aligned model at each harmful fraction in --ps (the attack: the alignment
      adapter merged, a new LoRA fine-tuned on --n task rows of which floor(p*n) are harmful),
   3. evaluate every result: HS and HS+ on --harmful-prompts (--judge), over-refusal on
      --harmless-prompts, FA on --eval, drift against the aligned model on alignment rows,
 for each seed in --seeds. Writes --out/results.json (the cells' metrics and loss curves, the
-alignments' loss curves, the settings, machine, wall times and git commit) and --out/report.html
-(the table of mean ± sd over seeds per method and p, and charts), both after every cell; each
-alignment and cell keeps its outputs in its own folder as its record. A re-run with the same
+metrics before the attack, the alignments' loss curves, the settings, machine, wall times and git
+commit) and --out/report.html (the tables of mean ± sd over seeds per method and p, and before
+the attack per method, and charts), both after every unit; each alignment, evaluation before the
+attack and cell keeps its outputs in its own folder as its record. A re-run with the same
 settings skips what is finished, so a killed grid resumes where it stopped.
 
 Without --model: stories260K from the shared data folder when present, else the built-in demo
@@ -52,7 +55,7 @@ function metricsText(m: UnitDone['metrics']): string {
 }
 
 /**
- * Progress of the grid: a line per alignment and cell (its metrics, the elapsed time and the
+ * Progress of the grid: a line per unit (an alignment; an evaluation before the attack or a cell, with its metrics, the elapsed time and the
  * grid's ETA) above the shared display, which shows the unit running (its step or its answers)
  * as a bar on a terminal, or as a line at least every --log-every-s in a log; JSON lines with --json.
  */
@@ -70,7 +73,7 @@ function gridProgress(mode: Mode): ExperimentCallbacks & { display: ProgressDisp
       if (mode === 'json') { say(JSON.stringify({ event: 'start', ...i }) + '\n'); return; }
       const src = { given: '', shared: ' (stories260K from the shared data folder)', demo: ' (the built-in demo model and generated data)' }[i.source];
       display.line(`experiment: ${i.model}${src} on ${i.backend || 'no backend (nothing to run)'}`);
-      display.line(`grid: ${i.alignments} alignments and ${i.cells} cells in ${i.out}; ${i.finished} finished before (skipped), ${i.toRun} to run`);
+      display.line(`grid: ${i.alignments} alignments, ${i.before} evaluations before the attack and ${i.cells} cells in ${i.out}; ${i.finished} units finished before (skipped), ${i.toRun} to run`);
     },
     onUnitStart(u) {
       if (mode === 'json') say(JSON.stringify({ event: 'unit_start', index: u.index + 1, total: u.total, unit: u.name }) + '\n');
@@ -93,7 +96,7 @@ function gridProgress(mode: Mode): ExperimentCallbacks & { display: ProgressDisp
       if (u.skipped && ++skippedShown > 3 && u.index + 1 < u.total) return;
       const eta = u.eta_s === null ? 'ETA once an alignment and a cell are timed' : `ETA ${fmtTime(u.eta_s)}`;
       const took = u.seconds === null ? '' : ` in ${u.seconds.toFixed(0)} s`;
-      const what = u.unit.kind === 'cell' ? `: ${metricsText(u.metrics)}` : '';
+      const what = u.unit.kind !== 'align' ? `: ${metricsText(u.metrics)}` : '';
       display.line(`[${u.index + 1}/${u.total}] ${u.skipped ? 'finished before' : 'done'}: ${u.name}${took}${what} | elapsed ${fmtTime(u.elapsed_s)}, ${eta}`);
     },
     onLog(msg) {

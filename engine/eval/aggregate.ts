@@ -1,5 +1,6 @@
-// The grid's table: each metric's mean and sample standard deviation over seeds, per (method, p).
-import { METRIC_KEYS, type CellResult, type MetricKey } from './results.ts';
+// The grid's tables: each metric's mean and sample standard deviation over seeds, per (method, p)
+// for the attacked models and per method for the models before the attack.
+import { METRIC_KEYS, type BeforeAttackResult, type CellResult, type Metrics, type MetricKey } from './results.ts';
 
 /** Mean and sample standard deviation (n - 1 in the denominator); sd is null for a single value. */
 export interface Stat { mean: number; sd: number | null; n: number }
@@ -45,13 +46,30 @@ export function aggregateCells(cells: readonly Pick<CellResult, 'method' | 'p' |
     const ps = [...new Set(cells.filter((c) => c.method === method).map((c) => c.p))].sort((a, b) => a - b);
     for (const p of ps) {
       const g = groups.get(JSON.stringify([method, p]))!;
-      const stats: GroupSummary['stats'] = {};
-      for (const k of METRIC_KEYS) {
-        const vals = g.map((c) => c.metrics[k]).filter((v): v is number => typeof v === 'number');
-        if (vals.length > 0) stats[k] = meanSd(vals);
-      }
-      out.push({ method, p, seeds: g.map((c) => c.seed).sort((a, b) => a - b), stats });
+      out.push({ method, p, seeds: g.map((c) => c.seed).sort((a, b) => a - b), stats: metricStats(g) });
     }
   }
   return out;
+}
+
+/** Each metric measured in at least one of `rows`, over the rows that measured it. */
+function metricStats(rows: readonly { metrics: Metrics }[]): GroupSummary['stats'] {
+  const stats: GroupSummary['stats'] = {};
+  for (const k of METRIC_KEYS) {
+    const vals = rows.map((c) => c.metrics[k]).filter((v): v is number => typeof v === 'number');
+    if (vals.length > 0) stats[k] = meanSd(vals);
+  }
+  return stats;
+}
+
+/** One row of the before-the-attack table: a method over its seeds. */
+export type BeforeSummary = Omit<GroupSummary, 'p'>;
+
+/** Groups the models evaluated before the attack by method, in the order methods first appear. */
+export function aggregateBefore(rows: readonly BeforeAttackResult[]): BeforeSummary[] {
+  const methods = [...new Set(rows.map((r) => r.method))];
+  return methods.map((method) => {
+    const g = rows.filter((r) => r.method === method);
+    return { method, seeds: g.map((r) => r.seed).sort((a, b) => a - b), stats: metricStats(g) };
+  });
 }

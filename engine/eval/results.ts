@@ -6,6 +6,10 @@
 //   "alignments": [                       the alignment runs, one per (method, seed); method "none" has none
 //     { "method": "vaccine", "seed": 1, "loss": [{ "step": 1, "loss": 2.31 }, ...] }
 //   ],
+//   "before_attack": [                    optional: each aligned model (method none: the bare model)
+//     { "method": "vaccine", "seed": 1,     evaluated before any attack, one per (method, seed)
+//       "metrics": { "harmful_score": 0, "harmful_score_plus": 0, "finetune_accuracy": 0, "over_refusal": 100 } }
+//   ],                                    (the cells' metric keys; no drift: it is 0 by definition there)
 //   "cells": [                            one per (method, p, seed): an attacked model and its evaluation
 //     { "method": "vaccine", "p": 0.1, "seed": 1,
 //       "metrics": { "harmful_score": 12.5, "harmful_score_plus": 14, "finetune_accuracy": 91.2,
@@ -34,17 +38,22 @@ export interface CellResult {
 
 export interface AlignmentRun { method: string; seed: number; loss: LossPoint[] }
 
+/** An aligned model (method none: the bare model) evaluated before any attack. */
+export interface BeforeAttackResult { method: string; seed: number; metrics: Metrics }
+
 export interface ExperimentResults {
   version: 1;
   meta?: Record<string, string | number | boolean | null>;
   alignments?: AlignmentRun[];
+  before_attack?: BeforeAttackResult[];
   cells: CellResult[];
 }
 
 /**
  * Checks the shape of a parsed results.json and returns it typed; a DataError names the first
  * offending place (e.g. "cells[3].metrics.harmful_score"). Unknown metric keys are an error (a
- * typo would otherwise vanish from the report); a (method, p, seed) given twice is an error.
+ * typo would otherwise vanish from the report); a (method, p, seed) given twice is an error, and
+ * so is a (method, seed) given twice in before_attack.
  */
 export function validateResults(x: unknown, file = 'results.json'): ExperimentResults {
   const fail = (where: string, what: string): never => { throw new DataError(`${file}: ${where}: ${what}`); };
@@ -67,6 +76,16 @@ export function validateResults(x: unknown, file = 'results.json'): ExperimentRe
       return { step: num(o.step, `${where}[${i}].step`), loss: num(o.loss, `${where}[${i}].loss`) };
     });
   };
+  const metricsOf = (v: unknown, where: string): Metrics => {
+    const m = obj(v ?? {}, where);
+    const metrics: Metrics = {};
+    for (const [k, val] of Object.entries(m)) {
+      if (!(METRIC_KEYS as readonly string[]).includes(k)) fail(`${where}.${k}`, `unknown metric (known: ${METRIC_KEYS.join(', ')})`);
+      if (val === null || val === undefined) continue; // not measured
+      metrics[k as MetricKey] = num(val, `${where}.${k}`);
+    }
+    return metrics;
+  };
   const root = obj(x, '(top level)');
   if (root.version !== 1) fail('version', `expected 1, got ${JSON.stringify(root.version)}`);
   if (!Array.isArray(root.cells)) fail('cells', 'expected an array');
@@ -81,14 +100,7 @@ export function validateResults(x: unknown, file = 'results.json'): ExperimentRe
     const key = JSON.stringify([method, p, seed]);
     if (seen.has(key)) fail(w, `method ${method}, p ${p}, seed ${seed} appears twice`);
     seen.add(key);
-    const m = obj(o.metrics ?? {}, `${w}.metrics`);
-    const metrics: Metrics = {};
-    for (const [k, v] of Object.entries(m)) {
-      if (!(METRIC_KEYS as readonly string[]).includes(k)) fail(`${w}.metrics.${k}`, `unknown metric (known: ${METRIC_KEYS.join(', ')})`);
-      if (v === null || v === undefined) continue; // not measured
-      metrics[k as MetricKey] = num(v, `${w}.metrics.${k}`);
-    }
-    const cell: CellResult = { method, p, seed, metrics };
+    const cell: CellResult = { method, p, seed, metrics: metricsOf(o.metrics, `${w}.metrics`) };
     if (o.loss !== undefined) cell.loss = losses(o.loss, `${w}.loss`);
     return cell;
   });
@@ -100,6 +112,20 @@ export function validateResults(x: unknown, file = 'results.json'): ExperimentRe
       return { method: str(o.method, `alignments[${i}].method`), seed: num(o.seed, `alignments[${i}].seed`), loss: losses(o.loss, `alignments[${i}].loss`) };
     });
   }
+  let before: BeforeAttackResult[] | undefined;
+  if (root.before_attack !== undefined) {
+    if (!Array.isArray(root.before_attack)) fail('before_attack', 'expected an array');
+    const seenBefore = new Set<string>();
+    before = (root.before_attack as unknown[]).map((b, i) => {
+      const w = `before_attack[${i}]`;
+      const o = obj(b, w);
+      const method = str(o.method, `${w}.method`), seed = num(o.seed, `${w}.seed`);
+      const key = JSON.stringify([method, seed]);
+      if (seenBefore.has(key)) fail(w, `method ${method}, seed ${seed} appears twice`);
+      seenBefore.add(key);
+      return { method, seed, metrics: metricsOf(o.metrics, `${w}.metrics`) };
+    });
+  }
   let meta: ExperimentResults['meta'];
   if (root.meta !== undefined) {
     meta = {};
@@ -108,5 +134,5 @@ export function validateResults(x: unknown, file = 'results.json'): ExperimentRe
       meta[k] = v as string | number | boolean | null;
     }
   }
-  return { version: 1, ...(meta ? { meta } : {}), ...(alignments ? { alignments } : {}), cells };
+  return { version: 1, ...(meta ? { meta } : {}), ...(alignments ? { alignments } : {}), ...(before ? { before_attack: before } : {}), cells };
 }

@@ -24,7 +24,7 @@ import {
   type ExperimentOptions, type ExperimentValues,
 } from './experiment-options.ts';
 import { normalizeFinetuneOptions } from './finetune.ts';
-import type { CellUnit, Unit, UnitFingerprint } from './grid.ts';
+import type { AlignUnit, EvalUnit, Unit, UnitFingerprint } from './grid.ts';
 import { normalizeOptions, stripUndefined } from './options.ts';
 import { modelSha256, weightsSha256, type HostModel } from './session.ts';
 
@@ -187,16 +187,16 @@ export function attackJobOptions(o: ExperimentValues, files: GridFiles) {
   };
 }
 
-/** The first evaluation of a cell (HS, HS+, FA, drift against `driftReference`). */
-export function evalJobOptions(o: ExperimentValues, files: GridFiles, driftReference: string[]) {
+/** The first evaluation of a model (HS, HS+, FA, and drift against `driftReference` unless null). */
+export function evalJobOptions(o: ExperimentValues, files: GridFiles, driftReference: string[] | null) {
   return {
     harmful: files.harmfulPrompts, judge: o.judge, task: o.task, eval: files.eval, limit: o.evalLimit,
-    driftReference, driftData: files.alignData, driftSamples: o.driftSamples,
+    driftReference: driftReference ?? undefined, driftData: driftReference ? files.alignData : undefined, driftSamples: o.driftSamples,
     maxLength: o.maxLength ?? undefined, maxNewTokens: o.maxNewTokens, batchSize: o.evalBatchSize,
   };
 }
 
-/** The second evaluation of a cell (over-refusal on harmless prompts). */
+/** The second evaluation of a model (over-refusal on harmless prompts). */
 export function harmlessJobOptions(o: ExperimentValues, files: GridFiles) {
   return { harmless: files.harmlessPrompts, limit: o.harmlessLimit, maxNewTokens: o.maxNewTokens, batchSize: o.evalBatchSize };
 }
@@ -215,21 +215,34 @@ function alignFingerprint(inp: GridInputs, method: string, seed: number): UnitFi
   };
 }
 
-/** What decides a cell's metrics: its alignment's settings, the attack's and the evaluation's. */
-function cellFingerprint(inp: GridInputs, u: CellUnit): UnitFingerprint {
+/** What decides the model a cell or before unit evaluates, up to its attack: its alignment's settings. */
+function modelFingerprint(inp: GridInputs, align: AlignUnit | null): UnitFingerprint {
+  return align ? alignFingerprint(inp, align.method, align.seed) : { model_sha256: inp.modelSha256, align_method: 'none' };
+}
+
+/** What decides an evaluation's metrics (drift's settings only where it is measured). */
+function evalFingerprint(inp: GridInputs, drift: boolean): UnitFingerprint {
   const o = inp.o;
-  const align = u.align ? alignFingerprint(inp, u.align.method, u.align.seed) : { model_sha256: inp.modelSha256, align_method: 'none' };
   return {
-    ...align, seed: u.seed, p: u.p,
+    harmful_prompts_sha256: inp.sha.harmfulPrompts, harmless_prompts_sha256: inp.sha.harmlessPrompts, eval_sha256: inp.sha.eval,
+    ...(drift ? { drift_data_sha256: inp.sha.alignData } : {}), task: o.task, eval_limit: o.evalLimit, harmless_limit: o.harmlessLimit, judge: o.judge,
+    max_new_tokens: o.maxNewTokens, max_length: o.maxLength, ...(drift ? { drift_samples: o.driftSamples } : {}),
+  };
+}
+
+/** What decides a cell's metrics: its alignment's settings, the attack's and the evaluation's; a before unit's: its alignment's and the evaluation's. */
+function evalUnitFingerprint(inp: GridInputs, u: EvalUnit): UnitFingerprint {
+  const o = inp.o;
+  if (u.kind === 'before') return { ...modelFingerprint(inp, u.align), seed: u.seed, ...evalFingerprint(inp, false) };
+  return {
+    ...modelFingerprint(inp, u.align), seed: u.seed, p: u.p,
     task: o.task, benign_sha256: inp.sha.benign, harmful_sha256: inp.sha.harmful, n: o.n,
     attack_epochs: o.attackEpochs, attack_max_steps: o.attackMaxSteps, attack_lr: o.attackLr, attack_lora_alpha: o.attackLoraAlpha,
     batch_size: o.batchSize, max_length: o.maxLength, lora_r: o.loraR, lora_dropout: o.loraDropout,
-    harmful_prompts_sha256: inp.sha.harmfulPrompts, harmless_prompts_sha256: inp.sha.harmlessPrompts, eval_sha256: inp.sha.eval,
-    drift_data_sha256: inp.sha.alignData, eval_limit: o.evalLimit, harmless_limit: o.harmlessLimit, judge: o.judge,
-    max_new_tokens: o.maxNewTokens, drift_samples: o.driftSamples,
+    ...evalFingerprint(inp, true),
   };
 }
 
 export function unitFingerprint(inp: GridInputs, u: Unit): UnitFingerprint {
-  return u.kind === 'align' ? alignFingerprint(inp, u.method, u.seed) : cellFingerprint(inp, u);
+  return u.kind === 'align' ? alignFingerprint(inp, u.method, u.seed) : evalUnitFingerprint(inp, u);
 }

@@ -1,5 +1,6 @@
 // The harmful fine-tuning experiment, end to end: the paper's grid. For each seed and alignment
-// method (none, SFT, Vaccine, optionally random Vaccine) it aligns the model once, then attacks
+// method (none, SFT, Vaccine, optionally random Vaccine) it aligns the model once, evaluates the
+// aligned model before any attack (HS, HS+, FA, over-refusal; method none: the bare model), then attacks
 // the aligned model at each harmful fraction p (finetune: the alignment adapter merged, a new LoRA
 // trained on the task mixed with harmful rows) and evaluates the result (HS and HS+ on harmful
 // prompts, over-refusal on harmless ones, FA on the task's evaluation rows, drift against the
@@ -15,7 +16,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { renderReport } from '../eval/report/html.ts';
-import { validateResults, type AlignmentRun, type CellResult, type ExperimentResults, type LossPoint, type Metrics } from '../eval/results.ts';
+import { validateResults, type AlignmentRun, type BeforeAttackResult, type CellResult, type ExperimentResults, type LossPoint, type Metrics } from '../eval/results.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { alignOn } from './align.ts';
 import { findCheckpoint } from './checkpoint.ts';
@@ -27,7 +28,7 @@ import {
 import { packageRoot, type ExperimentOptions } from './experiment-options.ts';
 import { finetuneOn } from './finetune.ts';
 import {
-  GridClock, planGrid, readRecord, unitName, unitStatus, writeRecord, type AlignUnit, type CellUnit, type Unit, type UnitFingerprint, type UnitRecord, type UnitStatus,
+  GridClock, planGrid, readRecord, unitName, unitStatus, writeRecord, type AlignUnit, type BeforeUnit, type CellUnit, type Unit, type UnitFingerprint, type UnitRecord, type UnitStatus,
 } from './grid.ts';
 import { METRICS_FILE } from './outdir.ts';
 import { Session } from './session.ts';
@@ -36,7 +37,7 @@ import type { StepMetrics, TrainCallbacks } from './trainer.ts';
 export { normalizeExperimentOptions } from './experiment-inputs.ts';
 export { EXPERIMENT_OPTIONS, EXPERIMENT_GROUPS, EXPERIMENT_PRESETS, GRID_METHODS, type ExperimentOptions, type GridMethod } from './experiment-options.ts';
 
-/** A unit of the grid (an alignment or a cell) and its place in it. */
+/** A unit of the grid (an alignment, an aligned model's evaluation before the attack, or a cell) and its place in it. */
 export interface UnitProgress { unit: Unit; name: string; index: number; total: number }
 
 export interface UnitDone extends UnitProgress {
@@ -54,7 +55,8 @@ export interface UnitDone extends UnitProgress {
 
 export interface ExperimentStartInfo {
   model: string; source: GridInputs['source']; backend: string; out: string;
-  alignments: number; cells: number;
+  /** alignments, evaluations before the attack (one per method and seed), cells */
+  alignments: number; before: number; cells: number;
   /** units a previous run finished (skipped) and units to run */
   finished: number; toRun: number;
   files: GridInputs['files'];
@@ -107,9 +109,9 @@ export async function experiment(input: Partial<ExperimentOptions> = {}, cb: Exp
     throw new InputError(`--out ${o.out}: ${first.why}${conflicts.length > 1 ? ` (and ${conflicts.length - 1} more)` : ''}:`
       + ' --overwrite redoes them, or choose another --out');
   }
-  // an alignment redone invalidates its cells' outputs: they are redone too
+  // an alignment redone invalidates the outputs of the units that use it: they are redone too
   for (const u of units) {
-    if (u.kind === 'cell' && u.align && status.get(u.align)!.state !== 'done' && status.get(u)!.state === 'done') {
+    if (u.kind !== 'align' && u.align && status.get(u.align)!.state !== 'done' && status.get(u)!.state === 'done') {
       status.set(u, { state: 'conflict', why: 'its alignment is redone' });
     }
   }
@@ -148,7 +150,7 @@ export async function experiment(input: Partial<ExperimentOptions> = {}, cb: Exp
     } else backend = lastBackend(units) ?? '';
     cb.onStart?.({
       model: inp.modelName, source: inp.source, backend, out: o.out, alignments: units.filter((u) => u.kind === 'align').length,
-      cells: units.filter((u) => u.kind === 'cell').length, finished, toRun: toRun.length, files: inp.files,
+      before: units.filter((u) => u.kind === 'before').length, cells: units.filter((u) => u.kind === 'cell').length, finished, toRun: toRun.length, files: inp.files,
     });
     let done = 0;
     for (const [index, u] of units.entries()) {
@@ -163,9 +165,9 @@ export async function experiment(input: Partial<ExperimentOptions> = {}, cb: Exp
       // --overwrite: a unit recorded with other settings (or whose alignment is redone) starts afresh
       if (st.state === 'conflict') rmSync(u.dir, { recursive: true, force: true });
       const prev = st.state === 'partial' ? st.record : null;
-      const rec = u.kind === 'align'
-        ? await runAlignment(session!, inp, u, fps.get(u)!, prev, where, cb)
-        : await runCell(session!, inp, u, fps.get(u)!, prev, where, cb);
+      const rec = u.kind === 'align' ? await runAlignment(session!, inp, u, fps.get(u)!, prev, where, cb)
+        : u.kind === 'before' ? await runBefore(session!, inp, u, fps.get(u)!, prev, where, cb)
+          : await runCell(session!, inp, u, fps.get(u)!, prev, where, cb);
       if (!rec) { interrupted = true; break; }
       status.set(u, { state: 'done', record: rec });
       ran++;
@@ -270,19 +272,11 @@ async function runCell(session: Session, inp: GridInputs, u: CellUnit, fp: UnitF
     writeRecord(u, rec);
   }
 
-  // ---- the evaluation: HS, HS+, FA and drift; then over-refusal ----
+  // ---- the evaluation: HS, HS+, FA and drift against the aligned model; then over-refusal ----
   const te = performance.now();
-  const adapters = [...(u.align ? [u.align.dir] : []), attackDir];
-  const evalCb = { signal: cb.signal, onProgress: (p: EvaluateProgress) => cb.onEvalProgress?.(where, p), onLog: (m: string) => cb.onLog?.(`${where.name}: ${m}`) };
   try {
-    const main = await evaluateOn(session, { ...evalJobOptions(o, inp.files, u.align ? [u.align.dir] : []), adapter: adapters, out: join(u.dir, 'eval.json') }, evalCb);
-    const harmless = await evaluateOn(session, { ...harmlessJobOptions(o, inp.files), adapter: adapters, out: join(u.dir, 'harmless.json') }, evalCb);
+    const metrics = await evaluateModel(session, inp, [...(u.align ? [u.align.dir] : []), attackDir], u.align ? [u.align.dir] : [], u.dir, where, cb);
     seconds.eval += secs(te);
-    const s = main.summary;
-    const metrics: Metrics = {
-      harmful_score: s.harmful_score, harmful_score_plus: s.harmful_score_plus, finetune_accuracy: s.finetune_accuracy,
-      drift: s.drift, over_refusal: harmless.summary.over_refusal,
-    };
     const done: UnitRecord = { ...rec, stage: 'done', metrics, seconds: { ...seconds, total: seconds.attack + seconds.eval } };
     writeRecord(u, done);
     return done;
@@ -293,6 +287,48 @@ async function runCell(session: Session, inp: GridInputs, u: CellUnit, fp: UnitF
     }
     throw e;
   }
+}
+
+/** The aligned model (method none: the bare model) evaluated before any attack: HS, HS+, FA, over-refusal (no drift: it would be 0). */
+async function runBefore(session: Session, inp: GridInputs, u: BeforeUnit, fp: UnitFingerprint, prev: UnitRecord | null,
+  where: UnitProgress, cb: ExperimentCallbacks): Promise<UnitRecord | null> {
+  const seconds = { eval: prev?.seconds?.eval ?? 0 };
+  const rec: UnitRecord = { kind: 'before', method: u.method, seed: u.seed, fingerprint: fp, stage: 'started', seconds, backend: session.backend.description };
+  mkdirSync(u.dir, { recursive: true });
+  writeRecord(u, rec);
+  const te = performance.now();
+  try {
+    const metrics = await evaluateModel(session, inp, u.align ? [u.align.dir] : [], null, u.dir, where, cb);
+    seconds.eval += secs(te);
+    const done: UnitRecord = { ...rec, stage: 'done', metrics, seconds: { ...seconds, total: seconds.eval } };
+    writeRecord(u, done);
+    return done;
+  } catch (e) {
+    if (e instanceof EvaluationInterrupted) {
+      seconds.eval += secs(te);
+      writeRecord(u, { ...rec, seconds });
+    }
+    throw e;
+  }
+}
+
+/**
+ * One model's evaluation, as the cells and the before units make it: HS, HS+, FA (and drift
+ * against `driftReference` unless null) into `dir`/eval.json, then over-refusal into
+ * `dir`/harmless.json.
+ */
+async function evaluateModel(session: Session, inp: GridInputs, adapters: string[], driftReference: string[] | null, dir: string,
+  where: UnitProgress, cb: ExperimentCallbacks): Promise<Metrics> {
+  const o = inp.o;
+  const evalCb = { signal: cb.signal, onProgress: (p: EvaluateProgress) => cb.onEvalProgress?.(where, p), onLog: (m: string) => cb.onLog?.(`${where.name}: ${m}`) };
+  const main = await evaluateOn(session, { ...evalJobOptions(o, inp.files, driftReference), adapter: adapters, out: join(dir, 'eval.json') }, evalCb);
+  const harmless = await evaluateOn(session, { ...harmlessJobOptions(o, inp.files), adapter: adapters, out: join(dir, 'harmless.json') }, evalCb);
+  const s = main.summary;
+  const metrics: Metrics = {
+    harmful_score: s.harmful_score, harmful_score_plus: s.harmful_score_plus, finetune_accuracy: s.finetune_accuracy,
+    drift: s.drift, over_refusal: harmless.summary.over_refusal,
+  };
+  return metrics;
 }
 
 // ---- results.json ------------------------------------------------------------------------------
@@ -321,6 +357,7 @@ function gitCommit(): { commit: string | null; dirty: boolean | null } {
 function assembleResults(inp: GridInputs, units: Unit[], run: { started: string; wall: number; loadStart: number; backend: string; complete: boolean }): ExperimentResults {
   const o = inp.o;
   const alignments: AlignmentRun[] = [];
+  const before: BeforeAttackResult[] = [];
   const cells: CellResult[] = [];
   let compute = 0;
   for (const u of units) {
@@ -328,6 +365,7 @@ function assembleResults(inp: GridInputs, units: Unit[], run: { started: string;
     if (!r || r.stage !== 'done') continue;
     compute += r.seconds?.total ?? 0;
     if (u.kind === 'align') alignments.push({ method: u.method, seed: u.seed, loss: readLoss(u.dir) });
+    else if (u.kind === 'before') before.push({ method: u.method, seed: u.seed, metrics: r.metrics ?? {} });
     else cells.push({ method: u.method, p: u.p, seed: u.seed, metrics: r.metrics ?? {}, loss: readLoss(join(u.dir, 'attack')) });
   }
   const git = gitCommit();
@@ -348,7 +386,7 @@ function assembleResults(inp: GridInputs, units: Unit[], run: { started: string;
     started: run.started, finished: new Date().toISOString(), wall_seconds: round(run.wall, 1), compute_seconds: round(compute, 1),
     load_avg_start: round(run.loadStart, 2), load_avg_end: round(os.loadavg()[0], 2),
   };
-  return validateResults({ version: 1, meta, alignments, cells });
+  return validateResults({ version: 1, meta, alignments, before_attack: before, cells });
 }
 
 function round(x: number, d: number): number {

@@ -5,6 +5,8 @@
 //
 // Layout of --out:
 //   align/<method>-seed<s>/        the alignment adapter, metrics.jsonl, record.json
+//   before/<method>-seed<s>/       the aligned model evaluated before any attack: eval.json (HS,
+//                                  HS+, FA), harmless.json (over-refusal), record.json
 //   cells/<method>-p<p>-seed<s>/   attack/ (the fine-tune's adapter, metrics.jsonl, mix.json),
 //                                  eval.json (HS, HS+, FA, drift), harmless.json (over-refusal),
 //                                  cell.json (the record)
@@ -34,18 +36,30 @@ export interface CellUnit {
   /** the alignment the cell attacks (null for method none) */
   align: AlignUnit | null;
 }
-export type Unit = AlignUnit | CellUnit;
+/** The aligned model (for method none: the bare model) evaluated before any attack. */
+export interface BeforeUnit {
+  kind: 'before'; method: GridMethod; seed: number;
+  /** e.g. before/vaccine-seed1 */
+  id: string; dir: string;
+  align: AlignUnit | null;
+}
+export type Unit = AlignUnit | BeforeUnit | CellUnit;
+/** The units that evaluate a model: they have metrics. */
+export type EvalUnit = BeforeUnit | CellUnit;
 
-export const RECORD_FILE = { align: 'record.json', cell: 'cell.json' } as const;
+export const RECORD_FILE = { align: 'record.json', before: 'record.json', cell: 'cell.json' } as const;
 
-/** A unit's name in progress lines: "vaccine seed 1" or "vaccine p=0.1 seed 1". */
+/** A unit's name in progress lines: "align vaccine seed 1", "vaccine before attack seed 1" or "vaccine p=0.1 seed 1". */
 export function unitName(u: Unit): string {
-  return u.kind === 'align' ? `align ${u.method} seed ${u.seed}` : `${u.method} p=${u.p} seed ${u.seed}`;
+  if (u.kind === 'align') return `align ${u.method} seed ${u.seed}`;
+  return u.kind === 'before' ? `${u.method} before attack seed ${u.seed}` : `${u.method} p=${u.p} seed ${u.seed}`;
 }
 
 /**
- * The grid's units in the order they run: per seed, per method, its alignment and then its cells
- * (p ascending), so that every cell attacking one alignment adapter runs right after it.
+ * The grid's units in the order they run: per seed, per method, its alignment, the aligned model's
+ * evaluation before any attack, and then its cells (p ascending), so that every unit using one
+ * alignment adapter runs right after it. Method none has no alignment; its "before" unit evaluates
+ * the bare model (the same for every seed: decoding is greedy).
  */
 export function planGrid(out: string, methods: readonly GridMethod[], ps: readonly number[], seeds: readonly number[]): Unit[] {
   const units: Unit[] = [];
@@ -57,6 +71,8 @@ export function planGrid(out: string, methods: readonly GridMethod[], ps: readon
         align = { kind: 'align', method, seed, id, dir: join(out, id) };
         units.push(align);
       }
+      const before = `before/${method}-seed${seed}`;
+      units.push({ kind: 'before', method, seed, id: before, dir: join(out, before), align });
       for (const p of ps) {
         const id = `cells/${method}-p${p}-seed${seed}`;
         units.push({ kind: 'cell', method, p, seed, id, dir: join(out, id), align });
@@ -70,14 +86,14 @@ export function planGrid(out: string, methods: readonly GridMethod[], ps: readon
 export type UnitFingerprint = Record<string, string | number | boolean | null>;
 
 export interface UnitRecord {
-  kind: 'align' | 'cell';
+  kind: Unit['kind'];
   method: string; seed: number; p?: number;
   fingerprint: UnitFingerprint;
   /** started: the unit's jobs may have written part of their outputs; attacked: the cell's fine-tune is done; done: all of it */
   stage: 'started' | 'attacked' | 'done';
   /** wall seconds of the unit's parts (summed over the runs that worked on it) */
   seconds?: { align?: number; attack?: number; eval?: number; total?: number };
-  /** a cell's metrics (done cells) */
+  /** a cell's or a before unit's metrics (when done) */
   metrics?: Metrics;
   backend?: string;
 }
@@ -137,15 +153,18 @@ export function unitStatus(u: Unit, fp: UnitFingerprint): UnitStatus {
 
 /**
  * The grid's ETA from measured times: an alignment of a method takes what that method's
- * alignments took (else the mean of all alignments), a cell the mean of the cells. Null until
- * there is something to go by for every kind of unit left.
+ * alignments took (else the mean of all alignments), a cell the mean of the cells, a before
+ * unit the mean of the before units (else, having no attack, the mean of the cells: an upper
+ * bound). Null until there is something to go by for every kind of unit left.
  */
 export class GridClock {
   private readonly align = new Map<string, number[]>();
   private readonly cells: number[] = [];
+  private readonly before: number[] = [];
 
   add(u: Unit, seconds: number): void {
     if (u.kind === 'cell') this.cells.push(seconds);
+    else if (u.kind === 'before') this.before.push(seconds);
     else this.align.set(u.method, [...(this.align.get(u.method) ?? []), seconds]);
   }
 
@@ -158,6 +177,10 @@ export class GridClock {
       if (u.kind === 'cell') {
         if (this.cells.length === 0) return null;
         s += mean(this.cells);
+      } else if (u.kind === 'before') {
+        if (this.before.length) s += mean(this.before);
+        else if (this.cells.length) s += mean(this.cells);
+        else return null;
       } else {
         const own = this.align.get(u.method);
         if (own?.length) s += mean(own);

@@ -1,7 +1,7 @@
 // The grid's aggregation (mean and sample sd over seeds per method and p) and results.json's checks.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { aggregateCells, meanSd } from '../../engine/eval/aggregate.ts';
+import { aggregateBefore, aggregateCells, meanSd } from '../../engine/eval/aggregate.ts';
 import { validateResults } from '../../engine/eval/results.ts';
 import { DataError } from '../../engine/data.ts';
 
@@ -48,6 +48,31 @@ test('validateResults: accepts the documented shape, names the first bad place',
   bad({ version: 1, cells: [{ method: 'sft', p: 0.1, seed: 1, metrics: { harmful_score: '3' } }] }, /cells\[0\]\.metrics\.harmful_score: expected a finite number/);
   bad({ version: 1, cells: [{ method: 'a', p: 0, seed: 1, metrics: {} }, { method: 'a', p: 0, seed: 1, metrics: {} }] }, /cells\[1\]: method a, p 0, seed 1 appears twice/);
   bad({ version: 1, cells: [], alignments: [{ method: 'sft', seed: 1, loss: [{ step: 1 }] }] }, /alignments\[0\]\.loss\[0\]\.loss: expected a finite number/);
+});
+
+test('before_attack: optional (a results.json without it stays valid), validated like the cells, grouped per method over seeds', () => {
+  assert.is(validateResults({ version: 1, cells: [] }).before_attack, undefined);
+  const ok = validateResults({
+    version: 1, cells: [],
+    before_attack: [
+      { method: 'sft', seed: 1, metrics: { harmful_score: 0, over_refusal: 100, drift: null } },
+      { method: 'none', seed: 1, metrics: { harmful_score: 80, finetune_accuracy: 10 } },
+      { method: 'sft', seed: 2, metrics: { harmful_score: 6, over_refusal: 90 } },
+    ],
+  });
+  assert.equal(ok.before_attack![0], { method: 'sft', seed: 1, metrics: { harmful_score: 0, over_refusal: 100 } });
+  const g = aggregateBefore(ok.before_attack!);
+  assert.equal(g.map((x) => `${x.method}:${x.seeds.join(',')}`), ['sft:1,2', 'none:1']);
+  close(g[0].stats.harmful_score!.mean, 3, 'sft HS mean');
+  close(g[0].stats.harmful_score!.sd!, Math.sqrt(18), 'sft HS sd'); // (9 + 9) / 1
+  close(g[0].stats.over_refusal!.mean, 95, 'sft over-refusal mean');
+  assert.is(g[0].stats.finetune_accuracy, undefined);
+  assert.equal(g[1].stats.finetune_accuracy, { mean: 10, sd: null, n: 1 });
+  const bad = (x: unknown, re: RegExp) => assert.throws(() => validateResults(x, 'r.json'), (e: Error) => e instanceof DataError && re.test(e.message));
+  bad({ version: 1, cells: [], before_attack: {} }, /^r\.json: before_attack: expected an array/);
+  bad({ version: 1, cells: [], before_attack: [{ method: 'sft', seed: 1, metrics: { hs: 1 } }] }, /before_attack\[0\]\.metrics\.hs: unknown metric/);
+  bad({ version: 1, cells: [], before_attack: [{ method: '', seed: 1, metrics: {} }] }, /before_attack\[0\]\.method: expected a non-empty string/);
+  bad({ version: 1, cells: [], before_attack: [{ method: 'a', seed: 1 }, { method: 'a', seed: 1 }] }, /before_attack\[1\]: method a, seed 1 appears twice/);
 });
 
 test.run();

@@ -61,6 +61,31 @@ test('one seed: no ± and no error bars; no drift or loss: those charts are left
   assert.not.match(html, /aria-label="error bar"/);
 });
 
+test('before the attack: its own table (per method, mean ± sd over seeds, no p column) where results.json has it; none otherwise', async () => {
+  const results = syntheticResults({ seeds: [1, 2] });
+  assert.not.match(await renderReport(results), /before-table/);
+  results.before_attack = [
+    { method: 'none', seed: 1, metrics: { harmful_score: 80, harmful_score_plus: 82, finetune_accuracy: 0, over_refusal: 20 } },
+    { method: 'none', seed: 2, metrics: { harmful_score: 80, harmful_score_plus: 82, finetune_accuracy: 0, over_refusal: 20 } },
+    { method: 'sft', seed: 1, metrics: { harmful_score: 0, harmful_score_plus: 1, finetune_accuracy: 2, over_refusal: 100 } },
+    { method: 'sft', seed: 2, metrics: { harmful_score: 10, harmful_score_plus: 11, finetune_accuracy: 4, over_refusal: 90 } },
+  ];
+  const warnings: string[] = [];
+  const html = await renderReport(results, { warnings });
+  assert.equal(warnings, []);
+  const table = html.match(/<table id="before-table">[\s\S]*?<\/table>/)![0];
+  assert.match(table, /<tr><th>alignment<\/th><th>seeds<\/th><th>HS \(%\)<\/th><th>HS\+ \(%\)<\/th><th>FA \(%\)<\/th><th>over-refusal \(%\)<\/th><\/tr>/);
+  const tds = [...table.matchAll(/<td data-method="([^"]*)" data-metric="([^"]*)" data-mean="([^"]*)" data-sd="([^"]*)" data-n="([^"]*)">([^<]*)<\/td>/g)]
+    .map((m) => ({ method: m[1], metric: m[2], mean: Number(m[3]), sd: m[4], n: Number(m[5]), text: m[6] }));
+  assert.is(tds.length, 2 * 4);
+  const sft = (metric: string) => tds.find((t) => t.method === 'sft' && t.metric === metric)!;
+  assert.is(sft('harmful_score').text, '5.00 ± 7.07');
+  assert.is(sft('over_refusal').mean, 95);
+  assert.is(tds.find((t) => t.method === 'none' && t.metric === 'finetune_accuracy')!.text, '0.00 ± 0.00');
+  // the attacked models' table is unchanged by it
+  assert.is(tableCells(html).length, 3 * 4 * 5);
+});
+
 test('formatting: percents to 2 decimals, drift to 4 significant digits; names are escaped', async () => {
   assert.is(formatStat('harmful_score', { mean: 12.345, sd: 1.2, n: 2 }), '12.35 ± 1.20');
   assert.is(formatStat('drift', { mean: 1234.56, sd: 0.012345, n: 2 }), '1235 ± 0.01235');

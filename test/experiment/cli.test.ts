@@ -101,21 +101,23 @@ test('killed (SIGKILL) in the middle, the same command resumes: finished units s
   const args = [...TINY, '--out', 'grid'];
   const a = await run(args, { cwd: once });
   assert.is(a.code, 0, a.stderr);
-  assert.match(a.stdout, /\[8\/8\] done: vaccine p=0\.5 seed 1 in \d+ s: HS [\d.]+ HS\+ [\d.]+ FA [\d.]+ drift [\d.e+-]+ over-refusal [\d.]+ \| elapsed [\d:]+, ETA 0:00/);
-  assert.match(a.stdout, /done: 6 of 6 cells in grid\/results\.json and grid\/report\.html \(8 units run now, 0 finished before/);
+  assert.match(a.stdout, /grid: 2 alignments, 3 evaluations before the attack and 6 cells in grid; 0 units finished before \(skipped\), 11 to run/);
+  assert.match(a.stdout, /\[1\/11\] done: none before attack seed 1 in \d+ s: HS [\d.]+ HS\+ [\d.]+ FA [\d.]+ drift - over-refusal [\d.]+ \| elapsed/);
+  assert.match(a.stdout, /\[11\/11\] done: vaccine p=0\.5 seed 1 in \d+ s: HS [\d.]+ HS\+ [\d.]+ FA [\d.]+ drift [\d.e+-]+ over-refusal [\d.]+ \| elapsed [\d:]+, ETA 0:00/);
+  assert.match(a.stdout, /done: 6 of 6 cells in grid\/results\.json and grid\/report\.html \(11 units run now, 0 finished before/);
   // the command runs in the process the launcher is (runtime/launch.js imports the bundle): SIGKILL ends the grid
-  const b = await run(args, { cwd: killed, onStdout: (text, kill) => { if (text.includes('[4/8] done')) kill(); } });
+  const b = await run(args, { cwd: killed, onStdout: (text, kill) => { if (text.includes('[5/11] done')) kill(); } });
   assert.is(b.signal, 'SIGKILL');
-  assert.not.match(b.stdout, /\[8\/8\]/);
+  assert.not.match(b.stdout, /\[11\/11\]/);
   const c = await run(args, { cwd: killed });
   assert.is(c.code, 0, c.stderr);
-  assert.match(c.stdout, /grid: 2 alignments and 6 cells in grid; [4-7] finished before \(skipped\), [1-4] to run/);
-  assert.match(c.stdout, /\[1\/8\] finished before: none p=0 seed 1/);
+  assert.match(c.stdout, /grid: 2 alignments, 3 evaluations before the attack and 6 cells in grid; ([5-9]|10) units finished before \(skipped\), [1-6] to run/);
+  assert.match(c.stdout, /\[1\/11\] finished before: none before attack seed 1/);
   assert.equal(stable(join(killed, 'grid/results.json')), stable(join(once, 'grid/results.json')));
   // and a third run has nothing left to do
   const d = await run(args, { cwd: killed });
   assert.is(d.code, 0, d.stderr);
-  assert.match(d.stdout, /8 finished before \(skipped\), 0 to run/);
+  assert.match(d.stdout, /11 units finished before \(skipped\), 0 to run/);
   assert.equal(stable(join(killed, 'grid/results.json')), stable(join(once, 'grid/results.json')));
 });
 

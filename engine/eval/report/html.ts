@@ -1,10 +1,12 @@
 // report.html: one self-contained file (inline CSS and SVG, no script, no external resource) with
-// the HS / FA table per method and p (mean ± sample sd over seeds) and the charts of charts.ts.
+// the HS / FA table per method and p (mean ± sample sd over seeds), the table of the models before
+// the attack (per method) where results.json has them, and the charts of charts.ts.
 //
 // The table cells carry their numbers in full precision as data attributes
-// (data-method, data-p, data-metric, data-mean, data-sd, data-n), so a check can compare the
-// rendered page with results.json without parsing formatted text.
-import { aggregateCells, type GroupSummary, type Stat } from '../aggregate.ts';
+// (data-method, data-p (the attacked models' table only), data-metric, data-mean, data-sd,
+// data-n), so a check can compare the rendered page with results.json without parsing
+// formatted text.
+import { aggregateBefore, aggregateCells, type BeforeSummary, type GroupSummary, type Stat } from '../aggregate.ts';
 import { METRIC_KEYS, type ExperimentResults, type MetricKey } from '../results.ts';
 import { chartToSvg, reportCharts } from './charts.ts';
 
@@ -32,18 +34,20 @@ export function formatStat(metric: MetricKey, s: Stat): string {
   return s.sd === null ? formatValue(metric, s.mean) : `${formatValue(metric, s.mean)} ± ${formatValue(metric, s.sd)}`;
 }
 
-function table(groups: GroupSummary[]): string {
+/** A table of mean ± sd per row: the attacked models' (a p column) or the models' before the attack (none). */
+function table(id: string, groups: GroupSummary[] | BeforeSummary[], withP: boolean): string {
   const metrics = METRIC_KEYS.filter((k) => groups.some((g) => g.stats[k]));
-  const head = `<tr><th>alignment</th><th>p</th><th>seeds</th>${metrics.map((k) => `<th>${esc(METRIC_HEADINGS[k])}</th>`).join('')}</tr>`;
+  const head = `<tr><th>alignment</th>${withP ? '<th>p</th>' : ''}<th>seeds</th>${metrics.map((k) => `<th>${esc(METRIC_HEADINGS[k])}</th>`).join('')}</tr>`;
   const rows = groups.map((g) => {
+    const at = `data-method="${esc(g.method)}"${'p' in g ? ` data-p="${g.p}"` : ''}`;
     const cells = metrics.map((k) => {
       const s = g.stats[k];
-      if (!s) return `<td class="na" data-method="${esc(g.method)}" data-p="${g.p}" data-metric="${k}">–</td>`;
-      return `<td data-method="${esc(g.method)}" data-p="${g.p}" data-metric="${k}" data-mean="${s.mean}" data-sd="${s.sd ?? ''}" data-n="${s.n}">${esc(formatStat(k, s))}</td>`;
+      if (!s) return `<td class="na" ${at} data-metric="${k}">–</td>`;
+      return `<td ${at} data-metric="${k}" data-mean="${s.mean}" data-sd="${s.sd ?? ''}" data-n="${s.n}">${esc(formatStat(k, s))}</td>`;
     }).join('');
-    return `<tr><td class="method">${esc(g.method)}</td><td>${g.p}</td><td>${g.seeds.length}</td>${cells}</tr>`;
+    return `<tr><td class="method">${esc(g.method)}</td>${'p' in g ? `<td>${g.p}</td>` : ''}<td>${g.seeds.length}</td>${cells}</tr>`;
   }).join('\n');
-  return `<table id="results-table">\n<thead>${head}</thead>\n<tbody>\n${rows}\n</tbody>\n</table>`;
+  return `<table id="${id}">\n<thead>${head}</thead>\n<tbody>\n${rows}\n</tbody>\n</table>`;
 }
 
 const CSS = `
@@ -76,6 +80,7 @@ export interface ReportOptions {
 export async function renderReport(results: ExperimentResults, opts: ReportOptions = {}): Promise<string> {
   const title = opts.title ?? 'Harmful fine-tuning experiment';
   const groups = aggregateCells(results.cells);
+  const before = aggregateBefore(results.before_attack ?? []);
   const charts = reportCharts(results, groups);
   const svgs = await Promise.all(charts.map((c) => chartToSvg(c.spec, opts.warnings)));
   const meta = Object.entries(results.meta ?? {}).map(([k, v]) => `<span><b>${esc(k)}</b>: ${esc(String(v))}</span>`).join(' ');
@@ -97,8 +102,11 @@ export async function renderReport(results: ExperimentResults, opts: ReportOptio
 <p class="meta">${meta}${meta ? ' ' : ''}<span><b>cells</b>: ${results.cells.length}</span> <span><b>seeds</b>: ${esc(seeds.join(', '))}</span></p>
 <h2>Harmful score and fine-tune accuracy</h2>
 <p class="note">Mean ± sample standard deviation over seeds (no ± where one seed). HS: percent of harmful prompts answered without refusal (keyword judge) or flagged (model judge); HS+: flagged or incoherent (a word repeated 4 or more times in a row); FA: fine-tune accuracy; over-refusal: percent of harmless prompts refused.</p>
-${table(groups)}
-<h2>Charts</h2>
+${table('results-table', groups, true)}
+${before.length ? `<h2>Before the attack</h2>
+<p class="note">Each aligned model (none: the bare model) evaluated on the same prompts and rows before any fine-tune. Mean ± sample standard deviation over seeds.</p>
+${table('before-table', before, false)}
+` : ''}<h2>Charts</h2>
 ${missing.length ? `<p class="note">Not shown: ${esc(missing.join('; '))}.</p>\n` : ''}${figures}
 </body>
 </html>
