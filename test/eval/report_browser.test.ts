@@ -57,6 +57,24 @@ if (!chromiumAvailable() && process.env.CI !== 'true') {
     assert.is(check.problems.length, 6, JSON.stringify(check.problems));
   });
 
+  test('the table before the attack is checked too: its numbers pass, a changed one is found', async () => {
+    const withBefore = { ...results, before_attack: ['none', 'sft', 'vaccine'].flatMap((method, i) => [1, 2, 3].map((seed) => ({
+      method, seed, metrics: { harmful_score: 80 - 30 * i + seed, harmful_score_plus: 81 - 30 * i + seed, finetune_accuracy: 10 + seed, over_refusal: 20 * i + seed / 3 },
+    }))) };
+    const good = await renderReport(withBefore);
+    const page = join(dir, 'before.html');
+    writeFileSync(page, good);
+    const check = await checkReport(page, withBefore);
+    assert.equal(check.problems, []);
+    assert.is(check.checked.tableCells, 60 + 3 * 4);
+    const bad = good.replace(/(<td data-method="sft" data-metric="over_refusal" data-mean="[^"]*" data-sd="[^"]*" data-n="3">)([0-9.]+)/, (_, pre: string, v: string) => `${pre}${(Number(v) + 0.5).toFixed(2)}`);
+    assert.is.not(bad, good);
+    writeFileSync(page, bad);
+    const found = await checkReport(page, withBefore);
+    assert.equal(found.problems.length, 1, JSON.stringify(found.problems));
+    assert.match(found.problems[0], /^table: sft p=before over_refusal shows [0-9.]+, the mean is 20\.66/);
+  });
+
   test.after(() => rmSync(dir, { recursive: true, force: true }));
 }
 

@@ -6,7 +6,8 @@
 //   point's screen position is mapped back through the drawn axis ticks (tick line position and
 //   tick label number, least squares), and must land within half a pixel of the value;
 // - every loss curve has one vertex per recorded step, each within half a pixel of (step, loss);
-// - every table cell shows the mean ± sample sd of its cells, to the digits shown.
+// - every table cell shows the mean ± sample sd of its cells (in the table before the attack: of
+//   before_attack's rows of its method), to the digits shown.
 // Expected values are computed here from results.json's cells, independently of the engine's
 // aggregation code.
 //
@@ -37,7 +38,8 @@ interface FigureSeen {
 interface PageSeen {
   figures: FigureSeen[];
   svgCount: number;
-  table: { method: string; p: number; metric: string; mean: string | null; text: string }[];
+  /** p: 'before' in the table before the attack */
+  table: { method: string; p: number | 'before'; metric: string; mean: string | null; text: string }[];
 }
 
 export interface ReportCheck {
@@ -110,8 +112,9 @@ async function readPage(): Promise<PageSeen> {
     });
     figures.push({ id: fig.id, rect: { x: r.x + window.scrollX, y: r.y + window.scrollY, width: r.width, height: r.height }, visible, ink, axes, points, lines });
   }
-  const table = Array.from(document.querySelectorAll('#results-table td[data-metric]')).map((td) => ({
-    method: td.getAttribute('data-method')!, p: Number(td.getAttribute('data-p')), metric: td.getAttribute('data-metric')!,
+  const table = Array.from(document.querySelectorAll('#results-table td[data-metric], #before-table td[data-metric]')).map((td) => ({
+    method: td.getAttribute('data-method')!, metric: td.getAttribute('data-metric')!,
+    p: td.closest('table')!.id === 'before-table' ? 'before' as const : Number(td.getAttribute('data-p')),
     mean: td.getAttribute('data-mean'), text: td.textContent ?? '',
   }));
   return { figures, svgCount: document.querySelectorAll('svg').length, table };
@@ -234,11 +237,19 @@ export function compareWithResults(seen: PageSeen, results: ExperimentResults): 
       }
     }
   }
-  // the table: every (metric, method, p) group, its mean ± sd to the digits shown
-  const wantCells = [...groups.keys()].length;
-  if (seen.table.filter((t) => t.mean !== null).length !== wantCells) problems.push(`the table shows ${seen.table.filter((t) => t.mean !== null).length} values, results.json has ${wantCells} (metric, method, p) groups`);
+  // the tables: every (metric, method, p) group and every (metric, method) before the attack, its mean ± sd to the digits shown
+  const tableGroups = new Map(groups);
+  for (const b of results.before_attack ?? []) {
+    for (const [k, v] of Object.entries(b.metrics)) {
+      if (typeof v !== 'number') continue;
+      const key = JSON.stringify([k, b.method, 'before']);
+      (tableGroups.get(key) ?? tableGroups.set(key, []).get(key)!).push(v);
+    }
+  }
+  const wantCells = [...tableGroups.keys()].length;
+  if (seen.table.filter((t) => t.mean !== null).length !== wantCells) problems.push(`the tables show ${seen.table.filter((t) => t.mean !== null).length} values, results.json has ${wantCells} (metric, method, p or before the attack) groups`);
   for (const td of seen.table) {
-    const vals = groups.get(JSON.stringify([td.metric, td.method, td.p]));
+    const vals = tableGroups.get(JSON.stringify([td.metric, td.method, td.p]));
     if (!vals) { if (td.mean !== null) problems.push(`table: ${td.method} p=${td.p} ${td.metric} shows a value that results.json does not have`); continue; }
     const m = mean(vals), sd = sampleSd(vals);
     const shown = td.text.split('±').map((s) => s.trim());
