@@ -162,8 +162,9 @@ export async function experiment(input: Partial<ExperimentOptions> = {}, cb: Exp
         continue;
       }
       cb.onUnitStart?.(where);
-      // --overwrite: a unit recorded with other settings (or whose alignment is redone) starts afresh
-      if (st.state === 'conflict') rmSync(u.dir, { recursive: true, force: true });
+      // --overwrite: a unit recorded with other settings (or whose alignment is redone) starts afresh;
+      // a new unit's folder may hold a temporary of its record left by a killed run
+      if (st.state === 'conflict' || st.state === 'new') rmSync(u.dir, { recursive: true, force: true });
       const prev = st.state === 'partial' ? st.record : null;
       const rec = u.kind === 'align' ? await runAlignment(session!, inp, u, fps.get(u)!, prev, where, cb)
         : u.kind === 'before' ? await runBefore(session!, inp, u, fps.get(u)!, prev, where, cb)

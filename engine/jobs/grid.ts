@@ -139,11 +139,16 @@ export type UnitStatus =
   /** recorded with other settings, or a folder that holds files but no record */
   | { state: 'conflict'; why: string };
 
-/** What a previous run left of a unit. */
+/**
+ * What a previous run left of a unit. A folder that holds nothing but temporaries of its record
+ * (a run killed between creating the folder and renaming the record's first write into place) is
+ * new: the runner clears it.
+ */
 export function unitStatus(u: Unit, fp: UnitFingerprint): UnitStatus {
   const rec = readRecord(u);
   if (!rec) {
-    if (!existsSync(u.dir) || readdirSync(u.dir).length === 0) return { state: 'new' };
+    const tmp = `.${RECORD_FILE[u.kind]}.tmp-`;
+    if (!existsSync(u.dir) || readdirSync(u.dir).every((f) => f.startsWith(tmp))) return { state: 'new' };
     return { state: 'conflict', why: `${u.dir} holds files but no readable ${RECORD_FILE[u.kind]}` };
   }
   const diff = fingerprintDiff(rec.fingerprint, fp);

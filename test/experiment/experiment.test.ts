@@ -5,7 +5,7 @@
 // the middle of an attack (the signal) resumes from the trainer's checkpoint to the same numbers
 // bit for bit, finished cells are skipped, other settings are refused naming the setting (and
 // nothing is written), and a grid extended by a p value reuses what it has.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -178,6 +178,28 @@ test('stopped in the middle of an evaluation before the attack, the grid redoes 
   const resumed = validateResults(JSON.parse(readFileSync(second.resultsPath, 'utf8')));
   assert.equal(resumed.before_attack, fullResults.before_attack);
   assert.equal(resumed.cells, fullResults.cells);
+});
+
+test('a unit folder holding only a temporary of its record (killed between mkdir and the rename) is run, not refused', async () => {
+  const out = join(work, 'tmp-left');
+  const dir = join(out, 'cells/sft-p0-seed1');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, '.cell.json.tmp-123-456'), '{"kind":');
+  const res = await experiment(grid(out));
+  assert.not.ok(res.interrupted);
+  assert.equal(res.results.cells, fullResults.cells);
+  assert.not.ok(existsSync(join(dir, '.cell.json.tmp-123-456')), 'the temporary is cleared');
+  // anything else there is still refused
+  const other = join(work, 'other-left');
+  mkdirSync(join(other, 'cells/sft-p0-seed1'), { recursive: true });
+  writeFileSync(join(other, 'cells/sft-p0-seed1/notes.txt'), 'mine');
+  try {
+    await experiment(grid(other));
+    assert.unreachable('ran over a folder holding other files');
+  } catch (e) {
+    assert.instance(e, InputError);
+    assert.match((e as Error).message, /sft-p0-seed1 holds files but no readable cell\.json/);
+  }
 });
 
 test('other settings in --out are refused naming the setting, with nothing written; --overwrite redoes only those units; a new p reuses the rest', async () => {
