@@ -10,7 +10,7 @@ import { formatHelp, opt, stripUndefined } from '../engine/jobs/options.ts';
 import { ALPHA_NOTE } from '../engine/jobs/presets.ts';
 import { TRAIN_GROUPS } from '../engine/jobs/train-options.ts';
 import { ByteTokenizer } from '../engine/tokenizer/bytes.ts';
-import { outputOptions, progress, runCli, say, type Mode } from './cli.ts';
+import { outputOptions, progress, reportSaved, runCli, say, type Mode } from './cli.ts';
 
 const D = ALIGN_DEFAULTS;
 const DEMO = { ...DEMO_ALIGN, backend: 'wasm' as const };
@@ -52,13 +52,7 @@ async function main(argv: string[]): Promise<number> {
     const cb: AlignCallbacks = { ...progress(mode), signal };
     if (demo) return runDemo(opts, cb, mode);
     const t0 = performance.now();
-    const res = await align(opts, cb);
-    if (res.interrupted && !res.interrupted.finished) return 0; // runCli turns it into 130 / 143
-    const s = (performance.now() - t0) / 1000;
-    const skipped = res.skippedNonFinite > 0 ? `; ${res.skippedNonFinite} steps skipped for non-finite values` : '';
-    if (mode === 'json') say(JSON.stringify({ event: 'done', out: res.out, steps: res.steps, seconds: s, skipped_nonfinite: res.skippedNonFinite }) + '\n');
-    else if (mode !== 'quiet') say(`adapter saved to ${res.out} (${res.steps} steps, ${s.toFixed(1)} s${skipped})\n`);
-    return 0;
+    return reportSaved(await align(opts, cb), t0, mode);
   });
 }
 

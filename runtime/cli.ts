@@ -14,7 +14,7 @@ import { basename, isAbsolute, relative } from 'node:path';
 import { showDawnWarnings } from '../bindings/webgpu/dawn_noise.ts';
 import { InputError } from '../engine/jobs/errors.ts';
 import { flagsToOptions, normalizeOptions, opt, readFlags, UsageError, type OptionInputs, type OptionTable } from '../engine/jobs/options.ts';
-import type { TrainCallbacks } from '../engine/jobs/trainer.ts';
+import type { TrainCallbacks, TrainResult } from '../engine/jobs/trainer.ts';
 import { say, watchStdout, type Mode } from './output.ts';
 import { closeDisplays, setLogEvery, trainProgress } from './progress.ts';
 
@@ -53,6 +53,19 @@ export function outputOptions(group: string) {
 /** Progress of a training job on stdout: a bar on a terminal, lines in a log, JSON lines, or nothing (runtime/progress.ts). */
 export function progress(mode: Mode): TrainCallbacks {
   return trainProgress(mode, () => resumeCommand());
+}
+
+/**
+ * The end of a training command (align, finetune): the saved adapter as a line or a JSON event,
+ * and the exit code. A run stopped by a signal returns 0 here; runCli turns it into 130 / 143.
+ */
+export function reportSaved(res: TrainResult, t0: number, mode: Mode): number {
+  if (res.interrupted && !res.interrupted.finished) return 0;
+  const s = (performance.now() - t0) / 1000;
+  const skipped = res.skippedNonFinite > 0 ? `; ${res.skippedNonFinite} steps skipped for non-finite values` : '';
+  if (mode === 'json') say(JSON.stringify({ event: 'done', out: res.out, steps: res.steps, seconds: s, skipped_nonfinite: res.skippedNonFinite }) + '\n');
+  else if (mode !== 'quiet') say(`adapter saved to ${res.out} (${res.steps} steps, ${s.toFixed(1)} s${skipped})\n`);
+  return 0;
 }
 
 const SIGNAL_CODES: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };

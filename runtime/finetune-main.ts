@@ -5,7 +5,7 @@
 import { finetune, FINETUNE_GROUPS, FINETUNE_OPTIONS, type FinetuneCallbacks } from '../engine/jobs/finetune.ts';
 import { formatHelp } from '../engine/jobs/options.ts';
 import { ALPHA_NOTE } from '../engine/jobs/presets.ts';
-import { outputOptions, progress, runCli, say } from './cli.ts';
+import { outputOptions, progress, reportSaved, runCli, say } from './cli.ts';
 
 const CLI_OPTIONS = {
   ...FINETUNE_OPTIONS,
@@ -52,13 +52,7 @@ async function main(argv: string[]): Promise<number> {
       },
     };
     const t0 = performance.now();
-    const res = await finetune(opts, cb);
-    if (res.interrupted && !res.interrupted.finished) return 0; // runCli turns it into 130 / 143
-    const s = (performance.now() - t0) / 1000;
-    const skipped = res.skippedNonFinite > 0 ? `; ${res.skippedNonFinite} steps skipped for non-finite values` : '';
-    if (mode === 'json') say(JSON.stringify({ event: 'done', out: res.out, steps: res.steps, seconds: s, skipped_nonfinite: res.skippedNonFinite }) + '\n');
-    else if (mode !== 'quiet') say(`adapter saved to ${res.out} (${res.steps} steps, ${s.toFixed(1)} s${skipped})\n`);
-    return 0;
+    return reportSaved(await finetune(opts, cb), t0, mode);
   });
 }
 
