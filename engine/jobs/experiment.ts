@@ -274,20 +274,8 @@ async function runCell(session: Session, inp: GridInputs, u: CellUnit, fp: UnitF
   }
 
   // ---- the evaluation: HS, HS+, FA and drift against the aligned model; then over-refusal ----
-  const te = performance.now();
-  try {
-    const metrics = await evaluateModel(session, inp, [...(u.align ? [u.align.dir] : []), attackDir], u.align ? [u.align.dir] : [], u.dir, where, cb);
-    seconds.eval += secs(te);
-    const done: UnitRecord = { ...rec, stage: 'done', metrics, seconds: { ...seconds, total: seconds.attack + seconds.eval } };
-    writeRecord(u, done);
-    return done;
-  } catch (e) {
-    if (e instanceof EvaluationInterrupted) {
-      seconds.eval += secs(te);
-      writeRecord(u, { ...rec, seconds });
-    }
-    throw e;
-  }
+  return recordEvaluation(u, rec, seconds, seconds.attack,
+    () => evaluateModel(session, inp, [...(u.align ? [u.align.dir] : []), attackDir], u.align ? [u.align.dir] : [], u.dir, where, cb));
 }
 
 /** The aligned model (method none: the bare model) evaluated before any attack: HS, HS+, FA, over-refusal (no drift: it would be 0). */
@@ -297,11 +285,21 @@ async function runBefore(session: Session, inp: GridInputs, u: BeforeUnit, fp: U
   const rec: UnitRecord = { kind: 'before', method: u.method, seed: u.seed, fingerprint: fp, stage: 'started', seconds, backend: session.backend.description };
   mkdirSync(u.dir, { recursive: true });
   writeRecord(u, rec);
+  return recordEvaluation(u, rec, seconds, 0, () => evaluateModel(session, inp, u.align ? [u.align.dir] : [], null, u.dir, where, cb));
+}
+
+/**
+ * A unit's evaluation and its record: done with the metrics and the seconds (total: `before`, the
+ * unit's earlier parts, plus the evaluation's), or, when the evaluation is interrupted, the time it
+ * took so far (the error goes on).
+ */
+async function recordEvaluation<S extends { eval: number }>(u: Unit, rec: UnitRecord, seconds: S, before: number,
+  evaluate: () => Promise<Metrics>): Promise<UnitRecord> {
   const te = performance.now();
   try {
-    const metrics = await evaluateModel(session, inp, u.align ? [u.align.dir] : [], null, u.dir, where, cb);
+    const metrics = await evaluate();
     seconds.eval += secs(te);
-    const done: UnitRecord = { ...rec, stage: 'done', metrics, seconds: { ...seconds, total: seconds.eval } };
+    const done: UnitRecord = { ...rec, stage: 'done', metrics, seconds: { ...seconds, total: before + seconds.eval } };
     writeRecord(u, done);
     return done;
   } catch (e) {
