@@ -7,7 +7,7 @@
 // sanity check that catches a library whose WGPULimits layout differs from the header's; the
 // optional features are requested in the stable header's numbering, confirmed by using each one,
 // and requested again in the earlier numbering (header.ts) when they do not work.
-import type { AdapterDescription, PortLimits } from '../webgpu/port.ts';
+import { PendingScopes, type AdapterDescription, type PortLimits } from '../webgpu/port.ts';
 import { Arena } from './arena.ts';
 import { Poller } from './events.ts';
 import { HandleTable, releaseFunction, type HandleKind } from './handles.ts';
@@ -48,7 +48,7 @@ export abstract class NativeDevice {
   private destroyed = false;
   private closing = false;
   /** error-scope results: resolve to an Error or null, never reject */
-  private pending: Promise<Error | null>[] = [];
+  private readonly pending = new PendingScopes();
   /** what the current scoped() call gathers: compilation messages, errors found on this side */
   protected scope: { notes: Promise<string>[]; errors: string[] } | null = null;
 
@@ -255,7 +255,7 @@ export abstract class NativeDevice {
         ([status, type, message]): ScopeResult => ({ status, type, message: lib.text(message) }));
       const v = pop(`the validation error scope of ${label}`) as unknown as Promise<ScopeResult>;
       const m = pop(`the out-of-memory error scope of ${label}`) as unknown as Promise<ScopeResult>;
-      this.pending.push(Promise.all([v, m, Promise.all(notes)]).then(([ve, me, texts]) => {
+      this.pending.add(Promise.all([v, m, Promise.all(notes)]).then(([ve, me, texts]) => {
         const detail = texts.filter((t) => t).map((t) => `\n${t}`).join('');
         if (errors.length) return new Error(`WebGPU validation error in ${label}: ${errors.join('; ')}${detail}`);
         for (const [r, what] of [[ve, 'validation error'], [me, 'out of memory']] as const) {
@@ -271,12 +271,7 @@ export abstract class NativeDevice {
     return out;
   }
 
-  async checkScopes(): Promise<void> {
-    const ps = this.pending;
-    this.pending = [];
-    const errors = (await Promise.all(ps)).filter((e) => e !== null);
-    if (errors.length) throw errors[0];
-  }
+  checkScopes(): Promise<void> { return this.pending.check(); }
 
   /** An error found before reaching the library: in the current scope, else as if uncaptured. */
   protected reportError(message: string): void {

@@ -9,6 +9,7 @@ import type {
   AdapterDescription, BindingType, BufferRole, GpuPort, PortBinding, PortBuffer, PortCommands, PortEncoder,
   PortKernel, PortLimits, PortModule, PortPass, PortQuerySet, TimestampWrites,
 } from './port.ts';
+import { PendingScopes } from './port.ts';
 
 export { describeAdapter, type AdapterDescription } from './port.ts';
 
@@ -73,7 +74,7 @@ class ApiPort implements GpuPort {
   private destroyed = false;
   // Scope results resolve to an Error or null (never reject), so an unchecked scope cannot
   // become an unhandled rejection.
-  private pending: Promise<Error | null>[] = [];
+  private readonly pending = new PendingScopes();
 
   constructor(readonly provider: string, readonly device: GPUDevice, readonly info: AdapterDescription, readonly features: readonly string[],
     readonly limits: PortLimits) {
@@ -146,7 +147,7 @@ class ApiPort implements GpuPort {
     } finally {
       const v = device.popErrorScope();
       const m = device.popErrorScope();
-      this.pending.push(Promise.all([v, m]).then(([ve, me]) => {
+      this.pending.add(Promise.all([v, m]).then(([ve, me]) => {
         if (ve) return new Error(`WebGPU validation error in ${label}: ${ve.message}`);
         if (me) return new Error(`WebGPU out of memory in ${label}: ${me.message}`);
         return null;
@@ -155,12 +156,7 @@ class ApiPort implements GpuPort {
     return out;
   }
 
-  async checkScopes(): Promise<void> {
-    const ps = this.pending;
-    this.pending = [];
-    const errors = (await Promise.all(ps)).filter((e) => e !== null);
-    if (errors.length) throw errors[0];
-  }
+  checkScopes(): Promise<void> { return this.pending.check(); }
 
   failure(): Error | null {
     if (this.lost) return this.lost;

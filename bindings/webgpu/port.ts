@@ -114,3 +114,17 @@ export interface GpuPort {
   /** Releases the device and everything the port still holds. */
   destroy(): void;
 }
+
+/** The results of error scopes not yet looked at (a port's checkScopes): the first error is thrown, all are forgotten. */
+export class PendingScopes {
+  private list: Promise<Error | null>[] = [];
+
+  add(result: Promise<Error | null>): void { this.list.push(result); }
+
+  async check(): Promise<void> {
+    const ps = this.list;
+    this.list = [];
+    const errors = (await Promise.all(ps)).filter((e) => e !== null);
+    if (errors.length) throw errors[0];
+  }
+}
