@@ -3,16 +3,15 @@
 // that writes its adapter and mix.json; an evaluation with the model judge that writes its report
 // and prints the summary as its last line.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { saveAdapter } from '../../engine/adapter.ts';
-import { randomLlamaWeights } from '../../engine/demo.ts';
-import { writeSafetensors } from '../../engine/io/safetensors.ts';
 import { wasmBackend } from '../helpers.ts';
 import { randomLora, tinyConfig } from '../align/helpers_align.ts';
+import { writeTinyModel } from '../cli/helpers.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 execFileSync(process.execPath, ['build.mjs'], { cwd: root, stdio: 'ignore' });
@@ -22,15 +21,7 @@ process.on('exit', () => rmSync(work, { recursive: true, force: true }));
 // A tiny HF model directory (vocab 32, the 24-token fixture tokenizer, 1024 positions: with that
 // tokenizer most characters are one token, and an Alpaca prompt is ~250 of them).
 const modelDir = join(work, 'model');
-const config = tinyConfig({ vocabSize: 32, maxSeqLen: 1024, namePath: modelDir });
-mkdirSync(modelDir);
-writeFileSync(join(modelDir, 'config.json'), JSON.stringify({
-  architectures: ['LlamaForCausalLM'], model_type: 'llama', vocab_size: 32, hidden_size: 16, intermediate_size: 24,
-  num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 8, max_position_embeddings: 1024,
-  rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: false, bos_token_id: 1, eos_token_id: 2,
-}));
-writeSafetensors(join(modelDir, 'model.safetensors'), randomLlamaWeights(config, 3));
-copyFileSync(join(root, 'test/fixtures/hf-tiny-tokenizer/tokenizer.json'), join(modelDir, 'tokenizer.json'));
+const config = writeTinyModel(modelDir, 3, 1024);
 
 const write = (name: string, rows: object[]) => {
   const p = join(work, name);

@@ -72,17 +72,20 @@ export const TINY_HF_CONFIG = {
   rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: false, bos_token_id: 1, eos_token_id: 2,
 };
 
-/** The LlamaConfig of TINY_HF_CONFIG. */
-export function tinyHfConfig(namePath: string): LlamaConfig {
+/** The LlamaConfig of TINY_HF_CONFIG (with `positions` positions). */
+export function tinyHfConfig(namePath: string, positions = 256): LlamaConfig {
   return tinyLlamaConfig({ vocabSize: 32, dim: 16, hiddenDim: 24, nLayers: 2, nHeads: 2, nKvHeads: 1, headDim: 8,
-    maxSeqLen: 256, bosId: 1, eosId: 2, tiedEmbeddings: false, namePath });
+    maxSeqLen: positions, bosId: 1, eosId: 2, tiedEmbeddings: false, namePath });
 }
 
-/** A tiny random Hugging Face model directory (config.json, model.safetensors, the 24-token tokenizer.json). */
-export function writeTinyModel(dir: string, seed = 3): LlamaConfig {
+/**
+ * A tiny random Hugging Face model directory (config.json, model.safetensors, the 24-token
+ * tokenizer.json); `positions` is its max_position_embeddings (an Alpaca prompt is ~250 tokens).
+ */
+export function writeTinyModel(dir: string, seed = 3, positions = 256): LlamaConfig {
   mkdirSync(dir, { recursive: true });
-  const config = tinyHfConfig(dir);
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(TINY_HF_CONFIG));
+  const config = tinyHfConfig(dir, positions);
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...TINY_HF_CONFIG, max_position_embeddings: positions }));
   writeSafetensors(join(dir, 'model.safetensors'), randomLlamaWeights(config, seed));
   copyFileSync(join(root, 'test/fixtures/hf-tiny-tokenizer/tokenizer.json'), join(dir, 'tokenizer.json'));
   return config;

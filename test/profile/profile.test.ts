@@ -7,14 +7,12 @@
 // dispatches' GPU timestamps; the per-kernel table is printed. A --profile path in a missing
 // directory is bad input: exit 2, one line, nothing written.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { randomLlamaWeights } from '../../engine/demo.ts';
-import { writeSafetensors } from '../../engine/io/safetensors.ts';
-import { tinyConfig } from '../align/helpers_align.ts';
+import { writeTinyModel } from '../cli/helpers.ts';
 import { DATA_DIR, webgpuBackend } from '../helpers.ts';
 import { checkTrace, within, type TraceEvent } from './trace_check.ts';
 
@@ -152,17 +150,7 @@ if (existsSync(model) && existsSync(data)) {
 // finetune and evaluate have the option from the shared table: a tiny HF model directory (the
 // 24-token fixture tokenizer) fine-tuned on an sst2 / harmful mix, then evaluated.
 const modelDir = join(work, 'model');
-{
-  const config = tinyConfig({ vocabSize: 32, maxSeqLen: 1024, namePath: modelDir });
-  mkdirSync(modelDir);
-  writeFileSync(join(modelDir, 'config.json'), JSON.stringify({
-    architectures: ['LlamaForCausalLM'], model_type: 'llama', vocab_size: 32, hidden_size: 16, intermediate_size: 24,
-    num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 8, max_position_embeddings: 1024,
-    rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: false, bos_token_id: 1, eos_token_id: 2,
-  }));
-  writeSafetensors(join(modelDir, 'model.safetensors'), randomLlamaWeights(config, 3));
-  copyFileSync(join(root, 'test/fixtures/hf-tiny-tokenizer/tokenizer.json'), join(modelDir, 'tokenizer.json'));
-}
+writeTinyModel(modelDir, 3, 1024);
 const rowsFile = (name: string, rows: object[]) => {
   const p = join(work, name);
   writeFileSync(p, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
