@@ -13,11 +13,12 @@ import { evaluateLoss } from '../engine/jobs/evaluate.ts';
 import { buildModel } from '../engine/model/registry.ts';
 import { loadModel } from '../engine/model/load.ts';
 import { loadTokenizer } from '../engine/tokenizer/load.ts';
+import { sharedData } from './lib/shapes.ts';
 
 const { values } = parseArgs({ options: { steps: { type: 'string' }, backends: { type: 'string' }, threads: { type: 'string' } } });
 const steps = Number(values.steps ?? 200);
 const kinds = (values.backends ?? 'wasm,webgpu').split(',') as BackendKind[];
-const DATA = process.env.VACCINE_SHARED_DATA ?? new URL('../../shared/data', import.meta.url).pathname;
+const DATA = sharedData();
 const modelPath = join(DATA, 'models/stories260K/stories260K.bin');
 const dataPath = join(DATA, 'alignment/safety_refusals.jsonl');
 if (!existsSync(modelPath) || !existsSync(dataPath)) {

@@ -18,6 +18,7 @@ import { generate } from '../engine/model/generate.ts';
 import { loadModel } from '../engine/model/load.ts';
 import { buildModel } from '../engine/model/registry.ts';
 import { Rng } from '../engine/random.ts';
+import { sharedData } from './lib/shapes.ts';
 
 const { values } = parseArgs({ options: {
   model: { type: 'string', default: 'stories260k' },
@@ -28,7 +29,7 @@ const { values } = parseArgs({ options: {
   threads: { type: 'string', default: '2' },
 } });
 
-const DATA = process.env.VACCINE_SHARED_DATA ?? new URL('../../shared/data', import.meta.url).pathname;
+const DATA = sharedData();
 let host: { config: ModelConfig; weights: HostWeights };
 if (values.model === 'stories260k') {
   const path = join(DATA, 'models', 'stories260K', 'stories260K.bin');

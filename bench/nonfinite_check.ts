@@ -15,10 +15,11 @@ import { buildModel } from '../engine/model/registry.ts';
 import { loadModel } from '../engine/model/load.ts';
 import { loadTokenizer } from '../engine/tokenizer/load.ts';
 import { vaccineStep } from '../engine/vaccine.ts';
+import { sharedData } from './lib/shapes.ts';
 
 const { values } = parseArgs({ options: { backends: { type: 'string' }, reps: { type: 'string' }, threads: { type: 'string' } } });
 const reps = Number(values.reps ?? 20);
-const DATA = process.env.VACCINE_SHARED_DATA ?? new URL('../../shared/data', import.meta.url).pathname;
+const DATA = sharedData();
 const modelPath = join(DATA, 'models/stories260K/stories260K.bin');
 const dataPath = join(DATA, 'alignment/safety_refusals.jsonl');
 if (!existsSync(modelPath) || !existsSync(dataPath)) {
