@@ -74,18 +74,23 @@ fn cross_entropy(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
   }
 }
 
+// dLogits at flat index i of [N, V], whose logit is x
+fn logitGrad(i: u32, x: f32) -> f32 {
+  let row = i / P.V;
+  let j = i - row * P.V;
+  let label = labels[row];
+  if (label < 0 || u32(label) >= P.V) { return 0.0; }
+  var g = exp(x - lse[row]) * P.scale;
+  if (j == u32(label)) { g -= P.scale; }
+  return g;
+}
+
 // outp = dLogits [N, V]
 @compute @workgroup_size(256)
 fn cross_entropy_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = (wid.x + wid.y * nwg.x) * 256u + lid;
   if (i >= P.N * P.V) { return; }
-  let row = i / P.V;
-  let j = i - row * P.V;
-  let label = labels[row];
-  if (label < 0 || u32(label) >= P.V) { outp[i] = 0.0; return; }
-  var g = exp(logits[i] - lse[row]) * P.scale;
-  if (j == u32(label)) { g -= P.scale; }
-  outp[i] = g;
+  outp[i] = logitGrad(i, logits[i]);
 }
 
 // outp = dLogits [N, V], holding the logits on entry
@@ -93,11 +98,5 @@ fn cross_entropy_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgr
 fn cross_entropy_backward_inplace(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = (wid.x + wid.y * nwg.x) * 256u + lid;
   if (i >= P.N * P.V) { return; }
-  let row = i / P.V;
-  let j = i - row * P.V;
-  let label = labels[row];
-  if (label < 0 || u32(label) >= P.V) { outp[i] = 0.0; return; }
-  var g = exp(outp[i] - lse[row]) * P.scale;
-  if (j == u32(label)) { g -= P.scale; }
-  outp[i] = g;
+  outp[i] = logitGrad(i, outp[i]);
 }
