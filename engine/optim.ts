@@ -55,16 +55,6 @@ export function clipGrads(grads: Tensor[], total: number, maxNorm: number): void
   }
 }
 
-/**
- * Clips the gradients in place to a total L2 norm of at most maxNorm, as torch's clip_grad_norm_
- * does (one norm over every gradient); maxNorm 0 only measures. Returns the norm before clipping.
- */
-export async function clipGradNorm(backend: Backend, grads: Tensor[], maxNorm: number): Promise<number> {
-  const total = await gradNorm(backend, grads);
-  clipGrads(grads, total, maxNorm);
-  return total;
-}
-
 export interface Optimizer {
   readonly kind: OptimizerKind;
   /** Optimizer steps taken so far (AdamW's t). */

@@ -40,7 +40,6 @@ export const BufferUsage = {
 } as const;
 export const MapMode = { Read: 0x1n } as const;
 export const ShaderStage = { Compute: 0x4n } as const;
-export const WGPU_QUERY_SET_INDEX_UNDEFINED = 0xffffffff;
 
 // ---- layouts ------------------------------------------------------------------------------------
 

@@ -27,17 +27,6 @@ export interface FileSet {
   pathOf(name: string): string;
 }
 
-/** Bytes in memory as a ByteSource. */
-export function bytesSource(path: string, bytes: Uint8Array): ByteSource {
-  return {
-    name: baseName(path), path, size: bytes.length,
-    read(offset, length) {
-      if (offset < 0 || offset + length > bytes.length) throw new Error(`${path}: read of ${length} bytes at ${offset} is past the end (${bytes.length} bytes)`);
-      return bytes.slice(offset, offset + length);
-    },
-  };
-}
-
 /** Named sources as a FileSet (the files a user dropped, or files in memory). */
 export function sourceSet(path: string, files: readonly ByteSource[]): FileSet {
   const byName = new Map(files.map((f) => [f.name, f]));

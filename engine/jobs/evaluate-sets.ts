@@ -175,12 +175,6 @@ export async function scoreEvalSets(model: CausalLM, tokenizer: Tokenizer, prepa
   return { summary: orderSummary(summary), items };
 }
 
-/** prepareEvalSets then scoreEvalSets: evaluate() on texts, for a model in memory. */
-export async function evaluateInMemory(model: CausalLM, tokenizer: Tokenizer, sets: InMemoryEvalSets, input: InMemoryEvaluateOptions = {},
-  cb: ScoreCallbacks = {}): Promise<{ summary: EvaluateSummary; items: EvaluateItem[] }> {
-  return scoreEvalSets(model, tokenizer, prepareEvalSets(model, tokenizer, sets, input), cb);
-}
-
 /** The summary with its keys in one order: n, then the metrics. */
 export function orderSummary(s: EvaluateSummary): EvaluateSummary {
   const out: EvaluateSummary = { n: s.n };
