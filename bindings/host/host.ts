@@ -18,6 +18,8 @@ export interface KernelWorkerInit {
   /** the kernels' export names, in the pool's id order */
   names: string[];
   tid: number;
+  /** polls of the control block before the worker sleeps waiting for a job (0: sleep at once) */
+  spin: number;
 }
 
 export interface KernelWorker {

@@ -21,16 +21,21 @@ export interface WasmBackendOptions {
   /** worker threads including the main one; default: the machine's cores (at most 8) */
   threads?: number;
   /**
-   * Below this many multiply-adds (or elements) a kernel runs on the main thread alone: waking
-   * the workers costs tens of microseconds. Default 2^18 (bench/train_step: the tiny demo-sized
-   * model's step went from 5.7 to 4.3 ms at 2 threads against 2^15; large shapes unchanged).
+   * Below this many multiply-adds (or elements) a kernel runs on the main thread alone. Default
+   * 2^14 where the pool polls for work (threads <= cores: a job starts in 1-2 us), else 2^18
+   * (waking sleeping workers costs tens of microseconds): see PARALLEL_MIN_WORK_*.
    */
   parallelMinWork?: number;
   /** time every kernel call (wall clock, summed per kernel name): see kernelTimes() */
   timing?: boolean;
 }
 
-const DEFAULT_PARALLEL_MIN_WORK = 1 << 18;
+// Work (elements, or M*N*K) from which a kernel runs on every thread. Waking sleeping workers
+// costs 30-50 us, so without polling (more threads than cores: pool.ts) only big jobs pay; a
+// polling pool starts a job in 1-2 us, and a job of 16K elements (5 us of the cheapest kernel,
+// 40 us of swiglu, single-threaded) is then worth splitting.
+const PARALLEL_MIN_WORK_POLLING = 1 << 14;
+const PARALLEL_MIN_WORK_SLEEPING = 1 << 18;
 const MAX_THREADS = 64;
 
 export class WasmBackend implements Backend {
@@ -63,7 +68,7 @@ export class WasmBackend implements Backend {
     this.sumBlock = (exports.sum_squares_block as () => number)();
     this.matmulScratch = this.alloc_.alloc(threads * (exports.matmul_scratch_bytes as () => number)(), false);
     this.reserved = this.alloc_.bytesInUse();
-    this.minWork = opts.parallelMinWork ?? DEFAULT_PARALLEL_MIN_WORK;
+    this.minWork = opts.parallelMinWork ?? (this.pool.polling ? PARALLEL_MIN_WORK_POLLING : PARALLEL_MIN_WORK_SLEEPING);
     if (opts.timing) this.pool.timings = new Map();
     this.description = `WebAssembly SIMD${fma ? ' + FMA' : ''}, ${threads} thread${threads > 1 ? 's' : ''}`;
   }

@@ -9,7 +9,7 @@
  * Runs the worker until the pool destroys it. `init` is bindings/host's KernelWorkerInit;
  * `ready()` is called once the kernels are instantiated, before the first wait.
  */
-export function runKernelWorker({ module, memory, control, args, names, tid }, ready) {
+export function runKernelWorker({ module, memory, control, args, names, tid, spin }, ready) {
   const ctl = new Int32Array(control);
   const argv = new Float64Array(args);
   const instance = new WebAssembly.Instance(module, {
@@ -31,10 +31,17 @@ export function runKernelWorker({ module, memory, control, args, names, tid }, r
   // preempted, or blocked on V8's process-wide futex lock). Taking that wake-up for a job ran the
   // job twice: accumulating outputs (beta = 1 matmuls, LoRA gradients) got this worker's share
   // twice, and its second DONE let the pool return while another worker was still writing.
+  //
+  // Waiting: a worker first polls GEN `spin` times (the pool's choice: see pool.ts) and only
+  // then sleeps in Atomics.wait. A training step sends hundreds of jobs back to back, and waking a
+  // sleeping thread costs tens of microseconds (the futex wake and the scheduler), more than a
+  // small kernel itself; a polling worker sees the next job within a poll. After its polls
+  // without work it sleeps, so an idle pool takes no CPU.
   let gen = 0;
   for (;;) {
-    let next;
-    while ((next = Atomics.load(ctl, 0)) === gen) Atomics.wait(ctl, 0, gen);
+    let next = Atomics.load(ctl, 0);
+    for (let s = 0; next === gen && s < spin; s++) next = Atomics.load(ctl, 0);
+    while (next === gen) { Atomics.wait(ctl, 0, gen); next = Atomics.load(ctl, 0); }
     gen = next;
     const id = Atomics.load(ctl, 1);
     if (id < 0) break;
