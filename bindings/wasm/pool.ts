@@ -22,15 +22,16 @@
 // and splits its own work by tid. Pointers are byte offsets into the shared memory.
 import { host } from '#host';
 import type { KernelWorker } from '../host/host.ts';
+import { Waiter } from './worker_loop.js';
 
 // control block (Int32 slots)
 const GEN = 0, KERNEL = 1, NTHREADS = 2, DONE = 3, ERROR = 4, ARGC = 5;
 const MAX_ARGS = 32;
 /**
- * Polls of the control block before a thread sleeps: workers waiting for a job, and the pool's
- * thread waiting for DONE. About 0.1-0.2 ms here (AMD EPYC); a futex wake-up costs 30-50 us under
- * load, more than many kernels. Only when every thread has a core of its own: with more threads
- * than cores a polling thread takes the core from one with work to do.
+ * The most polls of the control block before a thread sleeps (worker_loop.js's Waiter: workers
+ * waiting for a job, and the pool's thread waiting for DONE): about 0.17 ms here (AMD EPYC),
+ * where a futex wake-up costs 30-50 us, more than many kernels. Only when every thread has a core
+ * of its own: with more threads than cores a polling thread takes the core from one with work.
  */
 const SPIN = 20000;
 
@@ -44,6 +45,8 @@ export class ThreadPool {
   private fns: ((...a: number[]) => void)[] = [];
   /** polls before sleeping (SPIN, or 0 with more threads than cores) */
   private readonly spin: number;
+  /** how this thread waits for DONE (polls, then sleeps) */
+  private readonly waiter: Waiter;
   /** whether threads poll for work before sleeping: a job then starts within microseconds */
   get polling(): boolean { return this.spin > 0; }
   /** when set, run() adds each call's wall-clock time here, by kernel name */
@@ -54,6 +57,7 @@ export class ThreadPool {
     const names = Object.keys(exports).filter((k) => typeof exports[k] === 'function');
     names.forEach((n, i) => { this.ids.set(n, i); this.fns.push(exports[n] as (...a: number[]) => void); });
     this.spin = threads <= host.cores() ? SPIN : 0;
+    this.waiter = new Waiter(this.spin);
     const control = new SharedArrayBuffer(8 * 4);
     const args = new SharedArrayBuffer(MAX_ARGS * 8);
     this.ctl = new Int32Array(control);
@@ -100,11 +104,9 @@ export class ThreadPool {
     // and a worker still counting into it would make that job return early.
     let mainError: unknown = null;
     try { this.fns[id](...args, 0, n); } catch (e) { mainError = e; }
-    // The workers usually finish within microseconds of this thread: poll before sleeping, as
-    // they do for jobs (worker_loop.js), since a futex wake-up costs more than that.
+    // The workers usually finish within microseconds of this thread: poll, then sleep (Waiter).
     let done = Atomics.load(ctl, DONE);
-    for (let s = 0; done < n - 1 && s < this.spin; s++) done = Atomics.load(ctl, DONE);
-    while (done < n - 1) { Atomics.wait(ctl, DONE, done); done = Atomics.load(ctl, DONE); }
+    while (done < n - 1) done = this.waiter.until(ctl, DONE, done);
     if (mainError) throw mainError;
     if (Atomics.load(ctl, ERROR)) throw new Error(`wasm backend: kernel '${name}' failed in a worker (see stderr)`);
   }

@@ -32,16 +32,11 @@ export function runKernelWorker({ module, memory, control, args, names, tid, spi
   // job twice: accumulating outputs (beta = 1 matmuls, LoRA gradients) got this worker's share
   // twice, and its second DONE let the pool return while another worker was still writing.
   //
-  // Waiting: a worker first polls GEN `spin` times (the pool's choice: see pool.ts) and only
-  // then sleeps in Atomics.wait. A training step sends hundreds of jobs back to back, and waking a
-  // sleeping thread costs tens of microseconds (the futex wake and the scheduler), more than a
-  // small kernel itself; a polling worker sees the next job within a poll. After its polls
-  // without work it sleeps, so an idle pool takes no CPU.
+  // Waiting for the next generation: see Waiter.
+  const waiter = new Waiter(spin);
   let gen = 0;
   for (;;) {
-    let next = Atomics.load(ctl, 0);
-    for (let s = 0; next === gen && s < spin; s++) next = Atomics.load(ctl, 0);
-    while (next === gen) { Atomics.wait(ctl, 0, gen); next = Atomics.load(ctl, 0); }
+    const next = waiter.until(ctl, 0, gen);
     gen = next;
     const id = Atomics.load(ctl, 1);
     if (id < 0) break;
@@ -58,5 +53,45 @@ export function runKernelWorker({ module, memory, control, args, names, tid, spi
       Atomics.add(ctl, 3, 1);
       Atomics.notify(ctl, 3);
     }
+  }
+}
+
+/**
+ * Waits until a slot of the control block differs from a value: polls it first, then sleeps in
+ * Atomics.wait. A training step sends hundreds of jobs back to back, and waking a sleeping thread
+ * costs tens of microseconds (the futex wake and the scheduler), more than many kernels; a polling
+ * thread sees the change within a poll. The number of polls adapts: it halves each time polling
+ * fails (the thread had to sleep anyway) and doubles back, up to `max`, each time it succeeds.
+ * On a machine busier than its cores the thread being waited for is often not running, polls
+ * fail, and the waiter soon sleeps at once, as a polling thread would otherwise take CPU time
+ * that the other threads need. max 0: never poll.
+ */
+export class Waiter {
+  /** @param {number} max */
+  constructor(max) {
+    this.max = max;
+    this.budget = max;
+  }
+
+  /**
+   * The slot's value once it is not `value`.
+   * @param {Int32Array} ctl
+   * @param {number} slot
+   * @param {number} value
+   * @returns {number}
+   */
+  until(ctl, slot, value) {
+    let v = Atomics.load(ctl, slot);
+    for (let s = 0; v === value && s < this.budget; s++) v = Atomics.load(ctl, slot);
+    if (v !== value) {
+      if (this.budget < this.max) this.budget = Math.min(this.max, 2 * this.budget + 1);
+      return v;
+    }
+    this.budget >>= 1;
+    while (v === value) {
+      Atomics.wait(ctl, slot, value);
+      v = Atomics.load(ctl, slot);
+    }
+    return v;
   }
 }
