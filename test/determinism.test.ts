@@ -104,7 +104,7 @@ pool('a worker instantiated late (on memory already in use) changes no byte of i
   try {
     // B [K, N] with N a multiple of 512 takes the packed path (kernels/as/matmul.ts)
     const M = 64, N = 512, K = 64;
-    const scratch = alloc.alloc(threads * (exports.matmul_scratch_bytes as () => number)());
+    const scratch = alloc.alloc(threads * (exports.scratch_bytes as () => number)());
     const a = alloc.alloc(M * K * 4), b = alloc.alloc(K * N * 4), c = alloc.alloc(M * N * 4);
     new Float32Array(k.memory.buffer, a, M * K).fill(1.5);
     new Float32Array(k.memory.buffer, b, K * N).fill(-0.25);
