@@ -79,13 +79,14 @@ function packQuery4(dst: usize, src: usize, stride: usize, nr: i32, hd: i32): vo
 /** The 4 dot products of a row of 8 (x) with the 4 keys of a chunk (kc). */
 @inline function dot8(x: usize, kc: usize): v128 {
   let s = f32x4.mul(v128.load32_splat(x), v128.load(kc));
-  s = madd(v128.load32_splat(x, 4), v128.load(kc, 16), s);
+  let t = f32x4.mul(v128.load32_splat(x, 4), v128.load(kc, 16));
   s = madd(v128.load32_splat(x, 8), v128.load(kc, 32), s);
-  s = madd(v128.load32_splat(x, 12), v128.load(kc, 48), s);
+  t = madd(v128.load32_splat(x, 12), v128.load(kc, 48), t);
   s = madd(v128.load32_splat(x, 16), v128.load(kc, 64), s);
-  s = madd(v128.load32_splat(x, 20), v128.load(kc, 80), s);
+  t = madd(v128.load32_splat(x, 20), v128.load(kc, 80), t);
   s = madd(v128.load32_splat(x, 24), v128.load(kc, 96), s);
-  return madd(v128.load32_splat(x, 28), v128.load(kc, 112), s);
+  t = madd(v128.load32_splat(x, 28), v128.load(kc, 112), t);
+  return f32x4.add(s, t);
 }
 
 @inline function hmax(v: v128): f32 {
@@ -155,7 +156,17 @@ function forwardBlock(out: usize, qStride: usize, lsePtr: usize, nr: i32, nk0: i
   // Pass 1: scaled scores (-inf past a row's visible keys) and their running max per lane.
   // The max starts at -1e30, not -inf: a row without keys then gets p = exp(-inf) = 0, not NaN.
   let M0 = f32x4.splat(-1e30), M1 = M0, M2 = M0, M3 = M0;
-  for (let j = 0; j < nkB; j += 4) {
+  // chunks that every row sees whole need no mask
+  const nkMin = min(min(nk0, nk1), min(nk2, nk3)) & ~3;
+  let j = 0;
+  for (; j < nkMin; j += 4) {
+    const kc = kt + (<usize>j << 5), o = <usize>j << 2;
+    const S0 = f32x4.mul(dot8(qs, kc), scale4), S1 = f32x4.mul(dot8(qs + 32, kc), scale4);
+    const S2 = f32x4.mul(dot8(qs + 64, kc), scale4), S3 = f32x4.mul(dot8(qs + 96, kc), scale4);
+    v128.store(sc0 + o, S0); v128.store(sc1 + o, S1); v128.store(sc2 + o, S2); v128.store(sc3 + o, S3);
+    M0 = f32x4.max(M0, S0); M1 = f32x4.max(M1, S1); M2 = f32x4.max(M2, S2); M3 = f32x4.max(M3, S3);
+  }
+  for (; j < nkB; j += 4) {
     const kc = kt + (<usize>j << 5), o = <usize>j << 2;
     const S0 = v128.bitselect(f32x4.mul(dot8(qs, kc), scale4), minusInf, visibleLanes(j, nk0));
     const S1 = v128.bitselect(f32x4.mul(dot8(qs + 32, kc), scale4), minusInf, visibleLanes(j, nk1));
