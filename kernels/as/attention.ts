@@ -5,6 +5,9 @@
 // h / (Hq/Hkv). A query with no visible key gets out = 0, lse = -inf and zero gradients. With
 // skipPad, query rows at or past keyLen[b] (qPos0 + i >= keyLen[b]) are padding: treated as rows
 // with no visible key (no work, out = 0, lse = -inf, nothing added to dk, dv).
+// Two paths, chosen by shape only: head dims up to 8 (with enough query rows, and keys that fit
+// the per-thread scratch, common/scratch.ts) take attention/small_hd.ts, keys in the SIMD lanes;
+// every other shape the kernels below, vectorized along hd.
 import { exp4 } from './common/exp4';
 import { madd } from './common/madd';
 import { SCRATCH_SLICE_BYTES } from './common/scratch';
@@ -91,7 +94,7 @@ import { backwardSmallHd, forwardSmallHd, smallHdFits } from './attention/small_
  */
 export function attention(out: usize, lse: usize, q: usize, k: usize, v: usize, keyLen: usize,
   B: i32, Tq: i32, Tk: i32, Hq: i32, Hkv: i32, hd: i32, qPos0: i32, scale: f32, skipPad: i32, scratch: usize, tid: i32, nthreads: i32): void {
-  if (scratch != 0 && smallHdFits(hd, Tk, SCRATCH_SLICE_BYTES)) {
+  if (scratch != 0 && smallHdFits(hd, Tq, Tk, SCRATCH_SLICE_BYTES)) {
     forwardSmallHd(out, lse, q, k, v, keyLen, B, Tq, Tk, Hq, Hkv, hd, qPos0, scale, skipPad,
       scratch + <usize>tid * SCRATCH_SLICE_BYTES, tid, nthreads);
     return;
@@ -288,7 +291,7 @@ function forwardBlock4(out: usize, q: usize, qStride: usize, lsePtr: usize, nk4:
 export function attention_backward(dq: usize, dk: usize, dv: usize, dout: usize, q: usize, k: usize, v: usize,
   out: usize, lse: usize, keyLen: usize, B: i32, Tq: i32, Tk: i32, Hq: i32, Hkv: i32, hd: i32, qPos0: i32, scale: f32,
   skipPad: i32, scratch: usize, tid: i32, nthreads: i32): void {
-  if (scratch != 0 && smallHdFits(hd, Tk, SCRATCH_SLICE_BYTES)) {
+  if (scratch != 0 && smallHdFits(hd, Tq, Tk, SCRATCH_SLICE_BYTES)) {
     backwardSmallHd(dq, dk, dv, dout, q, k, v, out, lse, keyLen, B, Tq, Tk, Hq, Hkv, hd, qPos0, scale, skipPad,
       scratch + <usize>tid * SCRATCH_SLICE_BYTES, tid, nthreads);
     return;

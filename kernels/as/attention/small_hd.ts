@@ -16,12 +16,18 @@ import { queryEnd, visibleKeys } from './mask';
 
 /** Query rows per forward unit: the unit copies the keys its rows see once. */
 const ROWS = 32;
+/** Fewer query rows than this take the general path (smallHdFits). */
+const MIN_ROWS = 16;
 
 @inline function pad4(n: i32): i32 { return (n + 3) & ~3; }
 
-/** Whether Tk keys fit in a thread's scratch of sliceBytes (the backward needs the most). */
-export function smallHdFits(hd: i32, Tk: i32, sliceBytes: usize): bool {
-  return hd <= 8 && <usize>pad4(Tk) * 160 + 512 <= sliceBytes;
+/**
+ * Whether this path takes the shape: hd <= 8, Tk keys fit in a thread's scratch of sliceBytes
+ * (the backward needs the most), and at least MIN_ROWS query rows, which share the cost of
+ * copying the keys (a KV-cache decode step, Tq = 1, would spend more on it than on its scores).
+ */
+export function smallHdFits(hd: i32, Tq: i32, Tk: i32, sliceBytes: usize): bool {
+  return hd <= 8 && Tq >= MIN_ROWS && <usize>pad4(Tk) * 160 + 512 <= sliceBytes;
 }
 
 // ---- copies into and out of the scratch ----
