@@ -35,6 +35,11 @@ export function smallHdFits(hd: i32, Tq: i32, Tk: i32, sliceBytes: usize): bool 
 
 /** n floats (n <= 8 here) from src to dst. */
 @inline function copyFloats(dst: usize, src: usize, n: i32): void {
+  if (n == 8) {
+    v128.store(dst, v128.load(src));
+    v128.store(dst, v128.load(src, 16), 16);
+    return;
+  }
   for (let c = 0; c < n; c++) store<f32>(dst + (<usize>c << 2), load<f32>(src + (<usize>c << 2)));
 }
 
