@@ -64,9 +64,12 @@ function packRows(dst: usize, src: usize, stride: usize, n: i32, nPad: i32, hd: 
   for (let j = 0; j < n; j++) copyFloats(dst + (<usize>j << 5), src + <usize>j * stride, hd);
 }
 
-/** The first hd floats of rows of 8 (src) into rows at stride bytes (dst). */
-function unpackRows(dst: usize, stride: usize, src: usize, n: i32, hd: i32): void {
-  for (let j = 0; j < n; j++) copyFloats(dst + <usize>j * stride, src + (<usize>j << 5), hd);
+/** The first hd dims of n keys in chunks (packChunks' layout, src) into rows at stride bytes (dst). */
+function unpackChunks(dst: usize, stride: usize, src: usize, n: i32, hd: i32): void {
+  for (let j = 0; j < n; j++) {
+    const s = src + (<usize>(j >> 2) << 7) + (<usize>(j & 3) << 2), d = dst + <usize>j * stride;
+    for (let c = 0; c < hd; c++) store<f32>(d + (<usize>c << 2), load<f32>(s + (<usize>c << 4)));
+  }
 }
 
 /** 4 query rows (row stride bytes) into 4 rows of 8 floats; rows past nr are zero. */
@@ -98,6 +101,21 @@ function packQuery4(dst: usize, src: usize, stride: usize, nr: i32, hd: i32): vo
   s = madd(v128.load32_splat(x, 24), v128.load(kc, 96), s);
   t = madd(v128.load32_splat(x, 28), v128.load(kc, 112), t);
   return f32x4.add(s, t);
+}
+
+/** Chunk row c of dst (4 keys) += x0[c] A0 + x1[c] A1 + x2[c] A2 + x3[c] A3 (x: 4 rows of 8). */
+@inline function accRow(dst: usize, x: usize, c: usize, A0: v128, A1: v128, A2: v128, A3: v128): void {
+  const d = dst + (c << 4), xc = x + (c << 2);
+  v128.store(d, f32x4.add(v128.load(d), f32x4.add(madd(v128.load32_splat(xc, 32), A1, f32x4.mul(v128.load32_splat(xc), A0)),
+    madd(v128.load32_splat(xc, 96), A3, f32x4.mul(v128.load32_splat(xc, 64), A2)))));
+}
+
+/** A chunk of 4 keys (dst, 8 dims x 4 keys) += sum_r x_r (x) A_r: x 4 rows of 8, A_r 4 keys. */
+@inline function accChunk(dst: usize, x: usize, A0: v128, A1: v128, A2: v128, A3: v128): void {
+  accRow(dst, x, 0, A0, A1, A2, A3); accRow(dst, x, 1, A0, A1, A2, A3);
+  accRow(dst, x, 2, A0, A1, A2, A3); accRow(dst, x, 3, A0, A1, A2, A3);
+  accRow(dst, x, 4, A0, A1, A2, A3); accRow(dst, x, 5, A0, A1, A2, A3);
+  accRow(dst, x, 6, A0, A1, A2, A3); accRow(dst, x, 7, A0, A1, A2, A3);
 }
 
 @inline function hmax(v: v128): f32 {
@@ -232,8 +250,8 @@ function forwardBlock(out: usize, qStride: usize, lsePtr: usize, nr: i32, nk0: i
 /**
  * Units: (b, kv head), as in the general path: a unit owns dk/dv of its kv head and dq of its
  * query heads. Scratch: kt, vt (keys and values, chunked), kp (keys, rows of 8), dkp, dvp (the
- * unit's dk, dv in rows of 8, copied out at the end), qs, os (4 query and dout rows of 8),
- * pb, db (p and ds of the current 4 rows x 4 keys), tmp.
+ * unit's dk, dv, chunked like kt, copied out at the end), qs, os (4 query and dout rows of 8),
+ * db (ds of the current 4 rows x 4 keys), tmp.
  */
 export function backwardSmallHd(dq: usize, dk: usize, dv: usize, dout: usize, q: usize, k: usize, v: usize,
   out: usize, lse: usize, keyLen: usize, B: i32, Tq: i32, Tk: i32, Hq: i32, Hkv: i32, hd: i32, qPos0: i32, scale: f32,
@@ -264,7 +282,7 @@ export function backwardSmallHd(dq: usize, dk: usize, dv: usize, dout: usize, q:
     if (nkMax == 0) continue;
     const nkPad = pad4(nkMax), bytes = <usize>nkPad << 5;
     const kt = slice, vt = kt + bytes, kp = vt + bytes, dkp = kp + bytes, dvp = dkp + bytes;
-    const qs = dvp + bytes, os = qs + 128, pb = os + 128, db = pb + 64, tmp = db + 64;
+    const qs = dvp + bytes, os = qs + 128, db = os + 128, tmp = db + 64;
     packChunks(kt, k + kvOff, kvStride, nkMax, nkPad, hd);
     packChunks(vt, v + kvOff, kvStride, nkMax, nkPad, hd);
     packRows(kp, k + kvOff, kvStride, nkMax, nkPad, hd);
@@ -278,11 +296,11 @@ export function backwardSmallHd(dq: usize, dk: usize, dv: usize, dout: usize, q:
         backwardBlock(dq + qOff, out + qOff, dout + qOff, qStride, lse + (<usize>((b * Hq + h) * Tq + i) << 2), nr,
           nr > 0 ? visibleKeys(keyLen, b, i, Tk, qPos0) : 0, nr > 1 ? visibleKeys(keyLen, b, i + 1, Tk, qPos0) : 0,
           nr > 2 ? visibleKeys(keyLen, b, i + 2, Tk, qPos0) : 0, nr > 3 ? visibleKeys(keyLen, b, i + 3, Tk, qPos0) : 0,
-          kt, vt, kp, dkp, dvp, qs, os, pb, db, tmp, hd, scale);
+          kt, vt, kp, dkp, dvp, qs, os, db, tmp, hd, scale);
       }
     }
-    unpackRows(dk + kvOff, kvStride, dkp, nkMax, hd);
-    unpackRows(dv + kvOff, kvStride, dvp, nkMax, hd);
+    unpackChunks(dk + kvOff, kvStride, dkp, nkMax, hd);
+    unpackChunks(dv + kvOff, kvStride, dvp, nkMax, hd);
   }
 }
 
@@ -296,12 +314,12 @@ export function backwardSmallHd(dq: usize, dk: usize, dv: usize, dout: usize, q:
 /**
  * 4 query rows (nr real) of one head against their visible keys, 4 keys at a time:
  *   p = exp(s scale - lse), ds = p (dout . v - D) scale (4 keys per vector, masked past nk);
- *   dv_j += sum_r p_rj dout_r, dk_j += sum_r ds_rj q_r (one pass over a key's row for 4 rows);
- *   dq_r += sum_j ds_rj k_j, in registers until the end.
+ *   dv_j += sum_r p_rj dout_r, dk_j += sum_r ds_rj q_r, 4 keys in the lanes of a chunk row;
+ *   dq_r += sum_j ds_rj k_j, a broadcast ds per key, in registers until the end.
  */
 function backwardBlock(dq: usize, out: usize, dout: usize, qStride: usize, lsePtr: usize, nr: i32,
   nk0: i32, nk1: i32, nk2: i32, nk3: i32, kt: usize, vt: usize, kp: usize, dkp: usize, dvp: usize,
-  qs: usize, os: usize, pb: usize, db: usize, tmp: usize, hd: i32, scale: f32): void {
+  qs: usize, os: usize, db: usize, tmp: usize, hd: i32, scale: f32): void {
   const nkB = max(max(nk0, nk1), max(nk2, nk3));
   const scale4 = f32x4.splat(scale);
   const L0 = f32x4.splat(nk0 > 0 ? load<f32>(lsePtr) : 0), L1 = f32x4.splat(nk1 > 0 ? load<f32>(lsePtr, 4) : 0);
@@ -316,27 +334,19 @@ function backwardBlock(dq: usize, out: usize, dout: usize, qStride: usize, lsePt
     const P1 = v128.and(exp4(f32x4.sub(f32x4.mul(dot8(qs + 32, kc), scale4), L1)), visibleLanes(j0, nk1));
     const P2 = v128.and(exp4(f32x4.sub(f32x4.mul(dot8(qs + 64, kc), scale4), L2)), visibleLanes(j0, nk2));
     const P3 = v128.and(exp4(f32x4.sub(f32x4.mul(dot8(qs + 96, kc), scale4), L3)), visibleLanes(j0, nk3));
-    v128.store(pb, P0); v128.store(pb, P1, 16); v128.store(pb, P2, 32); v128.store(pb, P3, 48);
-    v128.store(db, f32x4.mul(f32x4.mul(P0, f32x4.sub(dot8(os, vc), D0)), scale4));
-    v128.store(db, f32x4.mul(f32x4.mul(P1, f32x4.sub(dot8(os + 32, vc), D1)), scale4), 16);
-    v128.store(db, f32x4.mul(f32x4.mul(P2, f32x4.sub(dot8(os + 64, vc), D2)), scale4), 32);
-    v128.store(db, f32x4.mul(f32x4.mul(P3, f32x4.sub(dot8(os + 96, vc), D3)), scale4), 48);
+    const DS0 = f32x4.mul(f32x4.mul(P0, f32x4.sub(dot8(os, vc), D0)), scale4);
+    const DS1 = f32x4.mul(f32x4.mul(P1, f32x4.sub(dot8(os + 32, vc), D1)), scale4);
+    const DS2 = f32x4.mul(f32x4.mul(P2, f32x4.sub(dot8(os + 64, vc), D2)), scale4);
+    const DS3 = f32x4.mul(f32x4.mul(P3, f32x4.sub(dot8(os + 96, vc), D3)), scale4);
+    // dv, dk of the chunk's 4 keys, in the lanes: dv += sum_r dout_r p_r, dk += sum_r q_r ds_r
+    accChunk(dvp + (<usize>j0 << 5), os, P0, P1, P2, P3);
+    accChunk(dkp + (<usize>j0 << 5), qs, DS0, DS1, DS2, DS3);
+    v128.store(db, DS0); v128.store(db, DS1, 16); v128.store(db, DS2, 32); v128.store(db, DS3, 48);
     const jEnd = min(4, nkB - j0);
     for (let t = 0; t < jEnd; t++) {
-      const jo = <usize>(j0 + t) << 5, to = <usize>t << 2;
-      const p0 = v128.load32_splat(pb + to), p1 = v128.load32_splat(pb + to, 16);
-      const p2 = v128.load32_splat(pb + to, 32), p3 = v128.load32_splat(pb + to, 48);
+      const to = <usize>t << 2, kj = kp + (<usize>(j0 + t) << 5);
       const d0 = v128.load32_splat(db + to), d1 = v128.load32_splat(db + to, 16);
       const d2 = v128.load32_splat(db + to, 32), d3 = v128.load32_splat(db + to, 48);
-      const dvj = dvp + jo, dkj = dkp + jo, kj = kp + jo;
-      v128.store(dvj, f32x4.add(v128.load(dvj), f32x4.add(madd(v128.load(os, 32), p1, f32x4.mul(v128.load(os), p0)),
-        madd(v128.load(os, 96), p3, f32x4.mul(v128.load(os, 64), p2)))));
-      v128.store(dvj, f32x4.add(v128.load(dvj, 16), f32x4.add(madd(v128.load(os, 48), p1, f32x4.mul(v128.load(os, 16), p0)),
-        madd(v128.load(os, 112), p3, f32x4.mul(v128.load(os, 80), p2)))), 16);
-      v128.store(dkj, f32x4.add(v128.load(dkj), f32x4.add(madd(v128.load(qs, 32), d1, f32x4.mul(v128.load(qs), d0)),
-        madd(v128.load(qs, 96), d3, f32x4.mul(v128.load(qs, 64), d2)))));
-      v128.store(dkj, f32x4.add(v128.load(dkj, 16), f32x4.add(madd(v128.load(qs, 48), d1, f32x4.mul(v128.load(qs, 16), d0)),
-        madd(v128.load(qs, 112), d3, f32x4.mul(v128.load(qs, 80), d2)))), 16);
       const ka = v128.load(kj), kb = v128.load(kj, 16);
       GA0 = madd(d0, ka, GA0); GB0 = madd(d0, kb, GB0);
       GA1 = madd(d1, ka, GA1); GB1 = madd(d1, kb, GB1);
