@@ -94,8 +94,8 @@ pool('a worker instantiated late (on memory already in use) changes no byte of i
   // Every worker instantiates the kernels module on the shared memory, which copies the module's
   // data segments into it, and a worker may start while the main thread already runs kernels.
   // That is harmless only while the segments hold constants that nothing writes (the math
-  // tables): no kernel keeps scratch or state in static memory (matmul's packing scratch is on
-  // the heap). Run kernels that write scratch on every thread, then instantiate once more.
+  // tables): no kernel keeps scratch or state in static memory (the kernels' scratch is on the
+  // heap). Run kernels that write scratch on every thread, then instantiate once more.
   const threads = 4;
   const k = loadKernels();
   const exports = k.instance.exports as Record<string, unknown>;
@@ -104,13 +104,22 @@ pool('a worker instantiated late (on memory already in use) changes no byte of i
   try {
     // B [K, N] with N a multiple of 512 takes the packed path (kernels/as/matmul.ts)
     const M = 64, N = 512, K = 64;
-    const scratch = alloc.alloc(threads * (exports.matmul_scratch_bytes as () => number)());
+    const scratch = alloc.alloc(threads * (exports.scratch_bytes as () => number)());
     const a = alloc.alloc(M * K * 4), b = alloc.alloc(K * N * 4), c = alloc.alloc(M * N * 4);
     new Float32Array(k.memory.buffer, a, M * K).fill(1.5);
     new Float32Array(k.memory.buffer, b, K * N).fill(-0.25);
     p.run('matmul', [c, a, b, M, N, K, 0, 0, 1, 0, scratch]);
     const parts = alloc.alloc(8 * 4);
     p.run('sum_squares_partial', [parts, c, M * N]);
+    // hd 8 with 32 query rows takes attention's keys-in-lanes path (kernels/as/attention/small_hd.ts),
+    // which copies keys into the scratch: B * Hkv = 4 units, one per thread
+    const B = 2, T = 32, Hq = 4, Hkv = 2, hd = 8;
+    const q = alloc.alloc(B * T * Hq * hd * 4), kv = alloc.alloc(B * T * Hkv * hd * 4), keyLen = alloc.alloc(B * 4);
+    const out = alloc.alloc(B * T * Hq * hd * 4), lse = alloc.alloc(B * Hq * T * 4);
+    new Float32Array(k.memory.buffer, q, B * T * Hq * hd).fill(0.25);
+    new Float32Array(k.memory.buffer, kv, B * T * Hkv * hd).fill(0.5);
+    new Int32Array(k.memory.buffer, keyLen, B).fill(T);
+    p.run('attention', [out, lse, q, kv, kv, keyLen, B, T, T, Hq, Hkv, hd, 0, 0.35, 0, scratch]);
     const before = new Uint8Array(k.memory.buffer.slice(0));
     new WebAssembly.Instance(k.module, { env: { memory: k.memory, abort: () => { throw new Error('abort'); }, seed: () => 0 } });
     const after = new Uint8Array(k.memory.buffer, 0, before.length);
@@ -118,6 +127,7 @@ pool('a worker instantiated late (on memory already in use) changes no byte of i
     for (let i = 0; i < before.length; i++) if (after[i] !== before[i]) changed++;
     assert.is(changed, 0, `${changed} bytes of memory changed`);
     assert.is(new Float32Array(k.memory.buffer, c, 1)[0], 1.5 * -0.25 * K, 'the packed matmul ran');
+    assert.ok(Math.abs(new Float32Array(k.memory.buffer, out + (B * T * Hq * hd - 1) * 4, 1)[0] - 0.5) < 1e-6, 'attention ran');
   } finally {
     await p.destroy();
   }

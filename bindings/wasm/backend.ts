@@ -48,8 +48,9 @@ export class WasmBackend implements Backend {
   private partials = 0;
   private partialsCapacity = 0;
   private readonly sumBlock: number;
-  /** matmul's packing scratch: one slice per thread */
-  private readonly matmulScratch: number;
+  /** kernels' scratch (kernels/as/common/scratch.ts): one slice per thread, for matmul's packed
+   * panels and attention's transposed keys */
+  private readonly scratch: number;
   /** bytes the backend holds for itself (the scratch above), left out of bytesInUse() */
   private reserved = 0;
   private readonly minWork: number;
@@ -66,7 +67,7 @@ export class WasmBackend implements Backend {
     this.alloc_ = new Allocator(memory, heapBase, MAX_PAGES * 65536);
     this.pool = new ThreadPool(threads, module, memory, exports);
     this.sumBlock = (exports.sum_squares_block as () => number)();
-    this.matmulScratch = this.alloc_.alloc(threads * (exports.matmul_scratch_bytes as () => number)(), false);
+    this.scratch = this.alloc_.alloc(threads * (exports.scratch_bytes as () => number)(), false);
     this.reserved = this.alloc_.bytesInUse();
     this.minWork = opts.parallelMinWork ?? (this.pool.polling ? PARALLEL_MIN_WORK_POLLING : PARALLEL_MIN_WORK_SLEEPING);
     if (opts.timing) this.pool.timings = new Map();
@@ -117,7 +118,7 @@ export class WasmBackend implements Backend {
 
   // ---- ops: kernels/as/<op>.ts ---------------------------------------------------------------
   matmul(c: BufferHandle, a: BufferHandle, b: BufferHandle, p: MatmulParams): void {
-    this.pool.run('matmul', [ptr(c), ptr(a), ptr(b), p.M, p.N, p.K, +p.transA, +p.transB, p.alpha, p.beta, this.matmulScratch],
+    this.pool.run('matmul', [ptr(c), ptr(a), ptr(b), p.M, p.N, p.K, +p.transA, +p.transB, p.alpha, p.beta, this.scratch],
       p.M * p.N * p.K >= this.minWork);
   }
 
@@ -182,13 +183,13 @@ export class WasmBackend implements Backend {
   attention(out: BufferHandle, lse: BufferHandle, q: BufferHandle, k: BufferHandle, v: BufferHandle,
     keyLen: BufferHandle, d: AttentionDims): void {
     this.pool.run('attention', [ptr(out), ptr(lse), ptr(q), ptr(k), ptr(v), ptr(keyLen),
-      d.B, d.Tq, d.Tk, d.Hq, d.Hkv, d.hd, d.qPos0, d.scale, +!!d.skipPadQueries], d.B * d.Hq * d.Tq * d.Tk * d.hd >= this.minWork);
+      d.B, d.Tq, d.Tk, d.Hq, d.Hkv, d.hd, d.qPos0, d.scale, +!!d.skipPadQueries, this.scratch], d.B * d.Hq * d.Tq * d.Tk * d.hd >= this.minWork);
   }
   attentionBackward(dq: BufferHandle, dk: BufferHandle, dv: BufferHandle, dout: BufferHandle,
     q: BufferHandle, k: BufferHandle, v: BufferHandle, out: BufferHandle, lse: BufferHandle,
     keyLen: BufferHandle, d: AttentionDims): void {
     this.pool.run('attention_backward', [ptr(dq), ptr(dk), ptr(dv), ptr(dout), ptr(q), ptr(k), ptr(v), ptr(out),
-      ptr(lse), ptr(keyLen), d.B, d.Tq, d.Tk, d.Hq, d.Hkv, d.hd, d.qPos0, d.scale, +!!d.skipPadQueries],
+      ptr(lse), ptr(keyLen), d.B, d.Tq, d.Tk, d.Hq, d.Hkv, d.hd, d.qPos0, d.scale, +!!d.skipPadQueries, this.scratch],
       d.B * d.Hq * d.Tq * d.Tk * d.hd >= this.minWork);
   }
 

@@ -5,8 +5,14 @@
 // h / (Hq/Hkv). A query with no visible key gets out = 0, lse = -inf and zero gradients. With
 // skipPad, query rows at or past keyLen[b] (qPos0 + i >= keyLen[b]) are padding: treated as rows
 // with no visible key (no work, out = 0, lse = -inf, nothing added to dk, dv).
+// Two paths, chosen by shape only: head dims up to 8 (with enough query rows, and keys that fit
+// the per-thread scratch, common/scratch.ts) take attention/small_hd.ts, keys in the SIMD lanes;
+// every other shape the kernels below, vectorized along hd.
 import { exp4 } from './common/exp4';
 import { madd } from './common/madd';
+import { SCRATCH_SLICE_BYTES } from './common/scratch';
+import { queryEnd, visibleKeys } from './attention/mask';
+import { backwardSmallHd, forwardSmallHd, smallHdFits } from './attention/small_hd';
 
 // ---- hd-length vector helpers (v128 body, scalar tail for hd not a multiple of 4) ----
 
@@ -80,18 +86,6 @@ import { madd } from './common/madd';
   return f32x4.splat(i == 0 ? f32x4.extract_lane(v, 0) : i == 1 ? f32x4.extract_lane(v, 1) : i == 2 ? f32x4.extract_lane(v, 2) : f32x4.extract_lane(v, 3));
 }
 
-/** Keys visible to query i of batch b: j < visibleKeys. */
-@inline function visibleKeys(keyLen: usize, b: i32, i: i32, Tk: i32, qPos0: i32): i32 {
-  const kl = min(load<i32>(keyLen + (<usize>b << 2)), Tk);
-  return max(0, min(qPos0 + i + 1, kl));
-}
-
-/** Query rows of batch b that are not padding (skipPad), i < queryEnd; all Tq rows otherwise. */
-@inline function queryEnd(keyLen: usize, b: i32, Tq: i32, Tk: i32, qPos0: i32, skipPad: i32): i32 {
-  if (!skipPad) return Tq;
-  return max(0, min(Tq, min(load<i32>(keyLen + (<usize>b << 2)), Tk) - qPos0));
-}
-
 /**
  * Forward. The work units are blocks of 4 query rows of one (b, h), taken round-robin by the
  * threads: under the causal mask later rows see more keys, and striding spreads that evenly.
@@ -99,7 +93,12 @@ import { madd } from './common/madd';
  * go one by one. Rows accumulate in their own out rows (no scratch memory).
  */
 export function attention(out: usize, lse: usize, q: usize, k: usize, v: usize, keyLen: usize,
-  B: i32, Tq: i32, Tk: i32, Hq: i32, Hkv: i32, hd: i32, qPos0: i32, scale: f32, skipPad: i32, tid: i32, nthreads: i32): void {
+  B: i32, Tq: i32, Tk: i32, Hq: i32, Hkv: i32, hd: i32, qPos0: i32, scale: f32, skipPad: i32, scratch: usize, tid: i32, nthreads: i32): void {
+  if (scratch != 0 && smallHdFits(hd, Tq, Tk, SCRATCH_SLICE_BYTES)) {
+    forwardSmallHd(out, lse, q, k, v, keyLen, B, Tq, Tk, Hq, Hkv, hd, qPos0, scale, skipPad,
+      scratch + <usize>tid * SCRATCH_SLICE_BYTES, tid, nthreads);
+    return;
+  }
   const group = Hq / Hkv;
   const blocksPerHead = (Tq + 3) >> 2;
   const units = B * Hq * blocksPerHead;
@@ -291,7 +290,12 @@ function forwardBlock4(out: usize, q: usize, qStride: usize, lsePtr: usize, nk4:
  */
 export function attention_backward(dq: usize, dk: usize, dv: usize, dout: usize, q: usize, k: usize, v: usize,
   out: usize, lse: usize, keyLen: usize, B: i32, Tq: i32, Tk: i32, Hq: i32, Hkv: i32, hd: i32, qPos0: i32, scale: f32,
-  skipPad: i32, tid: i32, nthreads: i32): void {
+  skipPad: i32, scratch: usize, tid: i32, nthreads: i32): void {
+  if (scratch != 0 && smallHdFits(hd, Tq, Tk, SCRATCH_SLICE_BYTES)) {
+    backwardSmallHd(dq, dk, dv, dout, q, k, v, out, lse, keyLen, B, Tq, Tk, Hq, Hkv, hd, qPos0, scale, skipPad,
+      scratch + <usize>tid * SCRATCH_SLICE_BYTES, tid, nthreads);
+    return;
+  }
   const group = Hq / Hkv;
   const units = B * Hkv;
   const kvStride = <usize>(Hkv * hd) << 2;

@@ -18,8 +18,8 @@
 // K is blocked so that each block of B stays in L2 while the few rows of A of a tile stay in L1.
 // Only the first K block applies beta; beta == 0 never reads C (it may hold NaN garbage).
 //
-// The scratch is the backend's (matmul_scratch_bytes() per thread, from its allocator), passed
-// as a pointer: 0 means none, and then only the in-place path runs.
+// The scratch is the backend's per-thread scratch (common/scratch.ts), passed as a pointer: 0
+// means none, and then only the in-place path runs.
 //
 // Threads split M in whole row tiles or N in whole column tiles (the longer one, in tiles); each
 // thread writes a disjoint block of C. Every element of C gets the same operations in the same
@@ -27,6 +27,7 @@
 // fall on fixed indices), so the result does not depend on the thread count.
 import { chunkStart, chunkEnd } from './common/threads';
 import { madd } from './common/madd';
+import { SCRATCH_SLICE_BYTES } from './common/scratch';
 
 // Block sizes (k depth x columns of C) of the in-place forms. Small enough that rows of B at a
 // power-of-two stride, which all map to a few cache sets, still fit in L2's ways.
@@ -46,9 +47,10 @@ const PACK_A_BYTES = PACK_MC * PACK_KC * 4;
 const PACK_B_BYTES = PACK_KC * PACK_NC * 4;
 const PACK_SLICE_BYTES = PACK_A_BYTES + PACK_B_BYTES + PACK_MR * PACK_NR * 4;
 
-/** Bytes of scratch matmul needs per thread (the backend allocates threads x this, 64-byte aligned). */
-export function matmul_scratch_bytes(): i32 {
-  return PACK_SLICE_BYTES;
+/** Bytes of scratch per thread (common/scratch.ts: the backend allocates threads x this, 64-byte aligned). */
+export function scratch_bytes(): i32 {
+  if (<usize>PACK_SLICE_BYTES > SCRATCH_SLICE_BYTES) unreachable(); // folded away while the panels fit
+  return <i32>SCRATCH_SLICE_BYTES;
 }
 
 /** Whether a product is worth packing (bench/matmul.ts: the break-even shapes). */
@@ -73,7 +75,7 @@ export function matmul(c: usize, a: usize, b: usize, M: i32, N: i32, K: i32, tra
   if (m0 >= m1 || n0 >= n1) return;
   if (K <= 0) { scaleBlock(c, N, m0, m1, n0, n1, beta); return; }
   if (packed) {
-    packedProduct(c, a, b, M, N, K, transA, transB, alpha, beta, scratch + <usize>tid * PACK_SLICE_BYTES, m0, m1, n0, n1);
+    packedProduct(c, a, b, M, N, K, transA, transB, alpha, beta, scratch + <usize>tid * SCRATCH_SLICE_BYTES, m0, m1, n0, n1);
     return;
   }
 

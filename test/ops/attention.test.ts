@@ -91,6 +91,14 @@ test('skipPadQueries: padded query rows get no keys, the others are unchanged (G
 test('skipPadQueries, multi-threaded, sampled finite differences', () =>
   check('skip-pad-big', { B: 2, Tq: 40, Tk: 40, Hq: 4, Hkv: 2, hd: 20, qPos0: 0, keyLen: [37, 22], skipPadQueries: true, sampled: 48 }, 91));
 
+// Head dims up to 8 take the keys-in-lanes path (kernels/as/attention/small_hd.ts): the same
+// semantics, with its own blocks of rows (32 per forward unit) and its own tails.
+test('hd <= 8 path: skipPadQueries, GQA, ragged keyLen, odd hd, more than one block of 32 rows', () =>
+  check('small-skip-pad', { B: 3, Tq: 38, Tk: 38, Hq: 4, Hkv: 2, hd: 7, qPos0: 0, keyLen: [38, 6, 35], skipPadQueries: true, sampled: 48 }, 101));
+
+test('hd <= 8 path: chunked prefill at qPos0 > 0 with Tq != Tk, and a batch element with no keys', () =>
+  check('small-prefill', { B: 2, Tq: 37, Tk: 45, Hq: 6, Hkv: 2, hd: 8, qPos0: 5, keyLen: [41, 0], sampled: 48 }, 111));
+
 test('shape checks reject mismatched tensors', () => {
   const q = Tensor.zeros(backend, [1, 2, 3, 4]), k = Tensor.zeros(backend, [1, 2, 2, 4]);
   const kl = Tensor.from(backend, [1], Int32Array.from([2]));
