@@ -41,8 +41,8 @@ test('values are 0 or 1/(1-p); zero fraction within 3 sigma of p (n = 100000)', 
   }
 });
 
-test('bit-for-bit equal to the JS mirror of the hash (several seeds, odd n)', async () => {
-  for (const [n, p, seed] of [[100003, 0.1, 7], [37, 0.3, 0], [70001, 0.05, 0xdeadbeef]] as const) {
+test('bit-for-bit equal to the JS mirror of the hash (several seeds, odd n; p = 0.5 and 0.75, whose thresholds fall on whole steps of u)', async () => {
+  for (const [n, p, seed] of [[100003, 0.1, 7], [37, 0.3, 0], [70001, 0.05, 0xdeadbeef], [4099, 0.5, 3], [4099, 0.75, 11]] as const) {
     const m = await mask(n, p, seed), ref = dropoutMaskRef(n, p, seed);
     let diff = 0;
     for (let i = 0; i < n; i++) if (m[i] !== ref[i]) diff++;
