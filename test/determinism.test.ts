@@ -164,14 +164,19 @@ async function opBits(threads: number): Promise<Map<string, Uint32Array>> {
       be.matmul(c, a, b, { M, N, K, transA: tA, transB: tB, alpha: 0.7, beta });
       read(`matmul ${M}x${N}x${K} transA=${tA} transB=${tB}`, [c, M * N]);
     }
-    { // LoRA backward (dA's columns are split across threads), with a dropout mask
-      const T = 53, inF = 44, outF = 36, r = 4;
+    // LoRA forward (rows split) and backward (rows split; dA's columns and dB's rows split), with
+    // a dropout mask; the second shape has ragged in, out and r and more than one block of T
+    for (const [T, inF, outF, r] of [[53, 44, 36, 4], [131, 45, 37, 9]]) {
+      const name = `lora T=${T} in=${inF} out=${outF} r=${r}`;
       const dx = input(T * inF), dA = input(r * inF), dB = input(outF * r), du = be.alloc('f32', T * r);
-      const dy = input(T * outF), x = input(T * inF), A = input(r * inF), B = input(outF * r), u = input(T * r);
+      const dy = input(T * outF), x = input(T * inF), A = input(r * inF), B = input(outF * r), u = be.alloc('f32', T * r);
       const mask = be.alloc('f32', T * inF);
       be.dropoutMask(mask, T * inF, 0.25, 7);
+      const y = input(T * outF);
+      be.loraForward(y, u, x, A, B, mask, { T, inF, outF, r, scale: 2 });
+      read(`${name} forward`, [y, T * outF], [u, T * r]);
       be.loraBackward(dx, dA, dB, du, dy, x, A, B, u, mask, { T, inF, outF, r, scale: 2 });
-      read('lora backward', [dx, T * inF], [dA, r * inF], [dB, outF * r], [du, T * r]);
+      read(`${name} backward`, [dx, T * inF], [dA, r * inF], [dB, outF * r], [du, T * r]);
     }
     // Elementwise with a vector body and a scalar tail (exp4 vs Mathf.exp in SwiGLU: about 4% of
     // values differ between the two), at sizes that put thread boundaries in many places.

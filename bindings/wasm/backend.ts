@@ -124,24 +124,22 @@ export class WasmBackend implements Backend {
 
   loraForward(y: BufferHandle, u: BufferHandle, x: BufferHandle, a: BufferHandle, b: BufferHandle,
     mask: BufferHandle | null, d: LoraDims): void {
-    const par = d.T * d.inF * d.r >= this.minWork;
-    // U = (X ∘ mask) A^T
-    this.pool.run('lora_forward_u', [ptr(u), ptr(x), ptr(a), ptrOr0(mask), d.T, d.inF, d.r], par);
-    // Y += scale * U B^T
-    this.matmul(y, u, b, { M: d.T, N: d.outF, K: d.r, transA: false, transB: true, alpha: d.scale, beta: 1 });
+    // U = (X ∘ mask) A^T, Y += scale * U B^T in one dispatch (B transposed in the kernels' scratch)
+    this.pool.run('lora_forward', [ptr(y), ptr(u), ptr(x), ptr(a), ptr(b), ptrOr0(mask), d.T, d.inF, d.outF, d.r, d.scale,
+      this.scratch], d.T * (d.inF + d.outF) * d.r >= this.minWork);
   }
 
   loraBackward(dx: BufferHandle, dA: BufferHandle | null, dB: BufferHandle | null, du: BufferHandle,
     dy: BufferHandle, x: BufferHandle, a: BufferHandle, b: BufferHandle, u: BufferHandle,
     mask: BufferHandle | null, d: LoraDims): void {
-    const par = d.T * d.inF * d.r >= this.minWork;
-    // dU = scale * dY B
-    this.matmul(du, dy, b, { M: d.T, N: d.r, K: d.outF, transA: false, transB: false, alpha: d.scale, beta: 0 });
-    // dX += (dU A) ∘ mask
-    this.pool.run('lora_backward_dx', [ptr(dx), ptr(du), ptr(a), ptrOr0(mask), d.T, d.inF, d.r], par);
-    if (dB) this.matmul(dB, dy, u, { M: d.outF, N: d.r, K: d.T, transA: true, transB: false, alpha: d.scale, beta: 1 });
-    // dA += dU^T (X ∘ mask)
-    if (dA) this.pool.run('lora_backward_da', [ptr(dA), ptr(du), ptr(x), ptrOr0(mask), d.T, d.inF, d.r], par);
+    // dU = scale * dY B, dX += (dU A) ∘ mask: by rows
+    this.pool.run('lora_backward_rows', [ptr(dx), ptr(du), ptr(dy), ptr(a), ptr(b), ptrOr0(mask), d.T, d.inF, d.outF, d.r, d.scale],
+      d.T * (d.inF + d.outF) * d.r >= this.minWork);
+    // dA += dU^T (X ∘ mask), dB += scale * dY^T U: sums over the rows, by columns of dA and rows of dB
+    if (dA || dB) {
+      this.pool.run('lora_backward_grads', [ptrOr0(dA), ptrOr0(dB), ptr(du), ptr(dy), ptr(x), ptr(u), ptrOr0(mask),
+        d.T, d.inF, d.outF, d.r, d.scale], d.T * ((dA ? d.inF : 0) + (dB ? d.outF : 0)) * d.r >= this.minWork);
+    }
   }
 
   dropoutMask(mask: BufferHandle, n: number, p: number, seed: number, rows?: { index: BufferHandle; width: number } | null): void {

@@ -1,4 +1,5 @@
-// LoRA, the parts that are not plain matmuls (those go through matmul.wgsl, as on WASM):
+// LoRA, the parts that are not plain matmuls (those go through matmul.wgsl; the WASM kernels
+// fold them in, kernels/as/lora.ts):
 //   lora_u:  U[T,r] = (X ∘ mask) A^T          (written)
 //   lora_dx: dX[T,in] += (dU A) ∘ mask         (added into)
 //   lora_da: dA[r,in] += dU^T (X ∘ mask)       (added into)

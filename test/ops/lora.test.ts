@@ -77,6 +77,9 @@ async function check(name: string, T: number, inF: number, outF: number, r: numb
 test('no dropout, r = 4, ragged in (13)', () => check('nomask', 6, 13, 9, 4, 0, 1));
 test('dropout p = 0.25, r = 5 (a group of 4 and a tail)', () => check('mask', 7, 11, 6, 5, 0.25, 2));
 test('dropout p = 0.1, multi-threaded (T=64, in=72, r=8)', () => check('big', 64, 72, 40, 8, 0.1, 3, 60));
+// The WASM forward copies B transposed into a scratch slice of ~600 KiB per thread; out * r * 4
+// bytes beyond that go in column blocks (here 2500 x 64: two blocks, the second partly filled).
+test('a wide B in column blocks (out 2500, r 64, ragged)', () => check('wide', 5, 7, 2500, 64, 0.2, 4, 40));
 test('without dA/dB only dX is produced', async () => {
   const T = 3, inF = 8, outF = 5, r = 2;
   const x = Tensor.from(backend, [T, inF], rand(T * inF, 9)), a = Tensor.from(backend, [r, inF], rand(r * inF, 10));
