@@ -308,11 +308,42 @@ export function lora_backward_rows(dx: usize, du: usize, dy: usize, a: usize, b:
   }
 }
 
-/** dX rows t..t+4 += (dU A) ∘ mask: per element, madd over j in order, times the mask, added. */
+/**
+ * dX rows t..t+4 += (dU A) ∘ mask: per element, madd over j in order, times the mask, added.
+ * Tiles of 4 rows x 8 columns (each splat of dU serves two vectors of A), then 4 x 4.
+ */
 function backwardDX4(dx: usize, du: usize, a: usize, mask: usize, t: i32, inF: i32, r: i32): void {
   const ld = <usize>inF << 2, ldu = <usize>r << 2;
   const dx0 = dx + <usize>t * ld, m0 = mask + <usize>t * ld, du0 = du + <usize>t * ldu;
   let i = 0;
+  for (; i + 8 <= inF; i += 8) {
+    const o = <usize>i << 2;
+    let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+    let z0 = f32x4.splat(0), z1 = f32x4.splat(0), z2 = f32x4.splat(0), z3 = f32x4.splat(0);
+    let aj = a + o, pu = du0;
+    for (let j = 0; j < r; j++) {
+      const av = v128.load(aj), aw = v128.load(aj, 16);
+      let g = v128.load32_splat(pu);
+      s0 = madd(g, av, s0); z0 = madd(g, aw, z0);
+      g = v128.load32_splat(pu + ldu);
+      s1 = madd(g, av, s1); z1 = madd(g, aw, z1);
+      g = v128.load32_splat(pu + 2 * ldu);
+      s2 = madd(g, av, s2); z2 = madd(g, aw, z2);
+      g = v128.load32_splat(pu + 3 * ldu);
+      s3 = madd(g, av, s3); z3 = madd(g, aw, z3);
+      aj += ld; pu += 4;
+    }
+    if (mask) {
+      s0 = f32x4.mul(s0, v128.load(m0 + o)); z0 = f32x4.mul(z0, v128.load(m0 + o, 16));
+      s1 = f32x4.mul(s1, v128.load(m0 + ld + o)); z1 = f32x4.mul(z1, v128.load(m0 + ld + o, 16));
+      s2 = f32x4.mul(s2, v128.load(m0 + 2 * ld + o)); z2 = f32x4.mul(z2, v128.load(m0 + 2 * ld + o, 16));
+      s3 = f32x4.mul(s3, v128.load(m0 + 3 * ld + o)); z3 = f32x4.mul(z3, v128.load(m0 + 3 * ld + o, 16));
+    }
+    addVec(dx0 + o, s0); addVec(dx0 + o + 16, z0);
+    addVec(dx0 + ld + o, s1); addVec(dx0 + ld + o + 16, z1);
+    addVec(dx0 + 2 * ld + o, s2); addVec(dx0 + 2 * ld + o + 16, z2);
+    addVec(dx0 + 3 * ld + o, s3); addVec(dx0 + 3 * ld + o + 16, z3);
+  }
   for (; i + 4 <= inF; i += 4) {
     const o = <usize>i << 2;
     let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
