@@ -146,7 +146,7 @@ function uRow1(u: usize, xr: usize, mr: usize, a: usize, mask: usize, t: i32, j:
 
 /**
  * Y[t, n0..n1) += scale U[t,:] Bt for rows t0..t1 (Bt [r, w], w = n1 - n0 rounded up to 4).
- * Each element: acc = sum over j of U[t,j] Bt[j,c] (madd, j in order), then y = scale acc + y.
+ * Each element: acc = sum over j of U[t,j] Bt[j,c] (madd, j in order), then y = (scale acc) + y.
  * Tiles of 4 rows x 8 columns; the rows left over go one at a time with the same operations.
  */
 function forwardY(y: usize, u: usize, bt: usize, t0: i32, t1: i32, outF: i32, r: i32, n0: i32, n1: i32, w: i32, scale: f32): void {
@@ -208,15 +208,18 @@ function forwardY(y: usize, u: usize, bt: usize, t0: i32, t1: i32, outF: i32, r:
   }
 }
 
-/** p[0..n) += scale acc (one fused madd per lane), n = the lanes left in the row (>= 4: all). */
+/**
+ * p[0..n) += scale acc, n = the lanes left in the row (>= 4: all). Rounded as matmul's epilogue
+ * (alpha C: scale acc, then + y), as the matmul this replaced did.
+ */
 @inline function yUpdate(p: usize, acc: v128, s4: v128, n: i32): void {
-  if (n >= 4) { v128.store(p, madd(s4, acc, v128.load(p))); return; }
+  if (n >= 4) { v128.store(p, f32x4.add(f32x4.mul(s4, acc), v128.load(p))); return; }
   // a short last vector: load and store only the lanes inside the row
   let c = f32x4.splat(0);
   c = f32x4.replace_lane(c, 0, load<f32>(p));
   if (n > 1) c = f32x4.replace_lane(c, 1, load<f32>(p, 4));
   if (n > 2) c = f32x4.replace_lane(c, 2, load<f32>(p, 8));
-  const v = madd(s4, acc, c);
+  const v = f32x4.add(f32x4.mul(s4, acc), c);
   store<f32>(p, f32x4.extract_lane(v, 0));
   if (n > 1) store<f32>(p, f32x4.extract_lane(v, 1), 4);
   if (n > 2) store<f32>(p, f32x4.extract_lane(v, 2), 8);
@@ -505,7 +508,8 @@ function gradABlock(da: usize, du: usize, x: usize, mask: usize, T: i32, inF: i3
  * dB's share of this thread: rows o of dB in groups of 4 (the last group may be short: its rows go
  * one at a time with the same operations). The T rows go in fixed blocks of T_BLOCK (their dY
  * lines stay in L1 from one group of o to the next); per block and element, acc = sum over the
- * block's t of dY[t,o] U[t,j] (madd, t in order), then dB = scale acc + dB (one madd). j in
+ * block's t of dY[t,o] U[t,j] (madd, t in order), then dB = (scale acc) + dB (rounded as
+ * matmul's epilogue, as the matmul with 64-row k blocks this replaced did). j in
  * vectors of 4 (two at a time), the last r % 4 one by one.
  */
 function gradB(db: usize, dy: usize, u: usize, T: i32, outF: i32, r: i32, scale: f32, tid: i32, nthreads: i32): void {
@@ -582,7 +586,7 @@ function gradB1(db: usize, dy: usize, u: usize, tb: i32, te: i32, outF: i32, r: 
 }
 
 @inline function dbUpdate(p: usize, acc: v128, s4: v128): void {
-  v128.store(p, madd(s4, acc, v128.load(p)));
+  v128.store(p, f32x4.add(f32x4.mul(s4, acc), v128.load(p)));
 }
 
 /** dB[o, j0..r) one at a time (the last r % 4 columns), over the rows tb..te. */
