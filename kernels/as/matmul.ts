@@ -3,7 +3,7 @@
 //
 // Two paths:
 // - Packed (Goto/BLIS style), for every layout once the product is large enough (N >= 128 and
-//   M >= 12, or transB with K < 32): blocks of op(B) (KC x NC) and op(A) (MC x KC) are copied into
+//   M >= 12): blocks of op(B) (KC x NC) and op(A) (MC x KC) are copied into
 //   zero-padded panels in the calling thread's scratch (B [N,K] transposed while copying), then
 //   6 x 8 tiles of C accumulate in 12 v128 registers: per k, 2 loads of B and 6 broadcasts of A
 //   for 12 fused multiply-adds, enough independent chains to keep both FMA pipes busy (the 4 x 8
@@ -55,7 +55,7 @@ export function scratch_bytes(): i32 {
 
 /** Whether a product is worth packing (bench/matmul.ts: the break-even shapes). */
 @inline function packs(M: i32, N: i32, K: i32, transB: i32): bool {
-  return M >= 12 && (N >= 128 || (transB != 0 && K < 32 && N >= 16));
+  return M >= 12 && N >= 128;
 }
 
 export function matmul(c: usize, a: usize, b: usize, M: i32, N: i32, K: i32, transA: i32, transB: i32,

@@ -37,7 +37,7 @@ test('33x65x17, alpha -0.75, beta 1', () => forward(33, 65, 17, -0.75, 1, 3));
 test('64x96x80 (multi-threaded), beta 0 over NaN', () => forward(64, 96, 80, 1, 0, 4));
 test('6x300x270 (few rows: N split over threads; K and N blocked)', () => forward(6, 300, 270, 0.5, 2, 5));
 test('45x9x290 (K blocked, ragged tiles)', () => forward(45, 9, 290, 1, 0, 6));
-// The packed path (M >= 12 and N >= 128, or transB with K < 32): ragged 6 x 8 tiles, K blocked
+// The packed path (M >= 12 and N >= 128): ragged 6 x 8 tiles, K blocked
 // past 256, N past one 512-column block, M past one 96-row block, every layout.
 test('packed: 101x530x300 (alpha 0.5, beta 1) and 13x133x5 (beta 0 over NaN)', async () => {
   await forward(101, 530, 300, 0.5, 1, 10);
