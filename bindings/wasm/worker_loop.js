@@ -61,16 +61,20 @@ export function runKernelWorker({ module, memory, control, args, names, tid, spi
  * Atomics.wait. A training step sends hundreds of jobs back to back, and waking a sleeping thread
  * costs tens of microseconds (the futex wake and the scheduler), more than many kernels; a polling
  * thread sees the change within a poll. The number of polls adapts: it halves each time polling
- * fails (the thread had to sleep anyway) and doubles back, up to `max`, each time it succeeds.
+ * fails (the thread had to sleep anyway), down to max / 64, and doubles back, up to `max`, each
+ * time it succeeds.
  * On a machine busier than its cores the thread being waited for is often not running, polls
- * fail, and the waiter soon sleeps at once, as a polling thread would otherwise take CPU time
- * that the other threads need. max 0: never poll.
+ * fail, and the waiter soon polls only briefly, as a polling thread would otherwise take CPU
+ * time that the other threads need. max 0: never poll.
  */
 export class Waiter {
   /** @param {number} max */
   constructor(max) {
     this.max = max;
     this.budget = max;
+    // never below 1/64 of max: from 0 polls (or a few) a waiter would seldom succeed again, and
+    // on a quiet machine it would sleep for good
+    this.min = max >> 6;
   }
 
   /**
@@ -87,7 +91,7 @@ export class Waiter {
       if (this.budget < this.max) this.budget = Math.min(this.max, 2 * this.budget + 1);
       return v;
     }
-    this.budget >>= 1;
+    this.budget = Math.max(this.budget >> 1, this.min);
     while (v === value) {
       Atomics.wait(ctl, slot, value);
       v = Atomics.load(ctl, slot);
