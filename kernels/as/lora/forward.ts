@@ -115,11 +115,11 @@ export function forwardY(y: usize, u: usize, bt: usize, t0: i32, t1: i32, outF: 
   for (; t + 4 <= t1; t += 4) {
     const u0 = u + <usize>t * ldu, y0 = y + <usize>t * ldy + (<usize>n0 << 2);
     let c = 0;
-    for (; c + 8 <= w; c += 8) tile4x8(SCALE_ADD, u0, ldu, bt + (<usize>c << 2), ldb, r, y0 + (<usize>c << 2), ldy, s4, n1 - n0 - c, false, 0);
-    for (; c < w; c += 4) tile4x4(SCALE_ADD, u0, ldu, bt + (<usize>c << 2), ldb, r, y0 + (<usize>c << 2), ldy, s4, n1 - n0 - c, false, 0);
+    for (; c + 8 <= w; c += 8) tile4x8(SCALE_ADD, u0, ldu, 4, bt + (<usize>c << 2), ldb, r, y0 + (<usize>c << 2), ldy, s4, n1 - n0 - c, false, 0);
+    for (; c < w; c += 4) tile4x4(SCALE_ADD, u0, ldu, 4, bt + (<usize>c << 2), ldb, r, y0 + (<usize>c << 2), ldy, s4, n1 - n0 - c, false, 0);
   }
   for (; t < t1; t++) {
     const u0 = u + <usize>t * ldu, y0 = y + <usize>t * ldy + (<usize>n0 << 2);
-    for (let c = 0; c < w; c += 4) tile1x4(SCALE_ADD, u0, bt + (<usize>c << 2), ldb, r, y0 + (<usize>c << 2), s4, n1 - n0 - c, false, 0);
+    for (let c = 0; c < w; c += 4) tile1x4(SCALE_ADD, u0, 4, bt + (<usize>c << 2), ldb, r, y0 + (<usize>c << 2), s4, n1 - n0 - c, false, 0);
   }
 }

@@ -2,7 +2,7 @@
 // and dB += scale dY^T U, sums over all T rows in fixed blocks of T_BLOCK rows.
 import { chunkStart, chunkEnd } from '../common/threads';
 import { madd } from '../common/madd';
-import { addVec } from './tile';
+import { addVec, tile1x4, tile4x4, tile4x8, SCALE_ADD } from './tile';
 
 /** rows per block of the sums over T (dA, dB): fixed, so the thread count changes no bit */
 const T_BLOCK = 64;
@@ -124,43 +124,10 @@ function gradB4(db: usize, dy: usize, u: usize, tb: i32, te: i32, outF: i32, r: 
   const ldy = <usize>outF << 2, ldu = <usize>r << 2;
   const s4 = f32x4.splat(scale);
   const pdb = db + <usize>o * ldu, dy0 = dy + <usize>tb * ldy + (<usize>o << 2), u0 = u + <usize>tb * ldu;
+  // dB[o+i, j..] += scale * sum over t of dY[t, o+i] U[t, j..]: g down dY's column o+i (stepG ldy)
   let j = 0;
-  for (; j + 8 <= r; j += 8) {
-    let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
-    let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
-    let py = dy0, pu = u0 + (<usize>j << 2);
-    for (let t = tb; t < te; t++) {
-      const u0v = v128.load(pu), u1v = v128.load(pu, 16);
-      let g = v128.load32_splat(py);
-      a00 = madd(g, u0v, a00); a01 = madd(g, u1v, a01);
-      g = v128.load32_splat(py, 4);
-      a10 = madd(g, u0v, a10); a11 = madd(g, u1v, a11);
-      g = v128.load32_splat(py, 8);
-      a20 = madd(g, u0v, a20); a21 = madd(g, u1v, a21);
-      g = v128.load32_splat(py, 12);
-      a30 = madd(g, u0v, a30); a31 = madd(g, u1v, a31);
-      py += ldy; pu += ldu;
-    }
-    const p = pdb + (<usize>j << 2);
-    dbUpdate(p, a00, s4); dbUpdate(p + 16, a01, s4);
-    dbUpdate(p + ldu, a10, s4); dbUpdate(p + ldu + 16, a11, s4);
-    dbUpdate(p + 2 * ldu, a20, s4); dbUpdate(p + 2 * ldu + 16, a21, s4);
-    dbUpdate(p + 3 * ldu, a30, s4); dbUpdate(p + 3 * ldu + 16, a31, s4);
-  }
-  for (; j + 4 <= r; j += 4) {
-    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-    let py = dy0, pu = u0 + (<usize>j << 2);
-    for (let t = tb; t < te; t++) {
-      const uv = v128.load(pu);
-      a0 = madd(v128.load32_splat(py), uv, a0);
-      a1 = madd(v128.load32_splat(py, 4), uv, a1);
-      a2 = madd(v128.load32_splat(py, 8), uv, a2);
-      a3 = madd(v128.load32_splat(py, 12), uv, a3);
-      py += ldy; pu += ldu;
-    }
-    const p = pdb + (<usize>j << 2);
-    dbUpdate(p, a0, s4); dbUpdate(p + ldu, a1, s4); dbUpdate(p + 2 * ldu, a2, s4); dbUpdate(p + 3 * ldu, a3, s4);
-  }
+  for (; j + 8 <= r; j += 8) tile4x8(SCALE_ADD, dy0, 4, ldy, u0 + (<usize>j << 2), ldu, te - tb, pdb + (<usize>j << 2), ldu, s4, 8, false, 0);
+  for (; j + 4 <= r; j += 4) tile4x4(SCALE_ADD, dy0, 4, ldy, u0 + (<usize>j << 2), ldu, te - tb, pdb + (<usize>j << 2), ldu, s4, 4, false, 0);
   for (let k = 0; k < 4; k++) gradBTail(db, dy, u, tb, te, outF, r, scale, o + k, j);
 }
 
@@ -169,20 +136,8 @@ function gradB1(db: usize, dy: usize, u: usize, tb: i32, te: i32, outF: i32, r: 
   const s4 = f32x4.splat(scale);
   const pdb = db + <usize>o * ldu, dy0 = dy + <usize>tb * ldy + (<usize>o << 2), u0 = u + <usize>tb * ldu;
   let j = 0;
-  for (; j + 4 <= r; j += 4) {
-    let a0 = f32x4.splat(0);
-    let py = dy0, pu = u0 + (<usize>j << 2);
-    for (let t = tb; t < te; t++) {
-      a0 = madd(v128.load32_splat(py), v128.load(pu), a0);
-      py += ldy; pu += ldu;
-    }
-    dbUpdate(pdb + (<usize>j << 2), a0, s4);
-  }
+  for (; j + 4 <= r; j += 4) tile1x4(SCALE_ADD, dy0, ldy, u0 + (<usize>j << 2), ldu, te - tb, pdb + (<usize>j << 2), s4, 4, false, 0);
   gradBTail(db, dy, u, tb, te, outF, r, scale, o, j);
-}
-
-@inline function dbUpdate(p: usize, acc: v128, s4: v128): void {
-  v128.store(p, f32x4.add(f32x4.mul(s4, acc), v128.load(p)));
 }
 
 /** dB[o, j0..r) one at a time (the last r % 4 columns), over the rows tb..te. */

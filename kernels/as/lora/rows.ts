@@ -12,10 +12,10 @@ import { tile1x4, tile4x4, tile4x8, MASK_ADD, SCALE_STORE } from './tile';
   const dy0 = dy + <usize>t * ldy, du0 = du + <usize>t * ldu;
   let j = 0;
   if (rows == 4) {
-    for (; j + 8 <= r; j += 8) tile4x8(SCALE_STORE, dy0, ldy, b + (<usize>j << 2), ldu, outF, du0 + (<usize>j << 2), ldu, s4, 8, false, 0);
-    for (; j + 4 <= r; j += 4) tile4x4(SCALE_STORE, dy0, ldy, b + (<usize>j << 2), ldu, outF, du0 + (<usize>j << 2), ldu, s4, 4, false, 0);
+    for (; j + 8 <= r; j += 8) tile4x8(SCALE_STORE, dy0, ldy, 4, b + (<usize>j << 2), ldu, outF, du0 + (<usize>j << 2), ldu, s4, 8, false, 0);
+    for (; j + 4 <= r; j += 4) tile4x4(SCALE_STORE, dy0, ldy, 4, b + (<usize>j << 2), ldu, outF, du0 + (<usize>j << 2), ldu, s4, 4, false, 0);
   } else {
-    for (; j + 4 <= r; j += 4) tile1x4(SCALE_STORE, dy0, b + (<usize>j << 2), ldu, outF, du0 + (<usize>j << 2), s4, 4, false, 0);
+    for (; j + 4 <= r; j += 4) tile1x4(SCALE_STORE, dy0, 4, b + (<usize>j << 2), ldu, outF, du0 + (<usize>j << 2), s4, 4, false, 0);
   }
   for (; j < r; j++) {
     for (let k = 0; k < rows; k++) {
@@ -37,8 +37,8 @@ export function backwardDX4(dx: usize, du: usize, a: usize, mask: usize, t: i32,
   const dx0 = dx + <usize>t * ld, m0 = mask + <usize>t * ld, du0 = du + <usize>t * ldu;
   const s4 = f32x4.splat(0); // unused by MASK_ADD
   let i = 0;
-  for (; i + 8 <= inF; i += 8) tile4x8(MASK_ADD, du0, ldu, a + (<usize>i << 2), ld, r, dx0 + (<usize>i << 2), ld, s4, 8, mask != 0, m0 + (<usize>i << 2));
-  for (; i + 4 <= inF; i += 4) tile4x4(MASK_ADD, du0, ldu, a + (<usize>i << 2), ld, r, dx0 + (<usize>i << 2), ld, s4, 4, mask != 0, m0 + (<usize>i << 2));
+  for (; i + 8 <= inF; i += 8) tile4x8(MASK_ADD, du0, ldu, 4, a + (<usize>i << 2), ld, r, dx0 + (<usize>i << 2), ld, s4, 8, mask != 0, m0 + (<usize>i << 2));
+  for (; i + 4 <= inF; i += 4) tile4x4(MASK_ADD, du0, ldu, 4, a + (<usize>i << 2), ld, r, dx0 + (<usize>i << 2), ld, s4, 4, mask != 0, m0 + (<usize>i << 2));
   for (let k = 0; k < 4; k++) dxTail(dx, du, a, mask, t + k, i, inF, r);
 }
 
@@ -48,7 +48,7 @@ export function backwardDX1(dx: usize, du: usize, a: usize, mask: usize, t: i32,
   const dxr = dx + <usize>t * ld, mr = mask + <usize>t * ld, dur = du + (<usize>t * <usize>r << 2);
   const s4 = f32x4.splat(0); // unused by MASK_ADD
   let i = 0;
-  for (; i + 4 <= inF; i += 4) tile1x4(MASK_ADD, dur, a + (<usize>i << 2), ld, r, dxr + (<usize>i << 2), s4, 4, mask != 0, mr + (<usize>i << 2));
+  for (; i + 4 <= inF; i += 4) tile1x4(MASK_ADD, dur, 4, a + (<usize>i << 2), ld, r, dxr + (<usize>i << 2), s4, 4, mask != 0, mr + (<usize>i << 2));
   dxTail(dx, du, a, mask, t, i, inF, r);
 }
 

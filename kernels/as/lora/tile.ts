@@ -1,8 +1,9 @@
-// The register tiles of LoRA's row kernels (kernels/as/lora.ts: forward Y, backward dU and dX).
+// The register tiles of LoRA's kernels (kernels/as/lora.ts: forward Y, backward dU and dX, dB).
 // A tile holds out[i][c] for 4 (or 1) rows i and 8 (or 4) columns c, each the sum over k < n, in
-// order, of g_i[k] * b_k[c] (madd): g_i[k] is the f32 at pg + i*ldg + 4k, broadcast, and b_k the
-// vector(s) at pb + k*ldb. Each splat of g serves every vector of its row. Then one epilogue
-// writes row i at po + i*ldo:
+// order, of g_i[k] * b_k[c] (madd): g_i[k] is the f32 at pg + i*ldg + k*stepG, broadcast, and b_k
+// the vector(s) at pb + k*ldb. Each splat of g serves every vector of its row. The row kernels
+// read g along a row (stepG 4); dB's sums read it down a column (kernels/as/lora/grads.ts). Then
+// one epilogue writes row i at po + i*ldo:
 //   SCALE_ADD    po = scale acc + po   (rounded as matmul's epilogue: scale acc, then the add);
 //                `lanes` is the number of columns left in the row from the tile's first one
 //                (>= 4 per vector: all), so a short last vector touches only the row's lanes
@@ -20,7 +21,7 @@ export const SCALE_ADD = 0, SCALE_STORE = 1, MASK_ADD = 2;
 }
 
 /** 4 rows x 8 columns. */
-@inline export function tile4x8(mode: i32, pg: usize, ldg: usize, pb: usize, ldb: usize, n: i32,
+@inline export function tile4x8(mode: i32, pg: usize, ldg: usize, stepG: usize, pb: usize, ldb: usize, n: i32,
   po: usize, ldo: usize, s4: v128, lanes: i32, hasMask: bool, pm: usize): void {
   let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
   let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
@@ -34,7 +35,7 @@ export const SCALE_ADD = 0, SCALE_STORE = 1, MASK_ADD = 2;
     a20 = madd(g, b0, a20); a21 = madd(g, b1, a21);
     g = v128.load32_splat(pg + 3 * ldg);
     a30 = madd(g, b0, a30); a31 = madd(g, b1, a31);
-    pb += ldb; pg += 4;
+    pb += ldb; pg += stepG;
   }
   finish(mode, po, a00, s4, lanes, hasMask, pm); finish(mode, po + 16, a01, s4, lanes - 4, hasMask, pm + 16);
   finish(mode, po + ldo, a10, s4, lanes, hasMask, pm + ldo); finish(mode, po + ldo + 16, a11, s4, lanes - 4, hasMask, pm + ldo + 16);
@@ -43,7 +44,7 @@ export const SCALE_ADD = 0, SCALE_STORE = 1, MASK_ADD = 2;
 }
 
 /** 4 rows x 4 columns. */
-@inline export function tile4x4(mode: i32, pg: usize, ldg: usize, pb: usize, ldb: usize, n: i32,
+@inline export function tile4x4(mode: i32, pg: usize, ldg: usize, stepG: usize, pb: usize, ldb: usize, n: i32,
   po: usize, ldo: usize, s4: v128, lanes: i32, hasMask: bool, pm: usize): void {
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   for (let k = 0; k < n; k++) {
@@ -52,19 +53,19 @@ export const SCALE_ADD = 0, SCALE_STORE = 1, MASK_ADD = 2;
     a1 = madd(v128.load32_splat(pg + ldg), b0, a1);
     a2 = madd(v128.load32_splat(pg + 2 * ldg), b0, a2);
     a3 = madd(v128.load32_splat(pg + 3 * ldg), b0, a3);
-    pb += ldb; pg += 4;
+    pb += ldb; pg += stepG;
   }
   finish(mode, po, a0, s4, lanes, hasMask, pm); finish(mode, po + ldo, a1, s4, lanes, hasMask, pm + ldo);
   finish(mode, po + 2 * ldo, a2, s4, lanes, hasMask, pm + 2 * ldo); finish(mode, po + 3 * ldo, a3, s4, lanes, hasMask, pm + 3 * ldo);
 }
 
 /** 1 row x 4 columns. */
-@inline export function tile1x4(mode: i32, pg: usize, pb: usize, ldb: usize, n: i32,
+@inline export function tile1x4(mode: i32, pg: usize, stepG: usize, pb: usize, ldb: usize, n: i32,
   po: usize, s4: v128, lanes: i32, hasMask: bool, pm: usize): void {
   let a0 = f32x4.splat(0);
   for (let k = 0; k < n; k++) {
     a0 = madd(v128.load32_splat(pg), v128.load(pb), a0);
-    pb += ldb; pg += 4;
+    pb += ldb; pg += stepG;
   }
   finish(mode, po, a0, s4, lanes, hasMask, pm);
 }
