@@ -27,6 +27,7 @@
 // fall on fixed indices), so the result does not depend on the thread count.
 import { chunkStart, chunkEnd } from './common/threads';
 import { madd } from './common/madd';
+import { tile1x4, tile4x8, ALPHA_BETA } from './common/tile';
 import { SCRATCH_SLICE_BYTES } from './common/scratch';
 
 // Block sizes (k depth x columns of C) of the in-place forms. Small enough that rows of B at a
@@ -140,38 +141,18 @@ function scalarBlock(c: usize, ldc: usize, a: usize, aRow: usize, aK: usize, b: 
 }
 
 /**
- * Broadcast form for B stored [K,N] (bCol = 4): 4 x 8 tiles. op(A)[i,k] is at a + i*aRow + k*aK,
- * so transA only changes the strides of the broadcasts.
+ * Broadcast form for B stored [K,N] (bCol = 4): 4 x 8 tiles (common/tile.ts, shared with LoRA).
+ * op(A)[i,k] is at a + i*aRow + k*aK, so transA only changes the strides of the broadcasts.
  */
 function broadcastBlock(c: usize, ldc: usize, a: usize, aRow: usize, aK: usize, b: usize, bK: usize,
   kc: i32, i0: i32, i1: i32, j0: i32, j1: i32, alpha: f32, beta: f32): void {
   const iFull = i0 + ((i1 - i0) & ~3), jFull = j0 + ((j1 - j0) & ~7);
+  const alpha4 = f32x4.splat(alpha);
   for (let i = i0; i < iFull; i += 4) {
     const ai = a + <usize>i * aRow;
     const ci = c + <usize>i * ldc;
     for (let j = j0; j < jFull; j += 8) {
-      let pa = ai, pb = b + (<usize>j << 2);
-      let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
-      let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
-      let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
-      let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-      for (let k = 0; k < kc; k++) {
-        const b0 = v128.load(pb), b1 = v128.load(pb, 16);
-        let x = v128.load32_splat(pa);
-        c00 = madd(x, b0, c00); c01 = madd(x, b1, c01);
-        x = v128.load32_splat(pa + aRow);
-        c10 = madd(x, b0, c10); c11 = madd(x, b1, c11);
-        x = v128.load32_splat(pa + 2 * aRow);
-        c20 = madd(x, b0, c20); c21 = madd(x, b1, c21);
-        x = v128.load32_splat(pa + 3 * aRow);
-        c30 = madd(x, b0, c30); c31 = madd(x, b1, c31);
-        pa += aK; pb += bK;
-      }
-      const p = ci + (<usize>j << 2);
-      updateVec(p, c00, alpha, beta); updateVec(p + 16, c01, alpha, beta);
-      updateVec(p + ldc, c10, alpha, beta); updateVec(p + ldc + 16, c11, alpha, beta);
-      updateVec(p + 2 * ldc, c20, alpha, beta); updateVec(p + 2 * ldc + 16, c21, alpha, beta);
-      updateVec(p + 3 * ldc, c30, alpha, beta); updateVec(p + 3 * ldc + 16, c31, alpha, beta);
+      tile4x8(ALPHA_BETA, ai, aRow, aK, b + (<usize>j << 2), bK, kc, ci + (<usize>j << 2), ldc, alpha4, 8, false, 0, beta);
     }
     if (jFull < j1) broadcastRowsNarrow(c, ldc, a, aRow, aK, b, bK, kc, i, i + 4, jFull, j1, alpha, beta);
   }
@@ -182,16 +163,11 @@ function broadcastBlock(c: usize, ldc: usize, a: usize, aRow: usize, aK: usize, 
 function broadcastRowsNarrow(c: usize, ldc: usize, a: usize, aRow: usize, aK: usize, b: usize, bK: usize,
   kc: i32, i0: i32, i1: i32, j0: i32, j1: i32, alpha: f32, beta: f32): void {
   const jVec = j0 + ((j1 - j0) & ~3);
+  const alpha4 = f32x4.splat(alpha);
   for (let i = i0; i < i1; i++) {
     const ai = a + <usize>i * aRow;
     for (let j = j0; j < jVec; j += 4) {
-      let pa = ai, pb = b + (<usize>j << 2);
-      let s = f32x4.splat(0);
-      for (let k = 0; k < kc; k++) {
-        s = madd(v128.load32_splat(pa), v128.load(pb), s);
-        pa += aK; pb += bK;
-      }
-      updateVec(c + <usize>i * ldc + (<usize>j << 2), s, alpha, beta);
+      tile1x4(ALPHA_BETA, ai, aK, b + (<usize>j << 2), bK, kc, c + <usize>i * ldc + (<usize>j << 2), alpha4, 4, false, 0, beta);
     }
   }
   if (jVec < j1) scalarBlock(c, ldc, a, aRow, aK, b, bK, 4, kc, i0, i1, jVec, j1, alpha, beta);

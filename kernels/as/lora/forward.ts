@@ -1,7 +1,7 @@
 // LoRA's forward on WASM, for lora_forward (kernels/as/lora.ts): U = (X ∘ mask) A^T, then
 // Y += scale U B^T from the transposed copy of B the kernel makes.
 import { madd } from '../common/madd';
-import { hsum, tile1x4, tile4x4, tile4x8, SCALE_ADD } from './tile';
+import { hsum, tile1x4, tile4x4, tile4x8, SCALE_ADD } from '../common/tile';
 
 /**
  * U rows t0..t1: U[t,j] = the dot product of the masked x row with row j of A: four lanes of

@@ -2,7 +2,7 @@
 // and dB += scale dY^T U, sums over all T rows in fixed blocks of T_BLOCK rows.
 import { chunkStart, chunkEnd } from '../common/threads';
 import { madd } from '../common/madd';
-import { addVec, tile1x4, tile4x4, tile4x8, SCALE_ADD } from './tile';
+import { addVec, tile1x4, tile4x4, tile4x8, SCALE_ADD } from '../common/tile';
 
 /** rows per block of the sums over T (dA, dB): fixed, so the thread count changes no bit */
 const T_BLOCK = 64;

@@ -1,6 +1,6 @@
 // LoRA's backward over rows on WASM, for lora_backward_rows (kernels/as/lora.ts):
 // dU = scale dY B, then dX += (dU A) ∘ mask, for a block of 4 rows or one row.
-import { tile1x4, tile4x4, tile4x8, MASK_ADD, SCALE_STORE } from './tile';
+import { tile1x4, tile4x4, tile4x8, MASK_ADD, SCALE_STORE } from '../common/tile';
 
 /**
  * dU rows t..t+rows (rows 4 or 1): dU[t,j] = scale * (sum over o of dY[t,o] B[o,j], madd, o in
