@@ -20,6 +20,8 @@ import { WasmBackend } from '../bindings/wasm/backend.ts';
 import type { BufferHandle } from '../engine/backend.ts';
 import { loadKernels, MAX_PAGES } from '../bindings/wasm/loader.ts';
 import { ThreadPool } from '../bindings/wasm/pool.ts';
+import { Waiter } from '../bindings/wasm/worker_loop.js';
+import { Worker } from 'node:worker_threads';
 import { demoAlignmentRows, randomLlamaWeights } from '../engine/demo.ts';
 import { align } from '../engine/jobs/align.ts';
 import { Lora, loraTargetNames } from '../engine/lora.ts';
@@ -73,6 +75,36 @@ pool('a wake-up that publishes no job runs nothing (a late notify)', async () =>
       await p.destroy();
     }
   }
+});
+
+pool('a waiter polls less after it had to sleep, and back up after polls that found the change', async () => {
+  const ctl = new Int32Array(new SharedArrayBuffer(8));
+  const w = new Waiter(64); // at least 64 >> 6 = 1 poll
+  // the value has changed already: found by polling, the budget stays at its most
+  Atomics.store(ctl, 0, 1);
+  assert.is(w.until(ctl, 0, 0), 1);
+  assert.is(w.budget, 64);
+  // nothing changes it within 64 polls: a thread changes it 20 ms later, while this one sleeps
+  const changeLater = () => new Worker(
+    `const { workerData: c } = require('node:worker_threads'); const v = new Int32Array(c);
+     Atomics.wait(v, 1, 0, 20); Atomics.add(v, 0, 1); Atomics.notify(v, 0);`, { eval: true, workerData: ctl.buffer });
+  const budgets: number[] = [];
+  for (let k = 0; k < 8; k++) {
+    const before = Atomics.load(ctl, 0);
+    const worker = changeLater();
+    assert.is(w.until(ctl, 0, before), before + 1);
+    budgets.push(w.budget);
+    await worker.terminate();
+  }
+  assert.equal(budgets, [32, 16, 8, 4, 2, 1, 1, 1], 'halved per sleep, never below max / 64');
+  // polls that find the change double it back, up to the most
+  const regrow: number[] = [];
+  for (let k = 0; k < 8; k++) {
+    Atomics.add(ctl, 0, 1);
+    w.until(ctl, 0, Atomics.load(ctl, 0) - 1);
+    regrow.push(w.budget);
+  }
+  assert.equal(regrow, [3, 7, 15, 31, 63, 64, 64, 64]);
 });
 
 pool('many tiny jobs back to back: none is lost, repeated, or returned early', async () => {
