@@ -18,7 +18,7 @@ export interface KernelWorkerInit {
   /** the kernels' export names, in the pool's id order */
   names: string[];
   tid: number;
-  /** polls of the control block before the worker sleeps waiting for a job (0: sleep at once) */
+  /** the most polls of the control block before the worker sleeps waiting for a job (worker_loop.js Waiter; 0: sleep at once) */
   spin: number;
 }
 
