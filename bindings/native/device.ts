@@ -7,7 +7,7 @@
 // sanity check that catches a library whose WGPULimits layout differs from the header's; the
 // optional features are requested in the stable header's numbering, confirmed by using each one,
 // and requested again in the earlier numbering (header.ts) when they do not work.
-import { PendingScopes, type AdapterDescription, type PortLimits } from '../webgpu/port.ts';
+import { DeviceFailures, PendingScopes, type AdapterDescription, type PortLimits } from '../webgpu/port.ts';
 import { Arena } from './arena.ts';
 import { Poller } from './events.ts';
 import { HandleTable, releaseFunction, type HandleKind } from './handles.ts';
@@ -43,8 +43,7 @@ export abstract class NativeDevice {
   /** userdata1 of the device-lost and uncaptured-error callbacks */
   private readonly lostId: bigint;
   private readonly errorId: bigint;
-  private lost: Error | null = null;
-  private uncaptured: Error | null = null;
+  private readonly failures = new DeviceFailures();
   private destroyed = false;
   private closing = false;
   /** error-scope results: resolve to an Error or null, never reject */
@@ -75,11 +74,11 @@ export abstract class NativeDevice {
       // the loss we caused (closing a device) is no failure; nor is the loss of an earlier device
       const device = devicePtr ? BigInt(lib.koffi.decode(devicePtr, 'void *') ?? 0) : 0n;
       if (this.destroyed || this.closing || device !== this.device) return;
-      this.lost = new Error(`WebGPU device lost (${H.DeviceLostReason[reason] ?? reason}): ${lib.text(message)}`);
+      this.failures.lose(new Error(`WebGPU device lost (${H.DeviceLostReason[reason] ?? reason}): ${lib.text(message)}`));
     });
     lib.on(this.errorId, (args) => {
       const [, type, message] = args as [unknown, number, StringViewValue];
-      this.uncaptured ??= new Error(`WebGPU uncaptured ${H.ErrorType[type] ?? 'error'}: ${lib.text(message)}`);
+      this.failures.uncaptured(new Error(`WebGPU uncaptured ${H.ErrorType[type] ?? 'error'}: ${lib.text(message)}`));
     });
   }
 
@@ -276,18 +275,15 @@ export abstract class NativeDevice {
   /** An error found before reaching the library: in the current scope, else as if uncaptured. */
   protected reportError(message: string): void {
     if (this.scope) this.scope.errors.push(message);
-    else this.uncaptured ??= new Error(`WebGPU validation error: ${message}`);
+    else this.failures.uncaptured(new Error(`WebGPU validation error: ${message}`));
   }
 
   failure(): Error | null {
     this.poller.processEvents();
-    if (this.lost) return this.lost;
-    const u = this.uncaptured;
-    this.uncaptured = null;
-    return u;
+    return this.failures.failure();
   }
 
-  lostError(): Error | null { return this.lost; }
+  lostError(): Error | null { return this.failures.lost(); }
 
   /** Releases everything: the device's objects, the device, the adapter, the instance. */
   destroy(): void {

@@ -9,7 +9,7 @@ import type {
   AdapterDescription, BindingType, BufferRole, GpuPort, PortBinding, PortBuffer, PortCommands, PortEncoder,
   PortKernel, PortLimits, PortModule, PortPass, PortQuerySet, TimestampWrites,
 } from './port.ts';
-import { PendingScopes } from './port.ts';
+import { DeviceFailures, PendingScopes } from './port.ts';
 
 export { describeAdapter, type AdapterDescription } from './port.ts';
 
@@ -69,8 +69,7 @@ class ApiEncoder implements PortEncoder {
 }
 
 class ApiPort implements GpuPort {
-  private lost: Error | null = null;
-  private uncaptured: Error | null = null;
+  private readonly failures = new DeviceFailures();
   private destroyed = false;
   // Scope results resolve to an Error or null (never reject), so an unchecked scope cannot
   // become an unhandled rejection.
@@ -79,11 +78,11 @@ class ApiPort implements GpuPort {
   constructor(readonly provider: string, readonly device: GPUDevice, readonly info: AdapterDescription, readonly features: readonly string[],
     readonly limits: PortLimits) {
     device.lost.then((l) => {
-      if (!this.destroyed) this.lost = new Error(`WebGPU device lost (${l.reason}): ${l.message}`);
+      if (!this.destroyed) this.failures.lose(new Error(`WebGPU device lost (${l.reason}): ${l.message}`));
     });
     device.addEventListener('uncapturederror', (ev) => {
       const e = (ev as GPUUncapturedErrorEvent).error;
-      this.uncaptured ??= new Error(`WebGPU uncaptured ${e.constructor?.name ?? 'error'}: ${e.message}`);
+      this.failures.uncaptured(new Error(`WebGPU uncaptured ${e.constructor?.name ?? 'error'}: ${e.message}`));
     });
   }
 
@@ -158,14 +157,9 @@ class ApiPort implements GpuPort {
 
   checkScopes(): Promise<void> { return this.pending.check(); }
 
-  failure(): Error | null {
-    if (this.lost) return this.lost;
-    const u = this.uncaptured;
-    this.uncaptured = null;
-    return u;
-  }
+  failure(): Error | null { return this.failures.failure(); }
 
-  lostError(): Error | null { return this.lost; }
+  lostError(): Error | null { return this.failures.lost(); }
 
   destroy(): void {
     this.destroyed = true;

@@ -115,6 +115,27 @@ export interface GpuPort {
   destroy(): void;
 }
 
+/**
+ * A port's failures as failure() and lostError() report them: the device's loss (kept: every
+ * later call fails with it) and the first error that escaped every error scope (reported once).
+ */
+export class DeviceFailures {
+  private lostErr: Error | null = null;
+  private uncapturedErr: Error | null = null;
+
+  lose(e: Error): void { this.lostErr = e; }
+  /** Keeps the first uncaptured error until failure() hands it out. */
+  uncaptured(e: Error): void { this.uncapturedErr ??= e; }
+  lost(): Error | null { return this.lostErr; }
+
+  failure(): Error | null {
+    if (this.lostErr) return this.lostErr;
+    const u = this.uncapturedErr;
+    this.uncapturedErr = null;
+    return u;
+  }
+}
+
 /** The results of error scopes not yet looked at (a port's checkScopes): the first error is thrown, all are forgotten. */
 export class PendingScopes {
   private list: Promise<Error | null>[] = [];
